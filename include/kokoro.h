@@ -1,0 +1,119 @@
+/*
+ * kokoro.h — public API of libkokoro, a native C implementation of the
+ * Kokoro-82M text-to-speech model (StyleTTS2 / iSTFTNet).
+ *
+ * Conventions
+ *  - Every function that can fail returns a kokoro_status; on failure
+ *    kokoro_last_error() (thread-local) names what was wrong and where.
+ *  - A loaded kokoro_model is read-only: any number of threads may call
+ *    kokoro_synthesize() on the same model at once. Each call allocates its
+ *    own scratch memory; there is no global mutable state.
+ *  - Audio is mono float32 at KOKORO_SAMPLE_RATE, not clipped.
+ */
+#ifndef KOKORO_H
+#define KOKORO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KOKORO_VERSION_MAJOR 0
+#define KOKORO_VERSION_MINOR 1
+#define KOKORO_VERSION_PATCH 0
+#define KOKORO_VERSION_STRING "0.1.0"
+
+#define KOKORO_SAMPLE_RATE 24000
+#define KOKORO_SAMPLES_PER_FRAME 600   /* one predicted duration unit = 25 ms */
+#define KOKORO_STYLE_DIM 256           /* [0,128) decoder style, [128,256) prosody style */
+#define KOKORO_MAX_TOKENS 510          /* phoneme ids per call, pads excluded */
+#define KOKORO_VOCAB_SIZE 178          /* ids 0..177; 0 is the pad */
+
+#if defined(_WIN32)
+#define KOKORO_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define KOKORO_API __attribute__((visibility("default")))
+#else
+#define KOKORO_API
+#endif
+
+typedef enum kokoro_status {
+    KOKORO_OK = 0,
+    KOKORO_ERR_INVALID_ARG = 1,  /* a caller-supplied value is out of range or NULL */
+    KOKORO_ERR_IO = 2,           /* a file could not be opened, read or written */
+    KOKORO_ERR_FORMAT = 3,       /* a file's contents are malformed or unsupported */
+    KOKORO_ERR_NOMEM = 4,        /* an allocation failed */
+    KOKORO_ERR_MODEL = 5,        /* weights missing, unexpected or of the wrong shape */
+    KOKORO_ERR_CANCELLED = 6,    /* the caller asked to stop */
+    KOKORO_ERR_INTERNAL = 7      /* a bug: please report it */
+} kokoro_status;
+
+/* The message of the last failure on the calling thread ("" if none). */
+KOKORO_API const char *kokoro_last_error(void);
+/* A short constant name for a status ("ok", "invalid argument", ...). */
+KOKORO_API const char *kokoro_status_string(kokoro_status status);
+KOKORO_API const char *kokoro_version(void);
+
+/* Number of threads the numeric kernels (BLAS) may use, process-wide.
+ * n <= 0 restores the default (all cores). Call before synthesising. */
+KOKORO_API void kokoro_set_num_threads(int n);
+KOKORO_API int kokoro_get_num_threads(void);
+
+typedef struct kokoro_model kokoro_model;
+
+/* Builds the model from the deterministic test weights of
+ * shared/spec/test-weights.md, generated in memory. The audio such a model
+ * produces is noise, not speech: it exists so that the engine can be tested
+ * and benchmarked without the 327 MB official checkpoint. */
+KOKORO_API kokoro_status kokoro_model_load_test_weights(kokoro_model **out);
+
+/* Loads a model from a file of named tensors: a NumPy .npz holding the
+ * upstream state dict (keys `bert.embeddings.word_embeddings.weight`…, with or
+ * without the `module.` prefix; float32, float16, bfloat16 or float64).
+ * Missing, unexpected or wrongly shaped tensors are listed in the error. */
+KOKORO_API kokoro_status kokoro_model_load(const char *path, kokoro_model **out);
+
+KOKORO_API void kokoro_model_free(kokoro_model *model);
+
+/* Number of parameters bound (weight norm counted before folding). */
+KOKORO_API size_t kokoro_model_num_params(const kokoro_model *model);
+
+typedef struct kokoro_synth_options {
+    float speed;       /* > 0 and finite; 1.0 is normal. Durations are divided by it. */
+    uint64_t seed;     /* seeds the harmonic source's noise; same seed -> same audio */
+    int no_noise;      /* non-zero: zero noise and phase, as the golden reference */
+} kokoro_synth_options;
+
+/* speed 1.0, seed 0, noise on. */
+KOKORO_API kokoro_synth_options kokoro_synth_options_default(void);
+
+typedef struct kokoro_audio {
+    float *samples;        /* n_samples mono float32 at 24 kHz */
+    size_t n_samples;      /* = KOKORO_SAMPLES_PER_FRAME * sum(durations) */
+    int64_t *durations;    /* frames per token, n_durations = n_ids + 2 (the pads included) */
+    size_t n_durations;
+} kokoro_audio;
+
+/* Synthesises one utterance.
+ *  ids    phoneme ids WITHOUT the pads (the engine adds id 0 at both ends);
+ *         1..KOKORO_MAX_TOKENS of them, each a symbol of the Kokoro vocabulary.
+ *  style  KOKORO_STYLE_DIM floats: one row of a voice pack.
+ *  opts   NULL for the defaults.
+ * On success *out owns malloc'd buffers; release them with kokoro_audio_free. */
+KOKORO_API kokoro_status kokoro_synthesize(const kokoro_model *model,
+                                           const int64_t *ids, size_t n_ids,
+                                           const float *style,
+                                           const kokoro_synth_options *opts,
+                                           kokoro_audio *out);
+
+KOKORO_API void kokoro_audio_free(kokoro_audio *audio);
+
+/* Non-zero when id is a symbol of the Kokoro v1.0 vocabulary (not the pad). */
+KOKORO_API int kokoro_vocab_has_id(int64_t id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KOKORO_H */

@@ -1,0 +1,107 @@
+/* The public API (include/kokoro.h): argument checks and model lifetime. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model.h"
+
+/* The 114 symbols of the Kokoro v1.0 vocabulary (config.json), by id. */
+static const unsigned char vocab_ids[] = {
+    1,   2,   3,   4,   5,   6,   9,   10,  11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,
+    23,  24,  25,  31,  33,  35,  36,  39,  41,  42,  43,  44,  45,  46,  47,  48,  50,  51,  52,  53,
+    54,  55,  56,  57,  58,  59,  60,  61,  62,  63,  64,  65,  66,  67,  68,  69,  70,  71,  72,  75,
+    76,  77,  78,  80,  81,  82,  83,  85,  86,  87,  90,  92,  99,  101, 102, 103, 110, 111, 112, 113,
+    114, 115, 116, 118, 119, 120, 123, 125, 126, 128, 129, 130, 131, 132, 133, 135, 136, 138, 139, 140,
+    142, 143, 147, 148, 156, 157, 158, 162, 164, 169, 171, 172, 173, 177,
+};
+
+int kokoro_vocab_has_id(int64_t id)
+{
+    for (size_t i = 0; i < sizeof vocab_ids; i++)
+        if (vocab_ids[i] == id) return 1;
+    return 0;
+}
+
+void kokoro_set_num_threads(int n)
+{
+    openblas_set_num_threads(n > 0 ? n : openblas_get_num_procs());
+}
+
+int kokoro_get_num_threads(void) { return openblas_get_num_threads(); }
+
+kokoro_status kokoro_model_load_test_weights(kokoro_model **out)
+{
+    if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_model_load_test_weights: out is NULL");
+    *out = NULL;
+    kk_table table;
+    kokoro_status st = kk_test_weights_table(&table);
+    if (st != KOKORO_OK) return st;
+    st = kk_model_bind(&table, out);
+    kk_table_free(&table);
+    if (st != KOKORO_OK) kk_error_prefix("test weights");
+    return st;
+}
+
+kokoro_synth_options kokoro_synth_options_default(void)
+{
+    kokoro_synth_options o = {.speed = 1.0f, .seed = 0, .no_noise = 0};
+    return o;
+}
+
+#define KK_SPEED_MIN 0.1f
+#define KK_SPEED_MAX 10.0f
+
+kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
+                                const kokoro_synth_options *opts, kokoro_audio *out)
+{
+    if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!model) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: model is NULL");
+    if (!style) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: style is NULL (256 floats expected)");
+    if (n_ids == 0) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: the token list is empty");
+    if (!ids) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: ids is NULL");
+    if (n_ids > KOKORO_MAX_TOKENS)
+        return kk_error(KOKORO_ERR_INVALID_ARG,
+                        "kokoro_synthesize: %zu tokens, more than the %d the model takes between its pads", n_ids,
+                        KOKORO_MAX_TOKENS);
+    for (size_t i = 0; i < n_ids; i++)
+        if (!kokoro_vocab_has_id(ids[i]))
+            return kk_error(KOKORO_ERR_INVALID_ARG,
+                            "kokoro_synthesize: token %zu is id %lld, which is not in the vocabulary (ids 1..177 "
+                            "with gaps; 0 is the pad the engine adds itself)",
+                            i, (long long)ids[i]);
+    for (int i = 0; i < KOKORO_STYLE_DIM; i++)
+        if (!isfinite(style[i]))
+            return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: style[%d] is not a finite number", i);
+    kokoro_synth_options o = opts ? *opts : kokoro_synth_options_default();
+    if (!isfinite(o.speed) || o.speed < KK_SPEED_MIN || o.speed > KK_SPEED_MAX)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: speed %g is outside [%g, %g]", (double)o.speed,
+                        (double)KK_SPEED_MIN, (double)KK_SPEED_MAX);
+
+    int T = (int)n_ids + 2;
+    int64_t *padded = malloc((size_t)T * sizeof *padded);
+    if (!padded) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
+    padded[0] = padded[T - 1] = 0;
+    memcpy(padded + 1, ids, n_ids * sizeof *ids);
+    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed};
+    float *audio;
+    int64_t n, *dur;
+    kokoro_status st = kk_forward(model, padded, T, style, o.speed, &noise, &audio, &n, &dur);
+    free(padded);
+    if (st != KOKORO_OK) return st;
+    out->samples = audio;
+    out->n_samples = (size_t)n;
+    out->durations = dur;
+    out->n_durations = (size_t)T;
+    return KOKORO_OK;
+}
+
+void kokoro_audio_free(kokoro_audio *a)
+{
+    if (!a) return;
+    free(a->samples);
+    free(a->durations);
+    memset(a, 0, sizeof *a);
+}

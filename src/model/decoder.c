@@ -1,0 +1,318 @@
+/* Frame-rate stages: the decoder front (§3.8) and the iSTFTNet generator with
+ * its harmonic source, STFT and iSTFT (§3.9). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/blocks.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+kokoro_status kk_decoder_asr_res(const kokoro_model *m, const float *asr, int L, float *ar)
+{
+    return kk_conv_apply(&m->asr_res, asr, L, 1, 0, 1, ar) < 0 ? KK_NOMEM("asr_res") : KOKORO_OK;
+}
+
+kokoro_status kk_decoder_encode(const kokoro_model *m, const float *asr, const float *F0, const float *N, int L,
+                                const float *s, float *x, float *F0d, float *Nd)
+{
+    const int H = KK_HIDDEN;
+    if (kk_conv_apply(&m->F0_conv, F0, 2 * L, 2, 1, 1, F0d) < 0 || kk_conv_apply(&m->N_conv, N, 2 * L, 2, 1, 1, Nd) < 0)
+        return KK_NOMEM("decoder");
+    float *in = malloc((size_t)(H + 2) * L * sizeof *in);
+    if (!in) return KK_NOMEM("decoder");
+    memcpy(in, asr, (size_t)H * L * sizeof *in);
+    memcpy(in + (size_t)H * L, F0d, (size_t)L * sizeof *in);
+    memcpy(in + (size_t)(H + 1) * L, Nd, (size_t)L * sizeof *in);
+    kokoro_status st = kk_resblk_forward(&m->encode, in, L, s, x);
+    free(in);
+    return st;
+}
+
+kokoro_status kk_decoder_decode(const kokoro_model *m, int i, const float *x, const float *ar, const float *F0d,
+                                const float *Nd, int L, const float *s, float *out)
+{
+    /* input is always [x(1024), asr_res(64), F0d(1), Nd(1)] */
+    const size_t C = 1024;
+    float *in = malloc((C + 66) * L * sizeof *in);
+    if (!in) return KK_NOMEM("decoder");
+    memcpy(in, x, C * L * sizeof *in);
+    memcpy(in + C * L, ar, 64 * (size_t)L * sizeof *in);
+    memcpy(in + (C + 64) * L, F0d, (size_t)L * sizeof *in);
+    memcpy(in + (C + 65) * L, Nd, (size_t)L * sizeof *in);
+    kokoro_status st = kk_resblk_forward(&m->decode[i], in, L, s, out);
+    free(in);
+    return st;
+}
+
+kokoro_status kk_decoder_front(const kokoro_model *m, const float *asr, const float *F0, const float *N, int L,
+                               const float *s, float *out)
+{
+    kk_arena a = {0};
+    float *x = kk_arena_floats(&a, 1024 * (size_t)L), *y = kk_arena_floats(&a, 1024 * (size_t)L);
+    float *F0d = kk_arena_floats(&a, (size_t)L), *Nd = kk_arena_floats(&a, (size_t)L);
+    float *ar = kk_arena_floats(&a, 64 * (size_t)L);
+    kokoro_status st = a.failed ? KK_NOMEM("decoder") : KOKORO_OK;
+    if (st == KOKORO_OK) st = kk_decoder_encode(m, asr, F0, N, L, s, x, F0d, Nd);
+    if (st == KOKORO_OK) st = kk_decoder_asr_res(m, asr, L, ar);
+    for (int i = 0; i < 3 && st == KOKORO_OK; i++) {
+        st = kk_decoder_decode(m, i, x, ar, F0d, Nd, L, s, y);
+        float *t = x;
+        x = y;
+        y = t;
+    }
+    if (st == KOKORO_OK) st = kk_decoder_decode(m, 3, x, ar, F0d, Nd, L, s, out);
+    kk_arena_free(&a);
+    return st;
+}
+
+/* ---- harmonic source (hn-NSF), closed form of spec §3.9.1 ---- */
+
+/* Counter-based normal deviates: the value for index i depends only on
+ * (seed, i), so chunks and threads can never change the stream. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float gauss(uint64_t seed, uint64_t i)
+{
+    uint64_t a = mix64(seed + (2 * i + 1) * 0x9E3779B97F4A7C15ull);
+    uint64_t b = mix64(seed + (2 * i + 2) * 0x9E3779B97F4A7C15ull);
+    double u1 = ((double)(a >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    double u2 = (double)(b >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+kokoro_status kk_gen_source(const kokoro_model *m, const float *F0, int M, const kk_noise *noise, float *src)
+{
+    const int H = KK_HARMONICS, UP = 300;
+    const int64_t n = (int64_t)UP * M;
+    double *C = malloc((size_t)M * H * sizeof *C);
+    if (!C) return KK_NOMEM("harmonic source");
+    /* r_h[j] = frac(h·F0[j]/24000) in float32 as the reference; the phase is
+     * accumulated and interpolated in double (the reference's float32 phase
+     * rounding is noise we do not imitate: see spec §3.9.1) */
+    double acc[KK_HARMONICS] = {0};
+    for (int j = 0; j < M; j++)
+        for (int h = 0; h < H; h++) {
+            float fn = F0[j] * (float)(h + 1);
+            float rv = fn / 24000.0f;
+            rv = rv - floorf(rv);
+            acc[h] += rv;
+            C[(size_t)j * H + h] = acc[h];
+        }
+    const float *w = m->src_lin.w, b = m->src_lin.b[0];
+    for (int64_t i = 0; i < n; i++) {
+        /* linear ×300 up-sampling of the phase, align_corners=False */
+        double pos = ((double)i + 0.5) / UP - 0.5;
+        if (pos < 0) pos = 0;
+        int64_t i0 = (int64_t)pos;
+        if (i0 > M - 1) i0 = M - 1;
+        int64_t i1 = i0 + 1 < M ? i0 + 1 : M - 1;
+        double lam = pos - (double)i0;
+        float f0u = F0[i / UP];
+        int voiced = f0u > 10.0f;
+        float sigma = voiced ? 0.003f : 0.1f / 3.0f;
+        double sum = b;
+        for (int h = 0; h < H; h++) {
+            double ph = 2.0 * M_PI * UP * ((1.0 - lam) * C[i0 * H + h] + lam * C[i1 * H + h]);
+            float e = voiced ? 0.1f * (float)sin(ph) : 0.0f;
+            if (noise && noise->enabled) e += sigma * gauss(noise->seed, (uint64_t)i * H + (uint64_t)h);
+            sum += (double)w[h] * e;
+        }
+        src[i] = tanhf((float)sum);
+    }
+    free(C);
+    return KOKORO_OK;
+}
+
+/* ---- STFT / iSTFT: n_fft 20, hop 5, periodic Hann, centred ---- */
+
+typedef struct dft20 {
+    double win[KK_NFFT], cs[KK_NFFT], sn[KK_NFFT];
+} dft20;
+
+static void dft20_init(dft20 *d)
+{
+    for (int i = 0; i < KK_NFFT; i++) {
+        d->win[i] = 0.5 - 0.5 * cos(2.0 * M_PI * i / KK_NFFT);
+        d->cs[i] = cos(2.0 * M_PI * i / KK_NFFT);
+        d->sn[i] = sin(2.0 * M_PI * i / KK_NFFT);
+    }
+    /* exact quarter-turn twiddles, so bins 0 and 10 have an exactly zero imaginary part */
+    d->cs[5] = d->cs[15] = 0.0;
+    d->sn[0] = d->sn[10] = 0.0;
+    d->sn[5] = 1.0;
+    d->sn[15] = -1.0;
+    d->cs[10] = -1.0;
+}
+
+int kk_gen_stft(const float *x, int n, float *har)
+{
+    dft20 d;
+    dft20_init(&d);
+    const int F = n / KK_HOP + 1, pad = KK_NFFT / 2;
+    for (int t = 0; t < F; t++) {
+        double fr[KK_NFFT];
+        for (int j = 0; j < KK_NFFT; j++) {
+            int p = KK_HOP * t + j - pad; /* reflect padding, edge not repeated */
+            if (p < 0) p = -p;
+            if (p >= n) p = 2 * (n - 1) - p;
+            fr[j] = d.win[j] * x[p];
+        }
+        for (int k = 0; k < KK_NBINS; k++) {
+            double re = 0, im = 0;
+            for (int j = 0; j < KK_NFFT; j++) {
+                int q = (k * j) % KK_NFFT;
+                re += fr[j] * d.cs[q];
+                im -= fr[j] * d.sn[q];
+            }
+            har[(size_t)k * F + t] = (float)sqrt(re * re + im * im);
+            har[(size_t)(KK_NBINS + k) * F + t] = (float)atan2(im, re);
+        }
+    }
+    return F;
+}
+
+kokoro_status kk_istft(const float *spec, int F, float *audio)
+{
+    dft20 d;
+    dft20_init(&d);
+    const int n = KK_HOP * (F - 1), pad = KK_NFFT / 2;
+    /* overlap-add into y[m], m in [pad, pad + n), normalised by the window envelope */
+    double *y = calloc((size_t)n + KK_NFFT + KK_HOP, sizeof *y);
+    double *env = calloc((size_t)n + KK_NFFT + KK_HOP, sizeof *env);
+    if (!y || !env) {
+        free(y);
+        free(env);
+        return KK_NOMEM("iSTFT");
+    }
+    for (int t = 0; t < F; t++) {
+        double re[KK_NBINS], im[KK_NBINS];
+        for (int k = 0; k < KK_NBINS; k++) {
+            double mag = exp((double)spec[(size_t)k * F + t]);
+            double ph = sin((double)spec[(size_t)(KK_NBINS + k) * F + t]);
+            re[k] = mag * cos(ph);
+            im[k] = mag * sin(ph);
+        }
+        for (int j = 0; j < KK_NFFT; j++) {
+            double v = re[0] + ((j & 1) ? -re[10] : re[10]);
+            for (int k = 1; k < KK_NBINS - 1; k++) {
+                int q = (k * j) % KK_NFFT;
+                v += 2.0 * (re[k] * d.cs[q] - im[k] * d.sn[q]);
+            }
+            v /= KK_NFFT;
+            y[KK_HOP * t + j] += d.win[j] * v;
+            env[KK_HOP * t + j] += d.win[j] * d.win[j];
+        }
+    }
+    for (int j = 0; j < n; j++) audio[j] = (float)(y[j + pad] / env[j + pad]);
+    free(y);
+    free(env);
+    return KOKORO_OK;
+}
+
+kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har, int F, const float *s, float *out,
+                                  int *nout)
+{
+    const kk_conv *c = &m->noise_convs[i];
+    int stride = i == 0 ? 6 : 1, pad = i == 0 ? 3 : 0;
+    int no = kk_conv1d_len(F, c->k, stride, pad, 1);
+    float *tmp = malloc((size_t)c->cout * no * sizeof *tmp);
+    if (!tmp) return KK_NOMEM("generator");
+    kokoro_status st = KOKORO_OK;
+    if (kk_conv_apply(c, har, F, stride, pad, 1, tmp) < 0) st = KK_NOMEM("generator");
+    if (st == KOKORO_OK) st = kk_resblock1_forward(&m->noise_res[i], tmp, no, s, out);
+    free(tmp);
+    *nout = no;
+    return st;
+}
+
+kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout)
+{
+    const kk_conv *c = &m->ups[i];
+    int stride = i == 0 ? 10 : 6, pad = i == 0 ? 5 : 3;
+    float *t = malloc((size_t)c->cin * n * sizeof *t);
+    if (!t) return KK_NOMEM("generator");
+    memcpy(t, x, (size_t)c->cin * n * sizeof *t);
+    kk_leaky_relu(t, (size_t)c->cin * n, 0.1f);
+    int no = kk_conv_transpose1d(t, c->cin, n, c->w, c->b, c->cout, c->k, stride, pad, 0, out);
+    free(t);
+    if (no < 0) return KK_NOMEM("generator");
+    *nout = no;
+    return KOKORO_OK;
+}
+
+kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out)
+{
+    const kk_resblock1 *r = &m->res[3 * stage];
+    size_t total = (size_t)r->C * n;
+    float *t = malloc(total * sizeof *t);
+    if (!t) return KK_NOMEM("generator");
+    kokoro_status st = KOKORO_OK;
+    memset(out, 0, total * sizeof *out);
+    for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
+        st = kk_resblock1_forward(&r[j], x, n, s, t);
+        for (size_t i = 0; i < total; i++) out[i] += t[i];
+    }
+    for (size_t i = 0; i < total; i++) out[i] /= 3.0f;
+    free(t);
+    return st;
+}
+
+kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out)
+{
+    size_t total = (size_t)m->conv_post.cin * n;
+    float *t = malloc(total * sizeof *t);
+    if (!t) return KK_NOMEM("generator");
+    memcpy(t, x, total * sizeof *t);
+    kk_leaky_relu(t, total, 0.01f);
+    int r = kk_conv_apply(&m->conv_post, t, n, 1, 3, 1, out);
+    free(t);
+    return r < 0 ? KK_NOMEM("generator") : KOKORO_OK;
+}
+
+kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F0, int M, const float *s,
+                           const kk_noise *noise, float *audio)
+{
+    const int L2 = M, nsrc = 300 * M, F = nsrc / KK_HOP + 1;
+    const int n0 = 10 * L2, n1 = 6 * n0 + 1;
+    kk_arena a = {0};
+    float *src = kk_arena_floats(&a, (size_t)nsrc), *har = kk_arena_floats(&a, 22 * (size_t)F);
+    float *xs = kk_arena_floats(&a, 256 * (size_t)n1), *u = kk_arena_floats(&a, 256 * (size_t)n1);
+    float *v = kk_arena_floats(&a, 256 * (size_t)n1), *w = kk_arena_floats(&a, 128 * (size_t)n1);
+    kokoro_status st = a.failed ? KK_NOMEM("generator") : KOKORO_OK;
+    int no;
+    if (st == KOKORO_OK) st = kk_gen_source(m, F0, M, noise, src);
+    if (st == KOKORO_OK) kk_gen_stft(src, nsrc, har);
+    /* stage 0 (800 Hz) */
+    if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 0, har, F, s, xs, &no);
+    if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
+    if (st == KOKORO_OK) {
+        for (size_t i = 0; i < 256 * (size_t)n0; i++) u[i] += xs[i];
+        st = kk_gen_resblocks(m, 0, u, n0, s, v);
+    }
+    /* stage 1 (4.8 kHz): ups.1 output gets a one-sample reflection pad on the left */
+    if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 1, har, F, s, xs, &no);
+    if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
+    if (st == KOKORO_OK) {
+        for (int c = 0; c < 128; c++) {
+            const float *wr = w + (size_t)c * (n1 - 1);
+            float *ur = u + (size_t)c * n1;
+            const float *xr = xs + (size_t)c * n1;
+            ur[0] = wr[1] + xr[0]; /* ReflectionPad1d((1, 0)) */
+            for (int t = 1; t < n1; t++) ur[t] = wr[t - 1] + xr[t];
+        }
+        st = kk_gen_resblocks(m, 1, u, n1, s, v);
+    }
+    if (st == KOKORO_OK) st = kk_gen_post(m, v, n1, xs);
+    if (st == KOKORO_OK) st = kk_istft(xs, n1, audio);
+    kk_arena_free(&a);
+    return st;
+}

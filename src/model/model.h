@@ -1,0 +1,196 @@
+/* Kokoro-82M: the network's parameters (bound by name from a kk_table) and
+ * one forward function per stage, each a transcription of the reference
+ * module (shared/spec/kokoro-model.md §3). Weights are read-only after load;
+ * every forward call works in its own scratch memory. */
+#ifndef KK_MODEL_H
+#define KK_MODEL_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+#include "kokoro.h"
+#include "nn/nn.h"
+
+#define KK_STYLE_HALF 128
+#define KK_HIDDEN 512
+#define KK_BERT_DIM 768
+#define KK_BERT_EMB 128
+#define KK_BERT_FFN 2048
+#define KK_BERT_HEADS 12
+#define KK_BERT_LAYERS 12
+#define KK_LSTM_H 256
+#define KK_MAX_DUR 50
+#define KK_NFFT 20
+#define KK_HOP 5
+#define KK_NBINS 11
+#define KK_HARMONICS 9
+/* One call synthesises at most this many 25 ms frames (500 s): bounds memory. */
+#define KK_MAX_FRAMES 20000
+
+typedef struct kk_lin { const float *w, *b; int out, in; } kk_lin;
+typedef struct kk_conv { const float *w, *b; int cout, cin, k; } kk_conv; /* folded weight */
+typedef struct kk_lstm { kk_lstm_dir f, r; int in; } kk_lstm;
+/* AdaIN1d / AdaLayerNorm: fc maps the 128-d style to [gamma; beta]; norm
+ * affine (InstanceNorm1d(affine=True)) only when the checkpoint has it. */
+typedef struct kk_adain_p { kk_lin fc; const float *nw, *nb; int C; } kk_adain_p;
+
+typedef struct kk_resblk { /* AdainResBlk1d */
+    int din, dout, upsample;
+    kk_adain_p norm1, norm2;
+    kk_conv conv1, conv2, conv1x1; /* conv1x1.w NULL when din == dout */
+    const float *pool_w, *pool_b;  /* depthwise ×2 up-sampler when upsample */
+} kk_resblk;
+
+/* The same in double precision, for the token-rate and prosody stages. */
+typedef struct kk_lin_d { const double *w, *b; int out, in; } kk_lin_d;
+typedef struct kk_conv_d { const double *w, *b; int cout, cin, k; } kk_conv_d;
+typedef struct kk_lstm_d { kk_lstm_dir_d f, r; int in; } kk_lstm_d;
+typedef struct kk_adain_p_d { kk_lin_d fc; const double *nw, *nb; int C; } kk_adain_p_d;
+typedef struct kk_resblk_d {
+    int din, dout, upsample;
+    kk_adain_p_d norm1, norm2;
+    kk_conv_d conv1, conv2, conv1x1;
+    const double *pool_w, *pool_b;
+} kk_resblk_d;
+
+typedef struct kk_resblock1 { /* AdaINResBlock1 (HiFi-GAN style, Snake) */
+    int C, K;
+    kk_conv c1[3], c2[3];
+    kk_adain_p a1[3], a2[3];
+    const float *alpha1[3], *alpha2[3];
+} kk_resblock1;
+
+/* Why double precision up to F0: the harmonic source integrates F0 into the
+ * phase of 9 sinusoids, so rounding noise in the predicted F0 becomes a phase
+ * drift that grows with the utterance. Computed in float32 the prosody path
+ * alone moves the audio ~1e-2 (relative L2) away from the float64 result on a
+ * 4-second utterance; in double it costs ~5 % of the run time and stays within
+ * 1e-3 of it (tests/test_golden.c measures the distance to the reference). */
+typedef struct kk_prosody {
+    /* bert (ALBERT, one shared layer applied 12 times) */
+    const double *word_emb, *pos_emb, *type_emb, *emb_ln_w, *emb_ln_b;
+    kk_lin_d map_in, q, k, v, dense, ffn, ffn_out;
+    const double *att_ln_w, *att_ln_b, *full_ln_w, *full_ln_b;
+    kk_lin_d bert_enc;
+    /* predictor */
+    kk_lstm_d dur_lstm[3];
+    kk_adain_p_d dur_aln[3];
+    kk_lstm_d lstm, shared;
+    kk_lin_d dur_proj;
+    kk_resblk_d F0[3], N[3];
+    kk_conv_d F0_proj, N_proj;
+} kk_prosody;
+
+struct kokoro_model {
+    kk_prosody p;
+    /* text encoder */
+    const float *te_emb;
+    kk_conv te_cnn[3];
+    const float *te_gamma[3], *te_beta[3];
+    kk_lstm te_lstm;
+    /* decoder */
+    kk_conv F0_conv, N_conv, asr_res;
+    kk_resblk encode, decode[4];
+    /* generator */
+    kk_lin src_lin;
+    kk_conv noise_convs[2], ups[2], conv_post;
+    kk_resblock1 noise_res[2], res[6];
+
+    /* owned buffers (float or double) backing every pointer above */
+    void **blocks;
+    size_t nblocks, capblocks;
+    size_t nparams;
+};
+
+/* ---- parameters ---- */
+
+enum { KK_PARAM_OPTIONAL = 1, KK_PARAM_UNUSED = 2 };
+
+typedef struct kk_param_spec {
+    char name[112];
+    int ndim;
+    int64_t shape[3];
+    int flags;
+} kk_param_spec;
+
+/* Every parameter tensor of Kokoro-82M as the upstream state dicts name it,
+ * prefixed by the component (`bert.`, `decoder.`…), without `module.`.
+ * *out is malloc'd. */
+kokoro_status kk_model_param_specs(kk_param_spec **out, size_t *count);
+
+/* Binds a model to a table of named tensors. Takes float32 buffers out of the
+ * table where possible (their entries' data becomes NULL). Missing,
+ * unexpected or wrongly shaped tensors are all listed by name in the error. */
+kokoro_status kk_model_bind(kk_table *table, kokoro_model **out);
+
+/* Normalises names (drops `module.`) and binds; errors are prefixed with path. */
+kokoro_status kk_model_from_table(kk_table *table, const char *path, kokoro_model **out);
+
+/* The deterministic test weights of shared/spec/test-weights.md. */
+kokoro_status kk_test_weights_table(kk_table *table);
+/* center/scale rule of the spec for one tensor (exposed for tests). */
+void kk_test_weights_rule(const char *name, int ndim, const int64_t *shape, double *center,
+                          double *scale);
+void kk_test_weights_fill(const char *name, double center, double scale, float *dst, int64_t n);
+
+/* ---- forward stages (B = 1; T tokens incl. pads; L frames) ---- */
+
+/* Per-call options for the stochastic parts. */
+typedef struct kk_noise {
+    int enabled;
+    uint64_t seed;
+} kk_noise;
+
+kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out /*[T,768]*/);
+kokoro_status kk_bert_encoder(const kokoro_model *m, const double *bert, int T, double *out /*[T,512]*/);
+/* DurationEncoder: d_en[T,512] -> d[T,640] */
+kokoro_status kk_duration_encoder(const kokoro_model *m, const double *d_en, int T, const double *s_pros,
+                                  double *d);
+kokoro_status kk_predictor_lstm(const kokoro_model *m, const double *d, int T, double *out /*[T,512]*/);
+kokoro_status kk_duration_proj(const kokoro_model *m, const double *x, int T, double *logits /*[T,50]*/);
+/* logits -> float durations and rounded frame counts; returns L */
+int64_t kk_durations(const double *logits, int T, float speed, float *dur, int64_t *n);
+/* en[L,640] = d rows repeated; t_en[512,T] -> asr[512,L] */
+void kk_align_rows(const double *d, int T, int C, const int64_t *n, double *out);
+void kk_align_cols(const float *x, int C, int T, const int64_t *n, int64_t L, float *out);
+kokoro_status kk_predictor_shared(const kokoro_model *m, const double *en, int L, double *out /*[L,512]*/);
+/* shared[L,512] -> F0[2L], N[2L] */
+kokoro_status kk_predictor_f0n(const kokoro_model *m, const double *shared, int L, const double *s_pros,
+                               double *F0, double *N);
+kokoro_status kk_text_encoder(const kokoro_model *m, const int64_t *ids, int T, float *out /*[512,T]*/);
+
+/* Decoder front. asr[512,L], F0/N[2L] -> encode out [1024,L] etc. */
+kokoro_status kk_decoder_encode(const kokoro_model *m, const float *asr, const float *F0, const float *N,
+                                int L, const float *s_dec, float *x /*[1024,L]*/, float *F0d, float *Nd);
+kokoro_status kk_decoder_asr_res(const kokoro_model *m, const float *asr, int L, float *ar /*[64,L]*/);
+/* decode.i: x[din,L] (1024) -> out; i = 3 doubles the length */
+kokoro_status kk_decoder_decode(const kokoro_model *m, int i, const float *x, const float *ar,
+                                const float *F0d, const float *Nd, int L, const float *s_dec, float *out);
+kokoro_status kk_decoder_front(const kokoro_model *m, const float *asr, const float *F0, const float *N,
+                               int L, const float *s_dec, float *out /*[512,2L]*/);
+
+/* Generator pieces. M = 2L F0 frames; source has 300·M samples. */
+kokoro_status kk_gen_source(const kokoro_model *m, const float *F0, int M, const kk_noise *noise,
+                            float *har_source /*[300M]*/);
+/* STFT of the source: har[22, n/5+1] = [|X|; angle X] */
+int kk_gen_stft(const float *src, int n, float *har);
+/* noise_convs.i + noise_res.i on har[22,F] */
+kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har, int F, const float *s_dec,
+                                  float *out, int *nout);
+/* lrelu 0.1 then ups.i */
+kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout);
+/* mean of resblocks[3i..3i+2] on x[C,n] */
+kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
+                               float *out);
+/* lrelu 0.01 then conv_post: x[128,n] -> [22,n] */
+kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out);
+/* conv_post output [22,F] -> audio[5(F-1)] */
+kokoro_status kk_istft(const float *spec, int F, float *audio);
+kokoro_status kk_generator(const kokoro_model *m, const float *x /*[512,M]*/, const float *F0, int M,
+                           const float *s_dec, const kk_noise *noise, float *audio /*[300M]*/);
+
+/* The whole pipeline from padded ids. durations (T) and audio are malloc'd. */
+kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const float *style, float speed,
+                         const kk_noise *noise, float **audio, int64_t *n_samples, int64_t **durations);
+
+#endif

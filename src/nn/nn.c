@@ -1,0 +1,122 @@
+#include "nn/nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define R float
+#define S(name) name
+#define GEMM cblas_sgemm
+#define GEMV cblas_sgemv
+#define EXP expf
+#define TANH tanhf
+#include "nn/nn_real.inc"
+#undef R
+#undef S
+#undef GEMM
+#undef GEMV
+#undef EXP
+#undef TANH
+
+#define R double
+#define S(name) name##_d
+#define GEMM cblas_dgemm
+#define GEMV cblas_dgemv
+#define EXP exp
+#define TANH tanh
+#include "nn/nn_real.inc"
+#undef R
+#undef S
+#undef GEMM
+#undef GEMV
+#undef EXP
+#undef TANH
+
+int kk_conv1d_len(int n, int k, int stride, int pad, int dil)
+{
+    return (n + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+int kk_conv_transpose1d_len(int n, int k, int stride, int pad, int out_pad)
+{
+    return (n - 1) * stride - 2 * pad + k + out_pad;
+}
+
+int kk_conv_transpose1d(const float *x, int cin, int n, const float *W, const float *b, int cout,
+                        int k, int stride, int pad, int out_pad, float *y)
+{
+    int nout = kk_conv_transpose1d_len(n, k, stride, pad, out_pad);
+    /* Z[o·k + j, i] = Σ_c W[c, o, j]·x[c, i], then scatter to y[o, i·stride − pad + j] */
+    float *z = malloc((size_t)cout * k * n * sizeof *z);
+    if (!z) return -1;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout * k, n, cin, 1.0f, W, cout * k, x, n,
+                0.0f, z, n);
+    for (int o = 0; o < cout; o++) {
+        float *yo = y + (size_t)o * nout;
+        float bo = b ? b[o] : 0.0f;
+        for (int t = 0; t < nout; t++) yo[t] = bo;
+        for (int j = 0; j < k; j++) {
+            const float *zr = z + ((size_t)o * k + j) * n;
+            for (int i = 0; i < n; i++) {
+                int t = i * stride - pad + j;
+                if (t >= 0 && t < nout) yo[t] += zr[i];
+            }
+        }
+    }
+    free(z);
+    return nout;
+}
+
+void kk_layernorm_cols(float *x, int C, int N, const float *g, const float *b, float eps)
+{
+    double *mean = calloc((size_t)N, sizeof *mean), *var = calloc((size_t)N, sizeof *var);
+    if (!mean || !var) { /* tiny buffers; fall back to a transposed pass */
+        free(mean);
+        free(var);
+        for (int t = 0; t < N; t++) {
+            double m = 0, s = 0;
+            for (int c = 0; c < C; c++) m += x[(size_t)c * N + t];
+            m /= C;
+            for (int c = 0; c < C; c++) s += (x[(size_t)c * N + t] - m) * (x[(size_t)c * N + t] - m);
+            float inv = (float)(1.0 / sqrt(s / C + eps));
+            for (int c = 0; c < C; c++) {
+                float u = (x[(size_t)c * N + t] - (float)m) * inv;
+                x[(size_t)c * N + t] = (g ? u * g[c] : u) + (b ? b[c] : 0.0f);
+            }
+        }
+        return;
+    }
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < N; t++) mean[t] += x[(size_t)c * N + t];
+    for (int t = 0; t < N; t++) mean[t] /= C;
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < N; t++) {
+            double d = x[(size_t)c * N + t] - mean[t];
+            var[t] += d * d;
+        }
+    for (int t = 0; t < N; t++) var[t] = 1.0 / sqrt(var[t] / C + eps);
+    for (int c = 0; c < C; c++) {
+        float gc = g ? g[c] : 1.0f, bc = b ? b[c] : 0.0f;
+        for (int t = 0; t < N; t++) {
+            float *p = &x[(size_t)c * N + t];
+            *p = (*p - (float)mean[t]) * (float)var[t] * gc + bc;
+        }
+    }
+    free(mean);
+    free(var);
+}
+
+void kk_snake(const float *x, int C, int N, const float *alpha, float *y)
+{
+    for (int c = 0; c < C; c++) {
+        float a = alpha[c], ia = 1.0f / a;
+        const float *xc = x + (size_t)c * N;
+        float *yc = y + (size_t)c * N;
+        for (int t = 0; t < N; t++) {
+            float s = sinf(a * xc[t]);
+            yc[t] = xc[t] + ia * s * s;
+        }
+    }
+}
+

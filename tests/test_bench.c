@@ -1,0 +1,205 @@
+/* kokoro-bench end to end: the golden cases through the program, its OUT.npz
+ * and --json read back, and malformed inputs refused with a message. */
+#include <cjson/cJSON.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "io/npz.h"
+#include "testutil.h"
+
+static char dir[] = "/tmp/kokoro-bench-test-XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs a shell command, returns its exit status; its output goes to `log`. */
+static int run(const char *args, const char *log)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/%s' 2>&1", KOKORO_BENCH_PATH, args, dir, log);
+    int st = system(cmd);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, log);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) printf("  | %s", line);
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int log_contains(const char *log, const char *needle)
+{
+    char path[512], buf[8192] = {0};
+    snprintf(path, sizeof path, "%s/%s", dir, log);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+static void test_golden_cases(void **state)
+{
+    (void)state;
+    char args[1024];
+    snprintf(args, sizeof args,
+             "--cases '%s/kokoro-golden.npz' --out '%s/out.npz' --test-weights --no-noise --threads 2 "
+             "--json '%s/bench.json'",
+             KOKORO_TEST_DATA, dir, dir);
+    assert_int_equal(run(args, "golden.log"), 0);
+    assert_true(log_contains("golden.log", "RTF"));
+
+    kk_table out;
+    char path[512];
+    snprintf(path, sizeof path, "%s/out.npz", dir);
+    assert_int_equal(kk_npz_read(path, &out), KOKORO_OK);
+    assert_int_equal(out.count, 6);
+    const char *cases[3] = {"short", "fast", "slow"};
+    for (int i = 0; i < 3; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.pred_dur", cases[i]);
+        const kk_tensor *pd = kk_table_find(&out, k), *gpd = kt_golden_get(k);
+        assert_non_null(pd);
+        assert_int_equal(pd->dtype, KK_I64);
+        assert_int_equal(pd->ndim, 1);
+        assert_int_equal(pd->shape[0], gpd->shape[0]);
+        assert_memory_equal(pd->data, gpd->data, gpd->nbytes);
+        snprintf(k, sizeof k, "%s.audio", cases[i]);
+        const kk_tensor *au = kk_table_find(&out, k), *gau = kt_golden_get(k);
+        assert_non_null(au);
+        assert_int_equal(au->dtype, KK_F32);
+        assert_int_equal(au->shape[0], gau->shape[0]);
+        size_t n = (size_t)au->shape[0];
+        double e = kt_rel_l2(au->data, gau->data, n), c = kt_spectral_corr(au->data, gau->data, n);
+        printf("  OUT.npz %-6s rel L2 %.3e (tol 1e-2), spectral corr %.7f (min 0.9999)\n", cases[i], e, c);
+        assert_true(e <= 1e-2);
+        assert_true(c >= 0.9999);
+    }
+    kk_table_free(&out);
+
+    snprintf(path, sizeof path, "%s/bench.json", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "threads")->valueint, 2);
+    const cJSON *arr = cJSON_GetObjectItem(j, "cases");
+    assert_int_equal(cJSON_GetArraySize(arr), 3);
+    const cJSON *c0 = cJSON_GetArrayItem(arr, 0);
+    assert_string_equal(cJSON_GetObjectItem(c0, "name")->valuestring, "short");
+    assert_int_equal(cJSON_GetObjectItem(c0, "samples")->valuedouble, 28800);
+    assert_true(cJSON_GetObjectItem(c0, "seconds")->valuedouble > 0);
+    assert_true(cJSON_GetObjectItem(c0, "rtf")->valuedouble > 0);
+    cJSON_Delete(j);
+}
+
+static void test_repeat(void **state)
+{
+    (void)state;
+    /* a cases file with only the short case, timed twice after a warm-up */
+    kk_table in;
+    kk_table_init(&in);
+    const char *keys[3] = {"short.input_ids", "short.style", "short.speed"};
+    for (int i = 0; i < 3; i++) {
+        const kk_tensor *t = kt_golden_get(keys[i]);
+        void *d = malloc(t->nbytes);
+        memcpy(d, t->data, t->nbytes);
+        assert_int_equal(kk_table_add(&in, keys[i], t->dtype, t->ndim, t->shape, d), KOKORO_OK);
+    }
+    char path[512], args[1024];
+    snprintf(path, sizeof path, "%s/one.npz", dir);
+    assert_int_equal(kk_npz_write(path, &in), KOKORO_OK);
+    kk_table_free(&in);
+    snprintf(args, sizeof args, "--cases '%s' --out '%s/one-out.npz' --test-weights --repeat 2 --seed 5", path, dir);
+    assert_int_equal(run(args, "repeat.log"), 0);
+    assert_true(log_contains("repeat.log", "short"));
+}
+
+static void test_bad_invocations(void **state)
+{
+    (void)state;
+    char args[1024], path[512];
+    /* a file that is not an npz */
+    snprintf(path, sizeof path, "%s/garbage.npz", dir);
+    FILE *f = fopen(path, "w");
+    fputs("this is not a zip file", f);
+    fclose(f);
+    snprintf(args, sizeof args, "--cases '%s' --out '%s/x.npz' --test-weights", path, dir);
+    assert_int_not_equal(run(args, "bad1.log"), 0);
+    assert_true(log_contains("bad1.log", "garbage.npz"));
+
+    /* a truncated copy of the golden file */
+    snprintf(args, sizeof args, "head -c 100000 '%s/kokoro-golden.npz' > '%s/trunc.npz'", KOKORO_TEST_DATA, dir);
+    assert_int_equal(system(args), 0);
+    snprintf(args, sizeof args, "--cases '%s/trunc.npz' --out '%s/x.npz' --test-weights", dir, dir);
+    assert_int_not_equal(run(args, "bad2.log"), 0);
+    assert_true(log_contains("bad2.log", "trunc.npz"));
+
+    /* a case without its style */
+    kk_table in;
+    kk_table_init(&in);
+    const kk_tensor *t = kt_golden_get("short.input_ids");
+    void *d = malloc(t->nbytes);
+    memcpy(d, t->data, t->nbytes);
+    assert_int_equal(kk_table_add(&in, "short.input_ids", t->dtype, t->ndim, t->shape, d), KOKORO_OK);
+    snprintf(path, sizeof path, "%s/nostyle.npz", dir);
+    assert_int_equal(kk_npz_write(path, &in), KOKORO_OK);
+    kk_table_free(&in);
+    snprintf(args, sizeof args, "--cases '%s' --out '%s/x.npz' --test-weights", path, dir);
+    assert_int_not_equal(run(args, "bad3.log"), 0);
+    assert_true(log_contains("bad3.log", "short.style"));
+
+    /* usage errors */
+    assert_int_equal(run("--cases a.npz", "bad4.log"), 2);
+    assert_true(log_contains("bad4.log", "--out"));
+    snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s/x.npz' --test-weights --threads 0",
+             KOKORO_TEST_DATA, dir);
+    assert_int_equal(run(args, "bad5.log"), 2);
+    assert_true(log_contains("bad5.log", "--threads"));
+    snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s/x.npz'", KOKORO_TEST_DATA, dir);
+    assert_int_equal(run(args, "bad6.log"), 2);
+    snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s/x.npz' --model '%s/garbage.npz'",
+             KOKORO_TEST_DATA, dir, dir);
+    assert_int_not_equal(run(args, "bad7.log"), 0);
+    assert_true(log_contains("bad7.log", "garbage.npz"));
+
+    /* nothing half-written was left behind */
+    snprintf(path, sizeof path, "%s/x.npz", dir);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_cases),
+        cmocka_unit_test(test_repeat),
+        cmocka_unit_test(test_bad_invocations),
+    };
+    return cmocka_run_group_tests_name("bench", tests, setup, teardown);
+}
