@@ -69,9 +69,10 @@ typedef struct kokoro_model kokoro_model;
  * and benchmarked without the 327 MB official checkpoint. */
 KOKORO_API kokoro_status kokoro_model_load_test_weights(kokoro_model **out);
 
-/* Loads a model from a file of named tensors: a NumPy .npz holding the
- * upstream state dict (keys `bert.embeddings.word_embeddings.weight`…, with or
- * without the `module.` prefix; float32, float16, bfloat16 or float64).
+/* Loads a model from the official checkpoint (kokoro-v1_0.pth, a PyTorch zip:
+ * read without running any code) or from a NumPy .npz of the same state dict
+ * (keys `bert.embeddings.word_embeddings.weight`…, with or without the
+ * `module.` prefix). Weight dtypes float32, float16, bfloat16 or float64.
  * Missing, unexpected or wrongly shaped tensors are listed in the error. */
 KOKORO_API kokoro_status kokoro_model_load(const char *path, kokoro_model **out);
 

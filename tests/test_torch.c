@@ -1,0 +1,312 @@
+/* PyTorch checkpoints: the layout fixture read bit-exactly, a voice .pt, a
+ * full-size official-layout .pth of the test weights giving the same audio
+ * as the weights themselves (through the library and through kokoro-bench),
+ * and malformed files refused with a message naming the problem. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "io/npz.h"
+#include "io/torch.h"
+#include "model/model.h"
+#include "testutil.h"
+#include "torchwrite.h"
+
+#include <zip.h>
+
+static char dir[] = "/tmp/kokoro-torch-test-XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *in_dir(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+static void test_layout_fixture(void **state)
+{
+    (void)state;
+    kk_table got, want;
+    assert_int_equal(kk_torch_read(KOKORO_TEST_DATA "/layout-fixture.pth", &got), KOKORO_OK);
+    assert_int_equal(kk_npz_read(KOKORO_TEST_DATA "/layout-fixture-expected.npz", &want), KOKORO_OK);
+    assert_int_equal(got.count, want.count);
+    for (size_t i = 0; i < want.count; i++) {
+        const kk_tensor *w = &want.items[i], *g = kk_table_find(&got, w->name);
+        if (!g) printf("  missing %s\n", w->name);
+        assert_non_null(g);
+        assert_int_equal(g->dtype, w->dtype);
+        assert_int_equal(g->ndim, w->ndim);
+        for (int d = 0; d < w->ndim; d++) assert_int_equal(g->shape[d], w->shape[d]);
+        assert_int_equal(g->nbytes, w->nbytes);
+        assert_memory_equal(g->data, w->data, w->nbytes);
+    }
+    printf("  %zu tensors bit-equal (views, offsets, transposes, float16, int64, 0-d)\n", want.count);
+    kk_table_free(&got);
+    kk_table_free(&want);
+}
+
+static void test_voice_pt(void **state)
+{
+    (void)state;
+    kk_table t;
+    assert_int_equal(kk_torch_read(KOKORO_TEST_DATA "/af_heart.pt", &t), KOKORO_OK);
+    assert_int_equal(t.count, 1);
+    const kk_tensor *v = &t.items[0];
+    assert_string_equal(v->name, "");
+    assert_int_equal(v->ndim, 3);
+    assert_int_equal(v->shape[0], 510);
+    assert_int_equal(v->shape[2], 256);
+    FILE *f = fopen(KOKORO_TEST_DATA "/voices/af_heart.bin", "rb");
+    assert_non_null(f);
+    float *raw = malloc(510 * 256 * 4);
+    assert_int_equal(fread(raw, 4, 510 * 256, f), 510 * 256);
+    fclose(f);
+    assert_memory_equal(v->data, raw, 510 * 256 * 4);
+    free(raw);
+    kk_table_free(&t);
+}
+
+static int run_bench(const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s", KOKORO_BENCH_PATH, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_full_size_pth(void **state)
+{
+    (void)state;
+    kk_table t;
+    assert_int_equal(kk_test_weights_table(&t), KOKORO_OK);
+    const char *pth = in_dir("kokoro-test.pth");
+    assert_int_equal(kt_write_pth(pth, &t, 1), 0);
+    kk_table_free(&t);
+
+    kokoro_model *from_file, *direct;
+    kokoro_status st = kokoro_model_load(pth, &from_file);
+    if (st != KOKORO_OK) printf("  %s\n", kokoro_last_error());
+    assert_int_equal(st, KOKORO_OK);
+    assert_int_equal(kokoro_model_load_test_weights(&direct), KOKORO_OK);
+    assert_int_equal(kokoro_model_num_params(from_file), kokoro_model_num_params(direct));
+    const kk_tensor *ids = kt_golden_get("short.input_ids");
+    const float *style = kt_golden_get("short.style")->data;
+    kokoro_synth_options o = kokoro_synth_options_default();
+    o.no_noise = 1;
+    kokoro_audio a, b;
+    assert_int_equal(kokoro_synthesize(from_file, (const int64_t *)ids->data + 1, 14, style, &o, &a), KOKORO_OK);
+    assert_int_equal(kokoro_synthesize(direct, (const int64_t *)ids->data + 1, 14, style, &o, &b), KOKORO_OK);
+    assert_int_equal(a.n_samples, b.n_samples);
+    assert_memory_equal(a.samples, b.samples, a.n_samples * sizeof(float));
+    printf("  full-size .pth (%zu parameters): audio identical to the in-memory test weights\n",
+           kokoro_model_num_params(from_file));
+    kokoro_audio_free(&a);
+    kokoro_audio_free(&b);
+    kokoro_model_free(from_file);
+    kokoro_model_free(direct);
+
+    /* and through kokoro-bench: --model FILE.pth == --test-weights, bit for bit */
+    char args[1024];
+    snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s' --model '%s' --no-noise", KOKORO_TEST_DATA,
+             in_dir("pth-out.npz"), pth);
+    assert_int_equal(run_bench(args), 0);
+    snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s' --test-weights --no-noise", KOKORO_TEST_DATA,
+             in_dir("tw-out.npz"));
+    assert_int_equal(run_bench(args), 0);
+    kk_table x, y;
+    assert_int_equal(kk_npz_read(in_dir("pth-out.npz"), &x), KOKORO_OK);
+    assert_int_equal(kk_npz_read(in_dir("tw-out.npz"), &y), KOKORO_OK);
+    assert_int_equal(x.count, 6);
+    for (size_t i = 0; i < x.count; i++) {
+        const kk_tensor *p = kk_table_find(&y, x.items[i].name);
+        assert_non_null(p);
+        assert_int_equal(p->nbytes, x.items[i].nbytes);
+        assert_memory_equal(p->data, x.items[i].data, p->nbytes);
+    }
+    kk_table_free(&x);
+    kk_table_free(&y);
+    unlink(pth);
+}
+
+/* ---- malformed input ---- */
+
+typedef struct mem_storage {
+    const unsigned char *data;
+    size_t size;
+} mem_storage;
+
+static kokoro_status mem_fn(void *ctx, const char *key, kk_dtype dtype, int64_t numel, const unsigned char **data,
+                            size_t *size)
+{
+    (void)key, (void)dtype, (void)numel;
+    mem_storage *m = ctx;
+    *data = m->data;
+    *size = m->size;
+    return KOKORO_OK;
+}
+
+/* rebuild_tensor_v2 of a float storage of `numel` elements, offset, shape, stride (2-d) */
+static void tensor_pickle(kt_pk *b, int64_t numel, int64_t offset, int64_t r, int64_t c, int64_t sr, int64_t sc)
+{
+    kt_pk_op(b, 0x80), kt_pk_op(b, 2);
+    kt_pk_global(b, "torch._utils", "_rebuild_tensor_v2");
+    kt_pk_op(b, '('), kt_pk_op(b, '(');
+    kt_pk_str(b, "storage"), kt_pk_global(b, "torch", "FloatStorage"), kt_pk_str(b, "0"), kt_pk_str(b, "cpu");
+    kt_pk_int(b, numel);
+    kt_pk_op(b, 't'), kt_pk_op(b, 'Q');
+    kt_pk_int(b, offset);
+    kt_pk_int(b, r), kt_pk_int(b, c), kt_pk_op(b, 0x86);
+    kt_pk_int(b, sr), kt_pk_int(b, sc), kt_pk_op(b, 0x86);
+    kt_pk_op(b, 0x89), kt_pk_op(b, '}'), kt_pk_op(b, 't'), kt_pk_op(b, 'R'), kt_pk_op(b, '.');
+}
+
+static void expect_pickle_error(kt_pk *b, size_t storage_bytes, const char *needle)
+{
+    float store[64] = {0};
+    mem_storage m = {(const unsigned char *)store, storage_bytes};
+    kk_table t;
+    kokoro_status st = kk_pickle_load(b->p, b->n, "test.pkl", mem_fn, &m, &t);
+    printf("  -> %s\n", kokoro_last_error());
+    assert_int_not_equal(st, KOKORO_OK);
+    assert_non_null(strstr(kokoro_last_error(), needle));
+    assert_int_equal(t.count, 0);
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static void test_malformed_pickles(void **state)
+{
+    (void)state;
+    kt_pk b = {0};
+    /* the well-formed one loads */
+    tensor_pickle(&b, 6, 0, 2, 3, 3, 1);
+    float store[6] = {1, 2, 3, 4, 5, 6};
+    mem_storage m = {(const unsigned char *)store, sizeof store};
+    kk_table t;
+    assert_int_equal(kk_pickle_load(b.p, b.n, "ok.pkl", mem_fn, &m, &t), KOKORO_OK);
+    assert_int_equal(t.count, 1);
+    kk_table_free(&t);
+    free(b.p);
+    memset(&b, 0, sizeof b);
+
+    /* a disallowed global, named with its offset */
+    kt_pk_op(&b, 0x80), kt_pk_op(&b, 2), kt_pk_global(&b, "os", "system");
+    kt_pk_str(&b, "echo hacked"), kt_pk_op(&b, 0x85), kt_pk_op(&b, 'R'), kt_pk_op(&b, '.');
+    expect_pickle_error(&b, 0, "pickle byte 2: global 'os.system' is not allowed");
+    /* an unknown opcode */
+    kt_pk_op(&b, 0x80), kt_pk_op(&b, 2), kt_pk_op(&b, 'I'), kt_pk_put(&b, "42\n", 3), kt_pk_op(&b, '.');
+    expect_pickle_error(&b, 0, "unsupported opcode 0x49");
+    /* a storage smaller than it declares */
+    tensor_pickle(&b, 6, 0, 2, 3, 3, 1);
+    expect_pickle_error(&b, 16, "declares 6 elements but holds 16 bytes");
+    /* strides pointing outside the storage */
+    tensor_pickle(&b, 6, 0, 3, 3, 3, 1);
+    expect_pickle_error(&b, 24, "reach element 8 of storage '0', which has 6");
+    tensor_pickle(&b, 6, 4, 2, 2, 1, 1);
+    expect_pickle_error(&b, 24, "reach element 6");
+    /* a storage class may not be called */
+    kt_pk_op(&b, 0x80), kt_pk_op(&b, 2), kt_pk_global(&b, "torch", "FloatStorage"), kt_pk_op(&b, ')');
+    kt_pk_op(&b, 'R'), kt_pk_op(&b, '.');
+    expect_pickle_error(&b, 0, "call of 'torch.FloatStorage' refused");
+    /* truncated: no STOP */
+    tensor_pickle(&b, 6, 0, 2, 3, 3, 1);
+    b.n -= 3;
+    expect_pickle_error(&b, 24, "ends before STOP");
+    /* a string longer than the pickle */
+    kt_pk_op(&b, 0x80), kt_pk_op(&b, 2), kt_pk_op(&b, 'X'), kt_pk_put(&b, "\xff\xff\x00\x00", 4), kt_pk_op(&b, '.');
+    expect_pickle_error(&b, 0, "runs past the end");
+    /* GET of an empty memo slot */
+    kt_pk_op(&b, 0x80), kt_pk_op(&b, 2), kt_pk_op(&b, 'h'), kt_pk_op(&b, 7), kt_pk_op(&b, '.');
+    expect_pickle_error(&b, 0, "empty memo slot");
+}
+
+static void test_malformed_files(void **state)
+{
+    (void)state;
+    kk_table t;
+    /* wrong magic */
+    FILE *f = fopen(in_dir("junk.pth"), "w");
+    fputs("definitely not a zip", f);
+    fclose(f);
+    assert_int_equal(kk_torch_read(in_dir("junk.pth"), &t), KOKORO_ERR_FORMAT);
+    assert_non_null(strstr(kokoro_last_error(), "junk.pth"));
+    kokoro_model *m;
+    assert_int_equal(kokoro_model_load(in_dir("junk.pth"), &m), KOKORO_ERR_FORMAT);
+    printf("  -> %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "not a Kokoro model file"));
+    /* truncated zip */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "head -c 40000 '%s/layout-fixture.pth' > '%s'", KOKORO_TEST_DATA, in_dir("cut.pth"));
+    assert_int_equal(system(cmd), 0);
+    assert_int_not_equal(kk_torch_read(in_dir("cut.pth"), &t), KOKORO_OK);
+    printf("  -> %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "cut.pth"));
+
+    /* a 1 GB storage declared in a small file */
+    kk_table one;
+    kk_table_init(&one);
+    assert_int_equal(kk_table_add(&one, "x", KK_F32, 1, (int64_t[]){4}, calloc(4, 4)), KOKORO_OK);
+    assert_int_equal(kt_write_pth(in_dir("small.pt"), &one, 0), 0);
+    kk_table_free(&one);
+    /* rewrite its pickle to declare 268435456 floats (1 GiB) */
+    kt_pk b = {0};
+    kt_pk_op(&b, 0x80), kt_pk_op(&b, 2);
+    kt_pk_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    kt_pk_op(&b, '('), kt_pk_op(&b, '(');
+    kt_pk_str(&b, "storage"), kt_pk_global(&b, "torch", "FloatStorage"), kt_pk_str(&b, "0"), kt_pk_str(&b, "cpu");
+    kt_pk_int(&b, 268435456);
+    kt_pk_op(&b, 't'), kt_pk_op(&b, 'Q'), kt_pk_int(&b, 0), kt_pk_int(&b, 268435456), kt_pk_op(&b, 0x85);
+    kt_pk_int(&b, 1), kt_pk_op(&b, 0x85), kt_pk_op(&b, 0x89), kt_pk_op(&b, '}'), kt_pk_op(&b, 't');
+    kt_pk_op(&b, 'R'), kt_pk_op(&b, '.');
+    int err;
+    zip_t *z = zip_open(in_dir("small.pt"), 0, &err);
+    assert_non_null(z);
+    zip_int64_t idx = zip_name_locate(z, "archive/data.pkl", 0);
+    assert_true(idx >= 0);
+    assert_int_equal(zip_file_replace(z, (zip_uint64_t)idx, zip_source_buffer(z, b.p, b.n, 0), 0), 0);
+    assert_int_equal(zip_close(z), 0);
+    free(b.p);
+    assert_int_equal(kk_torch_read(in_dir("small.pt"), &t), KOKORO_ERR_FORMAT);
+    printf("  -> %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "holds 16 bytes, 1073741824 declared"));
+
+    /* a zip without data.pkl is not a checkpoint */
+    z = zip_open(in_dir("nopkl.pth"), ZIP_CREATE | ZIP_TRUNCATE, &err);
+    zip_file_add(z, "archive/version", zip_source_buffer(z, "3\n", 2, 0), 0);
+    zip_close(z);
+    assert_int_equal(kk_torch_read(in_dir("nopkl.pth"), &t), KOKORO_ERR_FORMAT);
+    assert_non_null(strstr(kokoro_last_error(), "data.pkl"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout_fixture),    cmocka_unit_test(test_voice_pt),
+        cmocka_unit_test(test_malformed_pickles), cmocka_unit_test(test_malformed_files),
+        cmocka_unit_test(test_full_size_pth),
+    };
+    return cmocka_run_group_tests_name("torch", tests, setup, teardown);
+}
