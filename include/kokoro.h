@@ -111,6 +111,35 @@ KOKORO_API kokoro_status kokoro_synthesize(const kokoro_model *model,
 
 KOKORO_API void kokoro_audio_free(kokoro_audio *audio);
 
+/* ---- voices ---- */
+
+#define KOKORO_VOICE_ROWS 510 /* a voice pack: 510 rows of KOKORO_STYLE_DIM floats */
+
+typedef struct kokoro_voices kokoro_voices;
+
+/* Loads voice packs from a file or a folder. A file may be voices-v1.0.bin
+ * (a NumPy .npz with one (510,1,256) float32 array per voice, stored or
+ * deflated), an upstream voices/<name>.pt (torch-saved tensor) or a raw
+ * <name>.bin (522,240 bytes of little-endian float32); a folder may hold any
+ * of these. Names come from the entry or file names. */
+KOKORO_API kokoro_status kokoro_voices_load(const char *path, kokoro_voices **out);
+KOKORO_API void kokoro_voices_free(kokoro_voices *voices);
+KOKORO_API size_t kokoro_voices_count(const kokoro_voices *voices);
+/* Names are sorted; NULL when i is out of range. */
+KOKORO_API const char *kokoro_voices_name(const kokoro_voices *voices, size_t i);
+
+/* The style vector for one chunk of n_phonemes phonemes (the phoneme string's
+ * length in code points), as the upstream pipeline picks it: row
+ * n_phonemes − 1 of the pack, clamped to the pack. spec is a voice name or a
+ * blend, in either syntax users know:
+ *   "af_sarah:60,am_adam:40"   kokoro-tts: weights normalised to sum 1; no
+ *                              weights at all means equal parts
+ *   "af_sarah(2)+am_adam(1)"   Kokoro-FastAPI: '+' adds, '-' subtracts; the
+ *                              weights are divided by the sum of the added ones
+ * An unknown name is an error that lists the available voices. */
+KOKORO_API kokoro_status kokoro_voices_style(const kokoro_voices *voices, const char *spec, size_t n_phonemes,
+                                             float *style);
+
 /* Non-zero when id is a symbol of the Kokoro v1.0 vocabulary (not the pad). */
 KOKORO_API int kokoro_vocab_has_id(int64_t id);
 
