@@ -111,6 +111,24 @@ KOKORO_API kokoro_status kokoro_synthesize(const kokoro_model *model,
 
 KOKORO_API void kokoro_audio_free(kokoro_audio *audio);
 
+/* ---- config.json: hyper-parameters and the phoneme vocabulary ---- */
+
+typedef struct kokoro_config kokoro_config;
+
+/* Parses a Kokoro config.json and checks that it describes the network this
+ * engine implements (Kokoro-82M v1.0): a different hyper-parameter is an
+ * error naming the key, the value found and the one expected. */
+KOKORO_API kokoro_status kokoro_config_load(const char *path, kokoro_config **out);
+KOKORO_API kokoro_status kokoro_config_parse(const char *json, size_t len, const char *what, kokoro_config **out);
+/* The published v1.0 config, built in (never NULL; do not free). */
+KOKORO_API const kokoro_config *kokoro_config_default(void);
+KOKORO_API void kokoro_config_free(kokoro_config *config);
+/* The id of one phoneme symbol (a Unicode code point), or -1 when the
+ * vocabulary has none. */
+KOKORO_API int64_t kokoro_config_token_id(const kokoro_config *config, uint32_t codepoint);
+/* Number of symbols in the vocabulary (114 for v1.0). */
+KOKORO_API size_t kokoro_config_vocab_size(const kokoro_config *config);
+
 /* ---- voices ---- */
 
 #define KOKORO_VOICE_ROWS 510 /* a voice pack: 510 rows of KOKORO_STYLE_DIM floats */
@@ -142,6 +160,10 @@ KOKORO_API kokoro_status kokoro_voices_style(const kokoro_voices *voices, const 
 
 /* Non-zero when id is a symbol of the Kokoro v1.0 vocabulary (not the pad). */
 KOKORO_API int kokoro_vocab_has_id(int64_t id);
+
+/* The configuration the model was loaded with: the config.json found beside
+ * the model file, or the built-in one. */
+KOKORO_API const kokoro_config *kokoro_model_config(const kokoro_model *model);
 
 #ifdef __cplusplus
 }

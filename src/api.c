@@ -7,21 +7,11 @@
 #include "core/error.h"
 #include "model/model.h"
 
-/* The 114 symbols of the Kokoro v1.0 vocabulary (config.json), by id. */
-static const unsigned char vocab_ids[] = {
-    1,   2,   3,   4,   5,   6,   9,   10,  11,  12,  13,  14,  15,  16,  17,  18,  19,  20,  21,  22,
-    23,  24,  25,  31,  33,  35,  36,  39,  41,  42,  43,  44,  45,  46,  47,  48,  50,  51,  52,  53,
-    54,  55,  56,  57,  58,  59,  60,  61,  62,  63,  64,  65,  66,  67,  68,  69,  70,  71,  72,  75,
-    76,  77,  78,  80,  81,  82,  83,  85,  86,  87,  90,  92,  99,  101, 102, 103, 110, 111, 112, 113,
-    114, 115, 116, 118, 119, 120, 123, 125, 126, 128, 129, 130, 131, 132, 133, 135, 136, 138, 139, 140,
-    142, 143, 147, 148, 156, 157, 158, 162, 164, 169, 171, 172, 173, 177,
-};
+int kokoro_vocab_has_id(int64_t id) { return kk_config_has_id(kokoro_config_default(), id); }
 
-int kokoro_vocab_has_id(int64_t id)
+const kokoro_config *kokoro_model_config(const kokoro_model *m)
 {
-    for (size_t i = 0; i < sizeof vocab_ids; i++)
-        if (vocab_ids[i] == id) return 1;
-    return 0;
+    return m && m->config ? m->config : kokoro_config_default();
 }
 
 void kokoro_set_num_threads(int n)
@@ -67,7 +57,7 @@ kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, s
                         "kokoro_synthesize: %zu tokens, more than the %d the model takes between its pads", n_ids,
                         KOKORO_MAX_TOKENS);
     for (size_t i = 0; i < n_ids; i++)
-        if (!kokoro_vocab_has_id(ids[i]))
+        if (!kk_config_has_id(kokoro_model_config(model), ids[i]))
             return kk_error(KOKORO_ERR_INVALID_ARG,
                             "kokoro_synthesize: token %zu is id %lld, which is not in the vocabulary (ids 1..177 "
                             "with gaps; 0 is the pad the engine adds itself)",

@@ -102,7 +102,8 @@ static void test_full_size_pth(void **state)
     (void)state;
     kk_table t;
     assert_int_equal(kk_test_weights_table(&t), KOKORO_OK);
-    const char *pth = in_dir("kokoro-test.pth");
+    char pth[512];
+    snprintf(pth, sizeof pth, "%s", in_dir("kokoro-test.pth"));
     assert_int_equal(kt_write_pth(pth, &t, 1), 0);
     kk_table_free(&t);
 
@@ -148,6 +149,21 @@ static void test_full_size_pth(void **state)
     }
     kk_table_free(&x);
     kk_table_free(&y);
+
+    /* a config.json beside the checkpoint must describe this network */
+    FILE *cf = fopen(in_dir("config.json"), "w");
+    fputs("{\"hidden_dim\": 256}", cf);
+    fclose(cf);
+    kokoro_model *bad = NULL;
+    assert_int_equal(kokoro_model_load(pth, &bad), KOKORO_ERR_FORMAT);
+    printf("  -> %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "config.json"));
+    assert_null(bad);
+    snprintf(args, sizeof args, "cp '%s/kokoro-config.json' '%s'", KOKORO_TEST_DATA, in_dir("config.json"));
+    assert_int_equal(system(args), 0);
+    assert_int_equal(kokoro_model_load(pth, &bad), KOKORO_OK);
+    assert_int_equal(kokoro_config_vocab_size(kokoro_model_config(bad)), 114);
+    kokoro_model_free(bad);
     unlink(pth);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "io/npz.h"
@@ -60,5 +61,15 @@ kokoro_status kokoro_model_load(const char *path, kokoro_model **out)
     if (st != KOKORO_OK) return st;
     st = kk_model_from_table(&table, path, out);
     kk_table_free(&table);
+    if (st != KOKORO_OK) return st;
+    /* a config.json beside the model (as in the HF repository) must describe this network */
+    char cfg[4096];
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) : 1;
+    snprintf(cfg, sizeof cfg, "%.*s/config.json", dirlen, slash ? path : ".");
+    if (access(cfg, F_OK) == 0 && (st = kokoro_config_load(cfg, &(*out)->config)) != KOKORO_OK) {
+        kokoro_model_free(*out);
+        *out = NULL;
+    }
     return st;
 }

@@ -96,11 +96,15 @@ struct kokoro_model {
     kk_conv noise_convs[2], ups[2], conv_post;
     kk_resblock1 noise_res[2], res[6];
 
+    /* the config it was loaded with (owned unless it is the built-in one) */
+    kokoro_config *config;
     /* owned buffers (float or double) backing every pointer above */
     void **blocks;
     size_t nblocks, capblocks;
     size_t nparams;
 };
+
+int kk_config_has_id(const kokoro_config *c, int64_t id);
 
 /* ---- parameters ---- */
 

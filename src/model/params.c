@@ -490,6 +490,7 @@ void kokoro_model_free(kokoro_model *m)
     if (!m) return;
     for (size_t i = 0; i < m->nblocks; i++) free(m->blocks[i]);
     free(m->blocks);
+    kokoro_config_free(m->config);
     free(m);
 }
 
