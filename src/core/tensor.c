@@ -55,7 +55,7 @@ void kk_table_free(kk_table *t)
     if (!t) return;
     for (size_t i = 0; i < t->count; i++) {
         free(t->items[i].name);
-        free(t->items[i].data);
+        if (!t->items[i].borrowed) free(t->items[i].data);
     }
     free(t->items);
     memset(t, 0, sizeof *t);
@@ -103,6 +103,18 @@ kokoro_status kk_table_add(kk_table *t, const char *name, kk_dtype dtype, int nd
     e->nbytes = (size_t)kk_shape_numel(ndim, shape) * kk_dtype_size(dtype);
     t->count++;
     return KOKORO_OK;
+}
+
+kokoro_status kk_table_add_borrowed(kk_table *t, const char *name, kk_dtype dtype, int ndim, const int64_t *shape,
+                                    void *data)
+{
+    /* added with a NULL buffer (nothing to free on failure), then pointed at the data */
+    kokoro_status st = kk_table_add(t, name, dtype, ndim, shape, NULL);
+    if (st == KOKORO_OK) {
+        t->items[t->count - 1].data = data;
+        t->items[t->count - 1].borrowed = 1;
+    }
+    return st;
 }
 
 static float half_to_float(uint16_t h)

@@ -29,8 +29,9 @@ typedef struct kk_tensor {
     kk_dtype dtype;
     int ndim;                    /* 0 for a scalar */
     int64_t shape[KK_MAX_DIMS];
-    void *data;                  /* owned, C order, native (little) endian */
+    void *data;                  /* C order, native (little) endian; owned unless borrowed */
     size_t nbytes;
+    int borrowed;                /* data lives in memory someone else keeps (an mmap'd file) */
 } kk_tensor;
 
 typedef struct kk_table {
@@ -52,6 +53,9 @@ void kk_table_free(kk_table *t);
 kokoro_status kk_table_add(kk_table *t, const char *name, kk_dtype dtype, int ndim,
                            const int64_t *shape, void *data);
 kk_tensor *kk_table_find(const kk_table *t, const char *name);
+/* Adds a tensor whose data stays owned by the caller (must outlive the table's users). */
+kokoro_status kk_table_add_borrowed(kk_table *t, const char *name, kk_dtype dtype, int ndim, const int64_t *shape,
+                                    void *data);
 
 /* Converts any float/int tensor's values to float32 into dst (numel floats). */
 kokoro_status kk_tensor_to_f32(const kk_tensor *t, float *dst);

@@ -12,7 +12,9 @@
 
 #include "core/error.h"
 #include "io/npz.h"
+#include "io/kfile.h"
 #include "io/torch.h"
+#include "io/voices.h"
 #include "kokoro.h"
 
 #define PACK_FLOATS ((size_t)KOKORO_VOICE_ROWS * KOKORO_STYLE_DIM)
@@ -101,6 +103,13 @@ static kokoro_status add_voice(kokoro_voices *vs, const char *name, const char *
     return KOKORO_OK;
 }
 
+const float *kk_voices_pack(const kokoro_voices *vs, size_t i) { return vs && i < vs->n ? vs->v[i].pack : NULL; }
+
+kokoro_status kk_voices_add(kokoro_voices *vs, const char *name, const char *source, float *pack)
+{
+    return add_voice(vs, name, source, pack);
+}
+
 /* A tensor of shape (510, 1, 256) or (510, 256), any float dtype. */
 static kokoro_status pack_from_tensor(const kk_tensor *t, const char *what, float **out)
 {
@@ -144,6 +153,27 @@ static kokoro_status load_file(kokoro_voices *vs, const char *path)
     kokoro_status st = KOKORO_OK;
     char name[256];
     stem(path, name, sizeof name);
+    if (kk_kfile_probe(path)) { /* our own model file, with the voices it carries */
+        fclose(f);
+        kk_kfile *kf;
+        if ((st = kk_kfile_open(path, &kf)) != KOKORO_OK) return st;
+        size_t nv = kk_kfile_voice_count(kf);
+        if (nv == 0) st = kk_error(KOKORO_ERR_FORMAT, "%s: this model file carries no voices", path);
+        for (size_t i = 0; i < nv && st == KOKORO_OK; i++) {
+            const char *vname;
+            const float *src;
+            float *pack = malloc(PACK_BYTES);
+            if (!pack) st = kk_error(KOKORO_ERR_NOMEM, "out of memory");
+            if (st == KOKORO_OK && (st = kk_kfile_voice(kf, i, &vname, &src)) == KOKORO_OK) {
+                memcpy(pack, src, PACK_BYTES);
+                st = add_voice(vs, vname, path, pack);
+                pack = NULL;
+            }
+            free(pack);
+        }
+        kk_kfile_close(kf);
+        return st;
+    }
     if (got == 4 && memcmp(magic, "PK\x03\x04", 4) == 0) {
         fclose(f);
         kk_table t;
@@ -187,6 +217,7 @@ static int is_voice_file(const char *name)
 {
     const char *dot = strrchr(name, '.');
     return name[0] != '.' && dot && (!strcmp(dot, ".pt") || !strcmp(dot, ".bin") || !strcmp(dot, ".npz"));
+    /* (a folder of our own model files is not a voice folder: .kokoro files are given by name) */
 }
 
 static int cmp_names(const void *a, const void *b)

@@ -29,15 +29,67 @@ static void canonical_name(char *name)
     }
 }
 
-kokoro_status kk_model_from_table(kk_table *table, const char *path, kokoro_model **out)
+kokoro_status kk_table_canonical(kk_table *table, const char *path)
 {
     for (size_t i = 0; i < table->count; i++) canonical_name(table->items[i].name);
     for (size_t i = 0; i < table->count; i++)
         for (size_t j = i + 1; j < table->count; j++)
             if (strcmp(table->items[i].name, table->items[j].name) == 0)
-                return kk_error(KOKORO_ERR_MODEL, "%s: tensor '%s' appears twice (under two spellings)",
-                                path, table->items[i].name);
-    kokoro_status st = kk_model_bind(table, out);
+                return kk_error(KOKORO_ERR_MODEL, "%s: tensor '%s' appears twice (under two spellings)", path,
+                                table->items[i].name);
+    return KOKORO_OK;
+}
+
+kokoro_status kk_table_fold_weight_norm(kk_table *table)
+{
+    kokoro_status st = KOKORO_OK;
+    for (size_t i = 0; i < table->count && st == KOKORO_OK; i++) {
+        kk_tensor *g = &table->items[i];
+        size_t len = strlen(g->name);
+        if (len < 9 || strcmp(g->name + len - 9, ".weight_g") != 0) continue;
+        char vname[256], wname[256];
+        snprintf(vname, sizeof vname, "%.*s.weight_v", (int)(len - 9), g->name);
+        snprintf(wname, sizeof wname, "%.*s.weight", (int)(len - 9), g->name);
+        kk_tensor *v = kk_table_find(table, vname);
+        if (!v || v->ndim < 1 || g->ndim < 1 || g->shape[0] != v->shape[0] || kk_tensor_numel(g) != g->shape[0])
+            continue; /* left for the binder to report */
+        int64_t d0 = v->shape[0], n = kk_tensor_numel(v);
+        float *gf = malloc((size_t)d0 * sizeof *gf), *vf = malloc((size_t)n * sizeof *vf);
+        float *wf = malloc((size_t)n * sizeof *wf);
+        if (!gf || !vf || !wf) {
+            free(gf), free(vf), free(wf);
+            return kk_error(KOKORO_ERR_NOMEM, "out of memory folding '%s'", wname);
+        }
+        kk_tensor_to_f32(g, gf);
+        kk_tensor_to_f32(v, vf);
+        kk_fold_weight_norm(gf, vf, (int)d0, (size_t)(n / d0), wf);
+        free(gf), free(vf);
+        int64_t shape[KK_MAX_DIMS];
+        int ndim = v->ndim;
+        memcpy(shape, v->shape, sizeof shape);
+        /* drop g and v (v first: indexes shift), then add the folded weight */
+        size_t vi = (size_t)(v - table->items), gi = i;
+        size_t first = vi > gi ? vi : gi, second = vi > gi ? gi : vi;
+        kk_tensor *items = table->items;
+        if (!items[first].borrowed) free(items[first].data);
+        free(items[first].name);
+        memmove(&items[first], &items[first + 1], (table->count - first - 1) * sizeof *items);
+        table->count--;
+        if (!items[second].borrowed) free(items[second].data);
+        free(items[second].name);
+        memmove(&items[second], &items[second + 1], (table->count - second - 1) * sizeof *items);
+        table->count--;
+        st = kk_table_add(table, wname, KK_F32, ndim, shape, wf);
+        i = second - 1; /* unsigned wrap is fine: the loop's i++ resumes at the first removed slot */
+    }
+    return st;
+}
+
+kokoro_status kk_model_from_table(kk_table *table, const char *path, kokoro_model **out)
+{
+    kokoro_status st = kk_table_canonical(table, path);
+    if (st != KOKORO_OK) return st;
+    st = kk_model_bind(table, out);
     if (st != KOKORO_OK) kk_error_prefix("%s", path);
     return st;
 }

@@ -98,6 +98,9 @@ struct kokoro_model {
 
     /* the config it was loaded with (owned unless it is the built-in one) */
     kokoro_config *config;
+    /* our own model file, mapped: float32 weights are used in place */
+    void *map;
+    size_t map_size;
     /* owned buffers (float or double) backing every pointer above */
     void **blocks;
     size_t nblocks, capblocks;
@@ -129,6 +132,12 @@ kokoro_status kk_model_bind(kk_table *table, kokoro_model **out);
 
 /* Normalises names (drops `module.`) and binds; errors are prefixed with path. */
 kokoro_status kk_model_from_table(kk_table *table, const char *path, kokoro_model **out);
+/* The canonical spelling of every name (see load.c), in place. */
+kokoro_status kk_table_canonical(kk_table *table, const char *path);
+/* W = g · V / ‖V‖ per first-dim slice: g[d0], V[d0, per] -> out[d0, per] (float32). */
+void kk_fold_weight_norm(const float *g, const float *v, int d0, size_t per, float *out);
+/* Replaces every X.weight_g / X.weight_v pair by the folded X.weight. */
+kokoro_status kk_table_fold_weight_norm(kk_table *table);
 
 /* The deterministic test weights of shared/spec/test-weights.md. */
 kokoro_status kk_test_weights_table(kk_table *table);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/error.h"
 #include "model/model.h"
@@ -107,6 +108,10 @@ static const float *param(walk *w, int flags, int ndim, const int64_t *shape, co
         return NULL;
     }
     float *data;
+    if (t->dtype == KK_F32 && t->borrowed) { /* mapped from our own file: used in place */
+        w->m->nparams += (size_t)kk_tensor_numel(t);
+        return t->data;
+    }
     if (t->dtype == KK_F32) { /* take the buffer instead of copying 300 MB */
         data = t->data;
         t->data = NULL;
@@ -144,27 +149,51 @@ static kk_lin linear(walk *w, const char *prefix, int out, int in, int has_bias)
 
 /* Weight-normed conv: W = g · V / ‖V‖ over all dims but the first. For a
  * ConvTranspose1d the first dim is the input channel (d0 = cin). */
+void kk_fold_weight_norm(const float *g, const float *v, int d0, size_t per, float *out)
+{
+    for (int o = 0; o < d0; o++) {
+        double ss = 0;
+        for (size_t i = 0; i < per; i++) ss += (double)v[o * per + i] * v[o * per + i];
+        float scale = (float)(g[o] / sqrt(ss));
+        for (size_t i = 0; i < per; i++) out[o * per + i] = v[o * per + i] * scale;
+    }
+}
+
+/* Frees an owned buffer that is no longer needed (weight norm's g and v once folded). */
+static void release(walk *w, const float *p)
+{
+    kokoro_model *m = w->m;
+    for (size_t i = m->nblocks; p && i-- > 0;)
+        if (m->blocks[i] == p) {
+            free(m->blocks[i]);
+            m->blocks[i] = m->blocks[--m->nblocks];
+            return;
+        }
+}
+
 static kk_conv wn_conv(walk *w, const char *prefix, int d0, int d1, int k, int has_bias, int transposed)
 {
     kk_conv c = {0};
     c.cout = transposed ? d1 : d0;
     c.cin = transposed ? d0 : d1;
     c.k = k;
+    char folded[128];
+    snprintf(folded, sizeof folded, "%s.weight", prefix);
+    if (w->mode == WALK_BIND && kk_table_find(w->table, folded)) { /* folded already (our own file) */
+        c.w = P(w, 0, "%s.weight", (d0, d1, k), prefix);
+        if (has_bias) c.b = P(w, 0, "%s.bias", (transposed ? d1 : d0), prefix);
+        return c;
+    }
     const float *g = P(w, 0, "%s.weight_g", (d0, 1, 1), prefix);
     const float *v = P(w, 0, "%s.weight_v", (d0, d1, k), prefix);
     if (has_bias) c.b = P(w, 0, "%s.bias", (transposed ? d1 : d0), prefix);
     if (g && v) {
         size_t per = (size_t)d1 * k;
         float *f = own(w, malloc((size_t)d0 * per * sizeof *f));
-        if (f) {
-            for (int o = 0; o < d0; o++) {
-                double ss = 0;
-                for (size_t i = 0; i < per; i++) ss += (double)v[o * per + i] * v[o * per + i];
-                float scale = (float)(g[o] / sqrt(ss));
-                for (size_t i = 0; i < per; i++) f[o * per + i] = v[o * per + i] * scale;
-            }
-        }
+        if (f) kk_fold_weight_norm(g, v, d0, per, f);
         c.w = f;
+        release(w, g);
+        release(w, v);
     }
     return c;
 }
@@ -384,9 +413,7 @@ static const double *dbl(walk *w, const float *src, size_t n)
             m->blocks[i] = d;
             return d;
         }
-    free(d);
-    w->st = KOKORO_ERR_INTERNAL;
-    return NULL;
+    return own(w, d); /* the float data was borrowed (a mapped file) */
 }
 
 static kk_lin_d lin_d(walk *w, kk_lin l)
@@ -491,6 +518,7 @@ void kokoro_model_free(kokoro_model *m)
     for (size_t i = 0; i < m->nblocks; i++) free(m->blocks[i]);
     free(m->blocks);
     kokoro_config_free(m->config);
+    if (m->map) munmap(m->map, m->map_size);
     free(m);
 }
 
