@@ -70,11 +70,31 @@ typedef struct kokoro_model kokoro_model;
 KOKORO_API kokoro_status kokoro_model_load_test_weights(kokoro_model **out);
 
 /* Loads a model from the official checkpoint (kokoro-v1_0.pth, a PyTorch zip:
- * read without running any code) or from a NumPy .npz of the same state dict
+ * read without running any code), from a NumPy .npz of the same state dict
  * (keys `bert.embeddings.word_embeddings.weight`…, with or without the
- * `module.` prefix). Weight dtypes float32, float16, bfloat16 or float64.
+ * `module.` prefix; weight dtypes float32, float16, bfloat16 or float64), or
+ * from a file written by kokoro_model_convert (mapped, float32 weights used
+ * in place: loading is little more than opening the file).
  * Missing, unexpected or wrongly shaped tensors are listed in the error. */
 KOKORO_API kokoro_status kokoro_model_load(const char *path, kokoro_model **out);
+
+/* How weights are stored in a converted file. */
+typedef enum kokoro_dtype {
+    KOKORO_DTYPE_F32 = 0,  /* float32: mapped and used in place */
+    KOKORO_DTYPE_BF16 = 1  /* the decoder in bfloat16 (2/3 of the weights): widened at load */
+} kokoro_dtype;
+
+/* Writes our own model file: a versioned header (JSON: tensor table, the
+ * config with its vocabulary, voice names), then every tensor 64-byte
+ * aligned with weight norm already folded, then the voice packs.
+ *  model_path   any file kokoro_model_load reads; NULL for the test weights
+ *  voices_path  voices to carry (a file or folder kokoro_voices_load reads),
+ *               or NULL; kokoro_voices_load reads them back from the file
+ *  out_path     written to out_path.tmp, then renamed
+ * The weights are bound once before writing, so a checkpoint the engine
+ * cannot use is refused with the same message kokoro_model_load gives. */
+KOKORO_API kokoro_status kokoro_model_convert(const char *model_path, const char *voices_path,
+                                              const char *out_path, kokoro_dtype dtype);
 
 KOKORO_API void kokoro_model_free(kokoro_model *model);
 

@@ -44,6 +44,15 @@ static uint16_t to_bf16(float f)
     return (uint16_t)(b >> 16);
 }
 
+/* What bfloat16 applies to: the decoder's matrices and kernels (two thirds
+ * of the weights, all of the generator's arithmetic). ALBERT, the text encoder
+ * and the prosody predictor stay float32: the durations are rounded sums of
+ * their outputs, and a bfloat16 predictor moves them by whole frames. */
+static int narrowed(const kk_tensor *t, int bf16)
+{
+    return bf16 && t->dtype == KK_F32 && t->ndim >= 2 && strncmp(t->name, "decoder.", 8) == 0;
+}
+
 static kokoro_status write_all(int fd, const void *p, size_t n, const char *path)
 {
     const unsigned char *c = p;
@@ -75,7 +84,7 @@ kokoro_status kk_kfile_write(const char *path, const kk_table *table, const char
     size_t off = 0;
     for (size_t i = 0; i < table->count; i++) {
         const kk_tensor *t = &table->items[i];
-        kk_dtype dt = (bf16 && t->dtype == KK_F32) ? KK_BF16 : t->dtype;
+        kk_dtype dt = narrowed(t, bf16) ? KK_BF16 : t->dtype;
         size_t nbytes = (size_t)kk_tensor_numel(t) * kk_dtype_size(dt);
         cJSON *e = cJSON_CreateObject(), *shape = cJSON_CreateArray();
         cJSON_AddStringToObject(e, "name", t->name);
@@ -120,7 +129,7 @@ kokoro_status kk_kfile_write(const char *path, const kk_table *table, const char
     for (size_t i = 0; i < table->count && st == KOKORO_OK; i++) {
         const kk_tensor *t = &table->items[i];
         size_t n = (size_t)kk_tensor_numel(t), nbytes;
-        if (bf16 && t->dtype == KK_F32) {
+        if (narrowed(t, bf16)) {
             uint16_t *b = malloc(n * 2 + 1);
             if (!b) {
                 st = kk_error(KOKORO_ERR_NOMEM, "out of memory");
@@ -205,7 +214,8 @@ static kokoro_status blob(const kk_kfile *kf, const cJSON *e, size_t nbytes, con
     if (!cJSON_IsNumber(o) || o->valuedouble < 0 || o->valuedouble != (double)(uint64_t)o->valuedouble)
         return kk_error(KOKORO_ERR_FORMAT, "%s: %s: bad offset", kf->path, what);
     size_t start = data_start(kf), off = (size_t)o->valuedouble;
-    if (off % ALIGN || start > kf->size || off > kf->size - start || nbytes > kf->size - start - off)
+    if (off % ALIGN) return kk_error(KOKORO_ERR_FORMAT, "%s: %s: offset %zu is not 64-byte aligned", kf->path, what, off);
+    if (start > kf->size || off > kf->size - start || nbytes > kf->size - start - off)
         return kk_error(KOKORO_ERR_FORMAT, "%s: %s: %zu bytes at offset %zu lie outside the file (%zu bytes)",
                         kf->path, what, nbytes, off, kf->size);
     *p = kf->map + start + off;

@@ -15,7 +15,7 @@ typedef struct kk_kfile kk_kfile;
 
 int kk_kfile_probe(const char *path);
 /* Writes table (canonical names, weight norm folded), the config text and the
- * voices (may be NULL); float32 tensors are stored as bfloat16 when bf16. */
+ * voices (may be NULL); the decoder's float32 matrices are stored as bfloat16 when bf16. */
 kokoro_status kk_kfile_write(const char *path, const kk_table *table, const char *config_json,
                              const kokoro_voices *voices, int bf16);
 kokoro_status kk_kfile_open(const char *path, kk_kfile **out);

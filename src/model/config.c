@@ -161,6 +161,12 @@ kokoro_status kokoro_config_load(const char *path, kokoro_config **out)
     return st;
 }
 
+const char *kk_config_default_json(size_t *len)
+{
+    *len = sizeof kk_default_config_json - 1;
+    return kk_default_config_json;
+}
+
 static kokoro_config *default_config;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 

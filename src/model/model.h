@@ -108,6 +108,8 @@ struct kokoro_model {
 };
 
 int kk_config_has_id(const kokoro_config *c, int64_t id);
+/* The published config.json text built into the library. */
+const char *kk_config_default_json(size_t *len);
 
 /* ---- parameters ---- */
 

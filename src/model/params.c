@@ -181,6 +181,7 @@ static kk_conv wn_conv(walk *w, const char *prefix, int d0, int d1, int k, int h
     snprintf(folded, sizeof folded, "%s.weight", prefix);
     if (w->mode == WALK_BIND && kk_table_find(w->table, folded)) { /* folded already (our own file) */
         c.w = P(w, 0, "%s.weight", (d0, d1, k), prefix);
+        w->m->nparams += (size_t)d0; /* g, so the count is the checkpoint's */
         if (has_bias) c.b = P(w, 0, "%s.bias", (transposed ? d1 : d0), prefix);
         return c;
     }
