@@ -185,6 +185,34 @@ KOKORO_API int kokoro_vocab_has_id(int64_t id);
  * the model file, or the built-in one. */
 KOKORO_API const kokoro_config *kokoro_model_config(const kokoro_model *model);
 
+
+/* ---- performance configuration ---- */
+
+/* What the KokoroEngine of the Python kokoro-tts promised, connected here.
+ * Every field has a KOKORO_* variable; command-line flags override them. */
+typedef struct kokoro_perf_config {
+    int use_parallel;         /* KOKORO_USE_PARALLEL: chunks synthesised by several workers */
+    int max_workers;          /* KOKORO_MAX_WORKERS: 0 = the cores */
+    int threads_per_worker;   /* KOKORO_THREADS: 0 = the cores divided among the workers */
+    int use_async_io;         /* KOKORO_ASYNC_IO: encode/write on a thread of its own */
+    int io_queue_size;        /* KOKORO_IO_QUEUE_SIZE: chunks queued for the writer (10) */
+    int use_memory_streaming; /* KOKORO_MEMORY_STREAMING: one chapter in memory at a time (on) */
+    int gpu_batching;         /* KOKORO_GPU_BATCHING: accepted; this build computes on the CPU */
+    int gpu_batch_size;       /* KOKORO_GPU_BATCH_SIZE (4) */
+} kokoro_perf_config;
+
+KOKORO_API kokoro_perf_config kokoro_perf_config_default(void);
+/* Applies the KOKORO_* variables that are set; an invalid value is an error
+ * naming the variable and what it expects (the config is then partly set). */
+KOKORO_API kokoro_status kokoro_perf_config_from_env(kokoro_perf_config *config);
+/* Sets one field by its variable name ("KOKORO_MAX_WORKERS", "4"). */
+KOKORO_API kokoro_status kokoro_perf_config_set(kokoro_perf_config *config, const char *name, const char *value);
+/* The worker and thread counts a config means on this machine: workers ×
+ * threads never exceeds the cores unless both were given explicitly. */
+KOKORO_API void kokoro_perf_config_resolve(const kokoro_perf_config *config, int *workers, int *threads);
+/* Online CPU cores. */
+KOKORO_API int kokoro_cpu_count(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,303 @@
+/* The engine's plumbing: the ordered parallel pipeline (order, bounded
+ * window, errors, cancellation), the async writer queue (order,
+ * back-pressure, errors) and the performance config (KOKORO_* variables). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "engine/asyncq.h"
+#include "engine/pipeline.h"
+#include "kokoro.h"
+
+static void nap_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+typedef struct job {
+    size_t index;
+    uint64_t value;
+} job;
+
+typedef struct pctx {
+    size_t n;             /* tasks to produce */
+    size_t fail_at;       /* work fails on this index (SIZE_MAX: never) */
+    size_t produce_fail;  /* produce fails on this index */
+    atomic_int cancel;
+    size_t cancel_after;  /* consumer sets cancel after this many */
+    pthread_mutex_t mu;
+    size_t live, max_live; /* produced and not yet consumed/discarded */
+    size_t consumed;
+    uint64_t out[512];
+    int order_ok;
+} pctx;
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static kokoro_status produce(void *c, size_t index, void **task)
+{
+    pctx *p = c;
+    *task = NULL;
+    if (index == p->produce_fail) return kk_error(KOKORO_ERR_FORMAT, "chapter %zu is unreadable", index);
+    if (index >= p->n) return KOKORO_OK;
+    job *j = calloc(1, sizeof *j);
+    j->index = index;
+    pthread_mutex_lock(&p->mu);
+    if (++p->live > p->max_live) p->max_live = p->live;
+    pthread_mutex_unlock(&p->mu);
+    *task = j;
+    return KOKORO_OK;
+}
+
+static kokoro_status work(void *c, size_t index, void *task)
+{
+    pctx *p = c;
+    job *j = task;
+    nap_us((long)(mix(index) % 3000)); /* finish out of order */
+    if (index == p->fail_at) return kk_error(KOKORO_ERR_INVALID_ARG, "chunk %zu has a bad token", index);
+    uint64_t v = index;
+    for (int i = 0; i < 1000; i++) v = mix(v);
+    j->value = v;
+    return KOKORO_OK;
+}
+
+static void release(pctx *p, job *j)
+{
+    pthread_mutex_lock(&p->mu);
+    p->live--;
+    pthread_mutex_unlock(&p->mu);
+    free(j);
+}
+
+static kokoro_status consume(void *c, size_t index, void *task)
+{
+    pctx *p = c;
+    job *j = task;
+    if (j->index != index || index != p->consumed) p->order_ok = 0;
+    p->out[p->consumed++] = j->value;
+    release(p, j);
+    if (p->cancel_after && p->consumed == p->cancel_after) atomic_store(&p->cancel, 1);
+    return KOKORO_OK;
+}
+
+static void discard(void *c, void *task) { release(c, task); }
+
+static const kk_pipeline_ops ops = {produce, work, consume, discard};
+
+static void init(pctx *p, size_t n)
+{
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    p->fail_at = p->produce_fail = SIZE_MAX;
+    p->order_ok = 1;
+    pthread_mutex_init(&p->mu, NULL);
+}
+
+static void test_pipeline_order_and_window(void **state)
+{
+    (void)state;
+    pctx seq;
+    init(&seq, 200);
+    assert_int_equal(kk_pipeline_run(&ops, &seq, 1, 4, NULL), KOKORO_OK);
+    assert_int_equal(seq.consumed, 200);
+    assert_int_equal(seq.max_live, 1);
+    const int workers[] = {2, 3, 8};
+    for (size_t k = 0; k < 3; k++) {
+        pctx par;
+        init(&par, 200);
+        size_t window = (size_t)workers[k] + 2;
+        assert_int_equal(kk_pipeline_run(&ops, &par, workers[k], window, NULL), KOKORO_OK);
+        assert_true(par.order_ok);
+        assert_int_equal(par.consumed, 200);
+        assert_memory_equal(par.out, seq.out, sizeof seq.out);
+        assert_true(par.max_live <= window);
+        assert_int_equal(par.live, 0);
+        printf("  %d workers, window %zu: 200 tasks in order, at most %zu in flight\n", workers[k], window,
+               par.max_live);
+    }
+    pctx empty;
+    init(&empty, 0);
+    assert_int_equal(kk_pipeline_run(&ops, &empty, 2, 4, NULL), KOKORO_OK);
+    assert_int_equal(empty.consumed, 0);
+}
+
+static void test_pipeline_errors(void **state)
+{
+    (void)state;
+    for (int w = 1; w <= 4; w += 3) {
+        pctx p;
+        init(&p, 100);
+        p.fail_at = 37;
+        assert_int_equal(kk_pipeline_run(&ops, &p, w, 6, NULL), KOKORO_ERR_INVALID_ARG);
+        assert_string_equal(kokoro_last_error(), "chunk 37 has a bad token");
+        assert_int_equal(p.consumed, 37); /* everything before the failure, nothing after */
+        assert_true(p.order_ok);
+        assert_int_equal(p.live, 0);
+
+        init(&p, 100);
+        p.produce_fail = 12;
+        assert_int_equal(kk_pipeline_run(&ops, &p, w, 6, NULL), KOKORO_ERR_FORMAT);
+        assert_string_equal(kokoro_last_error(), "chapter 12 is unreadable");
+        assert_int_equal(p.consumed, 12);
+        assert_int_equal(p.live, 0);
+    }
+}
+
+static void test_pipeline_cancel(void **state)
+{
+    (void)state;
+    for (int w = 1; w <= 3; w += 2) {
+        pctx p;
+        init(&p, 300);
+        p.cancel_after = 20;
+        assert_int_equal(kk_pipeline_run(&ops, &p, w, 5, &p.cancel), KOKORO_ERR_CANCELLED);
+        assert_int_equal(p.consumed, 20);
+        assert_int_equal(p.live, 0);
+    }
+}
+
+/* ---- async queue ---- */
+
+typedef struct qctx {
+    int written[64];
+    int n;
+    int fail_at;
+    int dropped;
+    long delay_us;
+} qctx;
+
+static kokoro_status q_write(void *c, void *item)
+{
+    qctx *q = c;
+    int v = *(int *)item;
+    free(item);
+    nap_us(q->delay_us);
+    if (v == q->fail_at) return kk_error(KOKORO_ERR_IO, "disk full writing item %d", v);
+    q->written[q->n++] = v;
+    return KOKORO_OK;
+}
+
+static void q_drop(void *c, void *item)
+{
+    ((qctx *)c)->dropped++;
+    free(item);
+}
+
+static int *boxed(int v)
+{
+    int *p = malloc(sizeof *p);
+    *p = v;
+    return p;
+}
+
+static void test_asyncq(void **state)
+{
+    (void)state;
+    qctx c = {.fail_at = -1, .delay_us = 2000};
+    kk_asyncq *q;
+    assert_int_equal(kk_asyncq_start(3, q_write, q_drop, &c, &q), KOKORO_OK);
+    for (int i = 0; i < 40; i++) assert_int_equal(kk_asyncq_push(q, boxed(i)), KOKORO_OK);
+    size_t high = kk_asyncq_high_water(q);
+    assert_int_equal(kk_asyncq_finish(q), KOKORO_OK);
+    assert_int_equal(c.n, 40);
+    for (int i = 0; i < 40; i++) assert_int_equal(c.written[i], i);
+    assert_true(high <= 3 && high >= 1); /* the slow writer filled the queue: back-pressure held it at 3 */
+    printf("  40 items through a queue of 3: in order, high water %zu\n", high);
+
+    qctx e = {.fail_at = 5};
+    assert_int_equal(kk_asyncq_start(2, q_write, q_drop, &e, &q), KOKORO_OK);
+    kokoro_status st = KOKORO_OK;
+    int pushed = 0;
+    for (int i = 0; i < 40 && st == KOKORO_OK; i++, pushed++) {
+        st = kk_asyncq_push(q, boxed(i));
+        nap_us(500);
+    }
+    kokoro_status fin = kk_asyncq_finish(q);
+    assert_int_equal(fin, KOKORO_ERR_IO);
+    assert_string_equal(kokoro_last_error(), "disk full writing item 5");
+    assert_int_equal(e.n, 5);
+    assert_int_equal(e.n + 1 + e.dropped, pushed); /* every item was written, failed or dropped */
+
+    qctx a = {.fail_at = -1, .delay_us = 3000};
+    assert_int_equal(kk_asyncq_start(8, q_write, q_drop, &a, &q), KOKORO_OK);
+    for (int i = 0; i < 8; i++) assert_int_equal(kk_asyncq_push(q, boxed(i)), KOKORO_OK);
+    kk_asyncq_abort(q);
+    assert_int_equal(a.n + a.dropped, 8);
+    assert_true(a.dropped > 0);
+}
+
+/* ---- performance config ---- */
+
+static void test_perf_config(void **state)
+{
+    (void)state;
+    kokoro_perf_config c = kokoro_perf_config_default();
+    assert_int_equal(c.use_parallel, 0);
+    assert_int_equal(c.io_queue_size, 10);
+    int w, t;
+    kokoro_perf_config_resolve(&c, &w, &t);
+    assert_int_equal(w, 1);
+    assert_int_equal(t, kokoro_cpu_count());
+
+    setenv("KOKORO_USE_PARALLEL", "true", 1);
+    setenv("KOKORO_MAX_WORKERS", "2", 1);
+    setenv("KOKORO_ASYNC_IO", "1", 1);
+    setenv("KOKORO_IO_QUEUE_SIZE", "8", 1);
+    setenv("KOKORO_MEMORY_STREAMING", "off", 1);
+    setenv("KOKORO_GPU_BATCHING", "yes", 1);
+    setenv("KOKORO_GPU_BATCH_SIZE", "16", 1);
+    assert_int_equal(kokoro_perf_config_from_env(&c), KOKORO_OK);
+    assert_int_equal(c.use_parallel, 1);
+    assert_int_equal(c.max_workers, 2);
+    assert_int_equal(c.use_async_io, 1);
+    assert_int_equal(c.io_queue_size, 8);
+    assert_int_equal(c.use_memory_streaming, 0);
+    assert_int_equal(c.gpu_batching, 1);
+    assert_int_equal(c.gpu_batch_size, 16);
+    kokoro_perf_config_resolve(&c, &w, &t);
+    assert_int_equal(w, 2);
+    assert_true(w * t <= (kokoro_cpu_count() > 2 ? kokoro_cpu_count() : 2));
+
+    setenv("KOKORO_MAX_WORKERS", "many", 1);
+    assert_int_equal(kokoro_perf_config_from_env(&c), KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "KOKORO_MAX_WORKERS=many"));
+    setenv("KOKORO_MAX_WORKERS", "0", 1);
+    assert_int_equal(kokoro_perf_config_from_env(&c), KOKORO_ERR_INVALID_ARG);
+    unsetenv("KOKORO_MAX_WORKERS");
+    setenv("KOKORO_ASYNC_IO", "maybe", 1);
+    assert_int_equal(kokoro_perf_config_from_env(&c), KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "KOKORO_ASYNC_IO=maybe: expected true or false"));
+    assert_int_equal(kokoro_perf_config_set(&c, "KOKORO_NOPE", "1"), KOKORO_ERR_INVALID_ARG);
+    const char *vars[] = {"KOKORO_USE_PARALLEL", "KOKORO_ASYNC_IO", "KOKORO_IO_QUEUE_SIZE", "KOKORO_MEMORY_STREAMING",
+                          "KOKORO_GPU_BATCHING", "KOKORO_GPU_BATCH_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipeline_order_and_window),
+        cmocka_unit_test(test_pipeline_errors),
+        cmocka_unit_test(test_pipeline_cancel),
+        cmocka_unit_test(test_asyncq),
+        cmocka_unit_test(test_perf_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
