@@ -12,6 +12,13 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  libsndfile1-dev
+  libmp3lame-dev
+  libavformat-dev
+  libavcodec-dev
+  libavutil-dev
+  portaudio19-dev
+  ffmpeg
 )
 
 missing=()
