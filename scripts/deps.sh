@@ -18,6 +18,8 @@ PACKAGES=(
   libavcodec-dev
   libavutil-dev
   portaudio19-dev
+  libasound2-dev
+  libjack-jackd2-dev
   ffmpeg
 )
 

@@ -5,7 +5,10 @@
 #include "core/error.h"
 #include "kokoro.h"
 
+#include <alsa/asoundlib.h>
+#include <jack/jack.h>
 #include <portaudio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +33,24 @@ static int callback(const void *in, void *outp, unsigned long frames, const PaSt
     return paContinue;
 }
 
+/* PortAudio probes ALSA and JACK, which print every failed probe (no card,
+ * no JACK server: the normal case on servers and CI) straight to stderr and
+ * drown our one clear message. Both libraries offer a process-wide handler
+ * for this; it is set once. KOKORO_AUDIO_DEBUG=1 keeps their messages. */
+static void alsa_quiet(const char *file, int line, const char *func, int err, const char *fmt, ...)
+{
+    (void)file, (void)line, (void)func, (void)err, (void)fmt;
+}
+static void jack_quiet(const char *msg) { (void)msg; }
+static void quiet_backends(void)
+{
+    const char *dbg = getenv("KOKORO_AUDIO_DEBUG");
+    if (dbg && *dbg && strcmp(dbg, "0") != 0) return;
+    snd_lib_error_set_handler(alsa_quiet);
+    jack_set_error_function(jack_quiet);
+    jack_set_info_function(jack_quiet);
+}
+
 static kokoro_status pa_fail(PaError e, const char *what)
 {
     return kk_error(KOKORO_ERR_IO, "audio playback: %s: %s", what, Pa_GetErrorText(e));
@@ -42,6 +63,8 @@ kokoro_status kokoro_player_open(int buffer_ms, kokoro_player **out)
     if (buffer_ms < 0 || buffer_ms > 600000)
         return kk_error(KOKORO_ERR_INVALID_ARG, "audio playback: buffer of %d ms out of range (0..600000)", buffer_ms);
     if (buffer_ms == 0) buffer_ms = 2000;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, quiet_backends);
     PaError e = Pa_Initialize();
     if (e != paNoError) return pa_fail(e, "cannot start PortAudio");
     PaDeviceIndex dev = Pa_GetDefaultOutputDevice();
