@@ -212,6 +212,150 @@ KOKORO_API kokoro_status kokoro_perf_config_set(kokoro_perf_config *config, cons
 KOKORO_API void kokoro_perf_config_resolve(const kokoro_perf_config *config, int *workers, int *threads);
 /* Online CPU cores. */
 KOKORO_API int kokoro_cpu_count(void);
+/* ---- audio output: encoders, audiobooks, joins, playback ---- */
+
+typedef enum kokoro_audio_format {
+    KOKORO_AUDIO_AUTO = 0, /* from the output file's extension */
+    KOKORO_AUDIO_WAV,      /* RIFF WAVE, 16-bit PCM (or float32, see wav_float) */
+    KOKORO_AUDIO_FLAC,
+    KOKORO_AUDIO_MP3,      /* LAME */
+    KOKORO_AUDIO_OPUS,     /* Ogg Opus */
+    KOKORO_AUDIO_M4A,      /* AAC in MPEG-4 */
+    KOKORO_AUDIO_M4B,      /* AAC in MPEG-4, marked as an audiobook */
+    KOKORO_AUDIO_PCM       /* headerless signed 16-bit little-endian */
+} kokoro_audio_format;
+
+/* "wav", "flac", "mp3", "opus" (or "ogg"), "m4a", "m4b", "pcm" (or "raw"),
+ * any case. An unknown name is an error that lists the known ones. */
+KOKORO_API kokoro_status kokoro_audio_format_parse(const char *name, kokoro_audio_format *out);
+/* The format a path's extension names, or KOKORO_AUDIO_AUTO when none does. */
+KOKORO_API kokoro_audio_format kokoro_audio_format_from_path(const char *path);
+/* "wav", "flac", ... ("auto" for KOKORO_AUDIO_AUTO, NULL when out of range). */
+KOKORO_API const char *kokoro_audio_format_name(kokoro_audio_format format);
+/* Non-zero when the format can be written to a pipe ("-" = stdout). */
+KOKORO_API int kokoro_audio_format_can_stream(kokoro_audio_format format);
+
+/* Audiobook metadata (M4A/M4B). NULL or "" fields are left out. */
+typedef struct kokoro_metadata {
+    const char *title;
+    const char *author;      /* written as artist and album_artist */
+    const char *album;       /* defaults to title when NULL */
+    const char *narrator;    /* written as composer */
+    const char *date;        /* year or date */
+    const char *genre;
+    const char *description; /* written as description and comment */
+    const char *language;    /* ISO 639-2 ("eng") or 639-1 ("en") code */
+    const unsigned char *cover; /* JPEG or PNG bytes (checked by magic), NULL for none */
+    size_t cover_size;
+} kokoro_metadata;
+
+typedef struct kokoro_writer_options {
+    kokoro_audio_format format; /* AUTO: from the extension (stdout needs a format) */
+    int wav_float;              /* WAV: 32-bit float samples instead of 16-bit PCM */
+    int bitrate_kbps;           /* MP3/Opus/AAC; 0: MP3 VBR quality 4, Opus 32, AAC 64 */
+    int no_metadata;            /* M4A/M4B: no tags and no cover */
+    int no_chapters;            /* M4A/M4B: chapters are accepted but not written */
+    const kokoro_metadata *metadata; /* M4A/M4B; copied at open; NULL for none */
+} kokoro_writer_options;
+
+/* format AUTO, 16-bit WAV, default bitrates, metadata and chapters on. */
+KOKORO_API kokoro_writer_options kokoro_writer_options_default(void);
+
+typedef struct kokoro_writer kokoro_writer;
+
+/* Opens a streaming encoder for mono float audio at KOKORO_SAMPLE_RATE.
+ * path "-" writes to stdout (formats that can stream only). A file is
+ * written under a temporary name in the same folder (".name.XXXXXX.tmp")
+ * and renamed to path by kokoro_writer_close, so a failed or interrupted
+ * run never leaves a truncated file at path. Samples are encoded as they
+ * arrive: memory does not grow with the length of the audio. */
+KOKORO_API kokoro_status kokoro_writer_open(const char *path, const kokoro_writer_options *opts,
+                                            kokoro_writer **out);
+/* Appends n samples (clipped to [-1, 1] for the encoder). */
+KOKORO_API kokoro_status kokoro_writer_write(kokoro_writer *w, const float *samples, size_t n);
+/* Appends n samples of silence. */
+KOKORO_API kokoro_status kokoro_writer_write_silence(kokoro_writer *w, size_t n);
+/* Samples written so far. */
+KOKORO_API uint64_t kokoro_writer_position(const kokoro_writer *w);
+/* M4A/M4B: a chapter starting at the current position; the previous
+ * chapter (if any) ends here, the last one at the end of the audio. */
+KOKORO_API kokoro_status kokoro_writer_add_chapter(kokoro_writer *w, const char *title);
+/* M4A/M4B: a chapter with explicit bounds in samples (start < end; chapters
+ * in increasing order, not overlapping; end may lie beyond the current
+ * position but must be reached by close). */
+KOKORO_API kokoro_status kokoro_writer_add_chapter_at(kokoro_writer *w, const char *title,
+                                                      uint64_t start, uint64_t end);
+/* Finishes the stream, syncs and renames the file into place, and frees w
+ * (also on failure, which removes the temporary file). */
+KOKORO_API kokoro_status kokoro_writer_close(kokoro_writer *w);
+/* Stops, removes everything written and frees w. NULL is a no-op. */
+KOKORO_API void kokoro_writer_abort(kokoro_writer *w);
+
+/* Joining chunk audio: trim the edge silence of each chunk, fade its edges,
+ * then write a pause before the next one. */
+typedef enum kokoro_pause_kind {
+    KOKORO_PAUSE_NONE = 0,   /* straight join (crossfaded) */
+    KOKORO_PAUSE_CLAUSE,     /* a chunk boundary inside a sentence */
+    KOKORO_PAUSE_SENTENCE,
+    KOKORO_PAUSE_PARAGRAPH,
+    KOKORO_PAUSE_CHAPTER
+} kokoro_pause_kind;
+
+typedef struct kokoro_join_options {
+    float threshold_db;  /* silence is below this level (dB, <= 0) */
+    int relative;        /* non-zero: threshold_db is relative to the chunk's peak */
+    int margin_ms;       /* kept before the first and after the last loud frame */
+    int fade_ms;         /* fade-in/out at chunk edges, crossfade length for NONE */
+    int pause_ms[5];     /* indexed by kokoro_pause_kind */
+} kokoro_join_options;
+
+/* -40 dB relative to the peak, 40 ms margin, 5 ms fades; pauses 0, 150,
+ * 350, 700 and 2000 ms. */
+KOKORO_API kokoro_join_options kokoro_join_options_default(void);
+
+/* The part of x[0, n) to keep: [*start, *end). All-silent (or empty) input
+ * gives *start == *end. *start is the number of samples trimmed at the front
+ * (captions shift by it). */
+KOKORO_API kokoro_status kokoro_audio_trim(const float *x, size_t n, const kokoro_join_options *opts,
+                                           size_t *start, size_t *end);
+/* Raised-cosine fade-in over the first fade_in and fade-out over the last
+ * fade_out samples of x, in place (each clamped to n/2). */
+KOKORO_API void kokoro_audio_fade(float *x, size_t n, size_t fade_in, size_t fade_out);
+/* Equal-gain crossfade of n samples: a_tail[i] becomes a mix going from
+ * a_tail to b_head (write a without its last n, then a_tail, then b from n). */
+KOKORO_API void kokoro_audio_crossfade(float *a_tail, const float *b_head, size_t n);
+/* Pause length in samples for a kind (0 for an invalid kind). */
+KOKORO_API size_t kokoro_join_pause_samples(const kokoro_join_options *opts, kokoro_pause_kind kind);
+
+/* Streaming joiner for the pipeline: trims each chunk, fades its edges,
+ * writes the pause chosen for the boundary before it, and hands the result
+ * to a writer. Keeps only the last fade of the previous chunk. */
+typedef struct kokoro_joiner kokoro_joiner;
+KOKORO_API kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *w,
+                                           kokoro_joiner **out);
+/* Adds a chunk; before is the boundary between the previous chunk and this
+ * one (ignored for the first). *trimmed_front (may be NULL) receives the
+ * samples trimmed at the chunk's start, *out_start (may be NULL) the writer
+ * position at which the chunk's first kept sample lands. no_trim: keep
+ * the chunk as it is (no trim, no fades, no pause). */
+KOKORO_API kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n,
+                                            kokoro_pause_kind before, int no_trim,
+                                            size_t *trimmed_front, uint64_t *out_start);
+/* Writes what is still held back. The writer stays open. */
+KOKORO_API kokoro_status kokoro_joiner_finish(kokoro_joiner *j);
+KOKORO_API void kokoro_joiner_free(kokoro_joiner *j);
+
+/* Live playback through PortAudio (the default output device). */
+typedef struct kokoro_player kokoro_player;
+/* buffer_ms: ring size (0: 2000 ms). No device: KOKORO_ERR_IO with a clear
+ * message ("no audio output device..."). */
+KOKORO_API kokoro_status kokoro_player_open(int buffer_ms, kokoro_player **out);
+/* Queues samples after the previous ones (gapless); blocks while the ring is full. */
+KOKORO_API kokoro_status kokoro_player_write(kokoro_player *p, const float *x, size_t n);
+/* Waits until everything queued has played, then closes and frees p. */
+KOKORO_API kokoro_status kokoro_player_close(kokoro_player *p);
+/* Stops at once and frees p. NULL is a no-op. */
+KOKORO_API void kokoro_player_abort(kokoro_player *p);
 
 #ifdef __cplusplus
 }

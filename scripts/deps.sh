@@ -12,6 +12,15 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  libsndfile1-dev
+  libmp3lame-dev
+  libavformat-dev
+  libavcodec-dev
+  libavutil-dev
+  portaudio19-dev
+  libasound2-dev
+  libjack-jackd2-dev
+  ffmpeg
 )
 
 missing=()
