@@ -333,6 +333,14 @@ KOKORO_API size_t kokoro_join_pause_samples(const kokoro_join_options *opts, kok
 typedef struct kokoro_joiner kokoro_joiner;
 KOKORO_API kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *w,
                                            kokoro_joiner **out);
+/* Where the joined audio goes: n samples, or n samples of silence when
+ * samples is NULL. */
+typedef kokoro_status (*kokoro_sample_sink)(void *user, const float *samples, size_t n);
+/* A joiner that hands its output to a function instead of a writer. */
+KOKORO_API kokoro_status kokoro_joiner_new_sink(const kokoro_join_options *opts, kokoro_sample_sink sink,
+                                                void *user, kokoro_joiner **out);
+/* Samples handed on so far (the held-back tail not included). */
+KOKORO_API uint64_t kokoro_joiner_position(const kokoro_joiner *j);
 /* Adds a chunk; before is the boundary between the previous chunk and this
  * one (ignored for the first). *trimmed_front (may be NULL) receives the
  * samples trimmed at the chunk's start, *out_start (may be NULL) the writer

@@ -120,16 +120,19 @@ void kokoro_audio_crossfade(float *a_tail, const float *b_head, size_t n)
 
 struct kokoro_joiner {
     kokoro_join_options o;
-    kokoro_writer *w;
+    kokoro_sample_sink sink; /* samples, or NULL for n samples of silence */
+    void *user;
+    uint64_t pos;            /* samples handed to the sink */
     float *tail;       /* the previous chunk's last samples, not yet written */
     size_t n_tail, cap_tail;
     int tail_raw;      /* the tail came from a no_trim chunk: written as is */
     int started;
 };
 
-kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *w, kokoro_joiner **out)
+kokoro_status kokoro_joiner_new_sink(const kokoro_join_options *opts, kokoro_sample_sink sink, void *user,
+                                     kokoro_joiner **out)
 {
-    if (!w || !out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_new: NULL argument");
+    if (!sink || !out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_new: NULL argument");
     kokoro_join_options def = kokoro_join_options_default();
     if (!opts) opts = &def;
     kokoro_status st = check_opts(opts);
@@ -137,7 +140,8 @@ kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *
     kokoro_joiner *j = calloc(1, sizeof *j);
     if (!j) return kk_error(KOKORO_ERR_NOMEM, "joiner: out of memory");
     j->o = *opts;
-    j->w = w;
+    j->sink = sink;
+    j->user = user;
     j->cap_tail = ms_to_samples(j->o.fade_ms) + 1;
     j->tail = malloc(j->cap_tail * sizeof *j->tail);
     if (!j->tail) {
@@ -148,11 +152,31 @@ kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *
     return KOKORO_OK;
 }
 
+static kokoro_status writer_sink(void *user, const float *x, size_t n)
+{
+    return x ? kokoro_writer_write(user, x, n) : kokoro_writer_write_silence(user, n);
+}
+
+kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *w, kokoro_joiner **out)
+{
+    if (!w) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_new: NULL writer");
+    return kokoro_joiner_new_sink(opts, writer_sink, w, out);
+}
+
+static kokoro_status emit(kokoro_joiner *j, const float *x, size_t n)
+{
+    if (n == 0) return KOKORO_OK;
+    j->pos += n;
+    return j->sink(j->user, x, n);
+}
+
+uint64_t kokoro_joiner_position(const kokoro_joiner *j) { return j ? j->pos : 0; }
+
 static kokoro_status flush_tail(kokoro_joiner *j)
 {
     if (!j->tail_raw) /* the whole held tail is the fade-out */
         for (size_t i = 0; i < j->n_tail; i++) j->tail[j->n_tail - 1 - i] *= ramp(i, j->n_tail);
-    kokoro_status st = kokoro_writer_write(j->w, j->tail, j->n_tail);
+    kokoro_status st = emit(j, j->tail, j->n_tail);
     j->n_tail = 0;
     return st;
 }
@@ -170,12 +194,12 @@ kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n, kok
     size_t len = e - s;
     if (no_trim) {
         if (j->n_tail && (st = flush_tail(j)) != KOKORO_OK) return st;
-        if (out_start) *out_start = kokoro_writer_position(j->w);
+        if (out_start) *out_start = j->pos;
         j->started = 1;
-        return kokoro_writer_write(j->w, x, n);
+        return emit(j, x, n);
     }
     if (len == 0) { /* a silent chunk adds nothing, not even its pause */
-        if (out_start) *out_start = kokoro_writer_position(j->w) + j->n_tail;
+        if (out_start) *out_start = j->pos + j->n_tail;
         return KOKORO_OK;
     }
     size_t fade = ms_to_samples(j->o.fade_ms);
@@ -188,27 +212,27 @@ kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n, kok
         size_t k = j->n_tail < fade ? j->n_tail : fade;
         /* write the part of the tail that does not overlap, then the mix */
         size_t lead = j->n_tail - k;
-        if ((st = kokoro_writer_write(j->w, j->tail, lead)) != KOKORO_OK) return st;
-        if (out_start) *out_start = kokoro_writer_position(j->w);
+        if ((st = emit(j, j->tail, lead)) != KOKORO_OK) return st;
+        if (out_start) *out_start = j->pos;
         kokoro_audio_crossfade(j->tail + lead, x + s, k);
-        if ((st = kokoro_writer_write(j->w, j->tail + lead, k)) != KOKORO_OK) return st;
+        if ((st = emit(j, j->tail + lead, k)) != KOKORO_OK) return st;
         j->n_tail = 0;
         pos = k;
     } else {
         if (j->n_tail && (st = flush_tail(j)) != KOKORO_OK) return st;
-        if ((st = kokoro_writer_write_silence(j->w, pause)) != KOKORO_OK) return st;
-        if (out_start) *out_start = kokoro_writer_position(j->w);
+        if ((st = emit(j, NULL, pause)) != KOKORO_OK) return st;
+        if (out_start) *out_start = j->pos;
         /* fade-in in pieces through a small buffer: x is const */
         while (pos < fade) {
             size_t k = fade - pos < sizeof head / sizeof head[0] ? fade - pos : sizeof head / sizeof head[0];
             for (size_t i = 0; i < k; i++) head[i] = x[s + pos + i] * ramp(pos + i, fade);
-            if ((st = kokoro_writer_write(j->w, head, k)) != KOKORO_OK) return st;
+            if ((st = emit(j, head, k)) != KOKORO_OK) return st;
             pos += k;
         }
     }
     /* the body, then hold the last `fade` samples back for the next join */
     size_t hold = len - pos < fade ? len - pos : fade;
-    if ((st = kokoro_writer_write(j->w, x + s + pos, len - pos - hold)) != KOKORO_OK) return st;
+    if ((st = emit(j, x + s + pos, len - pos - hold)) != KOKORO_OK) return st;
     memcpy(j->tail, x + s + len - hold, hold * sizeof *x);
     j->n_tail = hold;
     j->tail_raw = 0;
