@@ -12,6 +12,9 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  libespeak-ng-dev
+  espeak-ng-data
+  libutf8proc-dev
 )
 
 missing=()
