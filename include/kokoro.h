@@ -364,6 +364,84 @@ KOKORO_API kokoro_status kokoro_player_write(kokoro_player *p, const float *x, s
 KOKORO_API kokoro_status kokoro_player_close(kokoro_player *p);
 /* Stops at once and frees p. NULL is a no-op. */
 KOKORO_API void kokoro_player_abort(kokoro_player *p);
+/* ---- text front end: normalisation, phonemes (espeak-ng), chunking ---- */
+
+/* Languages, by code: "en-us", "en-gb", "es", "fr-fr", "hi", "it", "pt-br",
+ * "ja", "zh". Aliases accepted everywhere a code is: "en" (en-us), "fr",
+ * "pt", "cmn", and upstream Kokoro's one-letter codes a b e f h i p j z.
+ * Phonemes come from espeak-ng, whose Japanese and Mandarin support is
+ * limited (kanji/hanzi are not read the way misaki reads them). */
+KOKORO_API size_t kokoro_lang_count(void);
+/* The i-th canonical language code, NULL when i is out of range. */
+KOKORO_API const char *kokoro_lang_name(size_t i);
+/* The canonical code of a code or alias ("fr" -> "fr-fr"), NULL if unknown. */
+KOKORO_API const char *kokoro_lang_canonical(const char *lang);
+/* Non-zero when lang is a known code or alias. */
+KOKORO_API int kokoro_lang_valid(const char *lang);
+/* The language of a voice from its first letter, as upstream Kokoro picks
+ * it ("af_heart" -> "en-us", "bf_emma" -> "en-gb", "jf_alpha" -> "ja"...);
+ * NULL when the letter names no language. */
+KOKORO_API const char *kokoro_lang_from_voice(const char *voice);
+
+typedef struct kokoro_frontend_options {
+    const char *lang;          /* code or alias; NULL: "en-us" */
+    const char *lexicon_path;  /* NULL, or a file of lines "word<TAB>phonemes" ('#' starts a comment) */
+    size_t target_tokens;      /* chunk size aimed at; 0: 250 */
+    size_t first_tokens;       /* size aimed at for the first chunk (fast first audio); 0: target_tokens */
+    size_t max_tokens;         /* hard limit, 1..KOKORO_MAX_TOKENS; 0: KOKORO_MAX_TOKENS */
+    int phoneme_input;         /* non-zero: the text already is phonemes (no normalisation, no G2P) */
+} kokoro_frontend_options;
+
+KOKORO_API kokoro_frontend_options kokoro_frontend_options_default(void);
+
+/* Immutable after creation: any number of threads may use one front end. */
+typedef struct kokoro_frontend kokoro_frontend;
+
+KOKORO_API kokoro_status kokoro_frontend_new(const kokoro_frontend_options *opts, kokoro_frontend **out);
+KOKORO_API void kokoro_frontend_free(kokoro_frontend *fe);
+
+typedef struct kokoro_word {
+    size_t token_begin, token_end; /* the word's ids: chunk->ids[token_begin .. token_end) */
+    size_t src_begin, src_end;     /* its bytes in the original input */
+} kokoro_word;
+
+typedef struct kokoro_chunk {
+    char *text;              /* the normalised text of the chunk (UTF-8) */
+    size_t src_begin, src_end; /* byte span of the chunk in the original input */
+    char *phonemes;          /* IPA, vocabulary symbols only ("" for a pause) */
+    int64_t *ids;            /* token ids, pads excluded; n_ids <= max_tokens */
+    size_t n_ids;
+    kokoro_word *words;      /* words in order; a word may cover several input words
+                                where espeak-ng joined them ("in the" -> "ɪnðə") */
+    size_t n_words;
+    float pause_s;           /* > 0: a [pause:Ns] marker: silence, no ids */
+    int ends_sentence;       /* the chunk ends a sentence ... */
+    int ends_paragraph;      /* ... or a paragraph (a blank line), for natural pauses */
+} kokoro_chunk;
+
+/* Turns text into chunks ready for kokoro_synthesize():
+ *  1. the input must be UTF-8 (else KOKORO_ERR_FORMAT naming the byte offset);
+ *  2. clean-up for all languages: NFC, quotes, dashes, ellipses, odd spaces,
+ *     control characters, markdown markup; English text normalisation
+ *     (numbers, money, dates, times, units, abbreviations, URLs...);
+ *  3. inline markup: [word](/phonemes/) speaks word as the given phonemes;
+ *     [pause:1.5s] (or 300ms) becomes a chunk of silence;
+ *  4. phonemes from the lexicon, else espeak-ng, punctuation kept the way
+ *     phonemizer's espeak backend keeps it;
+ *  5. chunks: whole sentences first, then clauses, then words, a hard split
+ *     only inside a single over-long word; nothing is dropped.
+ * Release the array with kokoro_chunks_free. */
+KOKORO_API kokoro_status kokoro_frontend_chunks(const kokoro_frontend *fe, const char *text, size_t len,
+                                                kokoro_chunk **chunks, size_t *n_chunks);
+KOKORO_API void kokoro_chunks_free(kokoro_chunk *chunks, size_t n_chunks);
+
+/* The normalised text alone (steps 1-3), malloc'd, NUL-terminated. */
+KOKORO_API kokoro_status kokoro_frontend_normalize(const kokoro_frontend *fe, const char *text, size_t len, char **out);
+
+/* What `kokoro-tts INPUT --print-phonemes` prints: each chunk's phonemes on
+ * its own line (pauses are skipped), malloc'd, NUL-terminated. */
+KOKORO_API kokoro_status kokoro_frontend_phoneme_lines(const kokoro_frontend *fe, const char *text, size_t len,
+                                                       char **out);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,9 @@ PACKAGES=(
   libasound2-dev
   libjack-jackd2-dev
   ffmpeg
+  libespeak-ng-dev
+  espeak-ng-data
+  libutf8proc-dev
 )
 
 missing=()

@@ -1,0 +1,169 @@
+/* libespeak-ng behind one process-wide lock (it keeps global state: the
+ * current voice, dictionaries, buffers), with a cache keyed on
+ * (language, text) so repeated runs of words cost a hash lookup. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <espeak-ng/speak_lib.h>
+
+#include "core/error.h"
+#include "text/text.h"
+
+#define CACHE_CAP (1u << 15) /* slots; cleared when three quarters full */
+
+typedef struct entry {
+    char *key;   /* voice '\x1f' text */
+    char *value;
+    uint64_t hash;
+} entry;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_init; /* 0 not tried, 1 ready, -1 failed */
+static char g_voice[32];
+static entry *g_cache;
+static size_t g_cache_n;
+
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+static void cache_clear(void)
+{
+    for (size_t i = 0; i < CACHE_CAP; i++) { free(g_cache[i].key); free(g_cache[i].value); }
+    memset(g_cache, 0, CACHE_CAP * sizeof *g_cache);
+    g_cache_n = 0;
+}
+
+static entry *cache_slot(const char *key, size_t klen, uint64_t h)
+{
+    size_t i = (size_t)h & (CACHE_CAP - 1);
+    while (g_cache[i].key) {
+        if (g_cache[i].hash == h && !strncmp(g_cache[i].key, key, klen) && g_cache[i].key[klen] == 0) return &g_cache[i];
+        i = (i + 1) & (CACHE_CAP - 1);
+    }
+    return &g_cache[i];
+}
+
+/* Drops "(en)"-style language switch flags, espeak's own punctuation and
+ * every symbol outside the vocabulary; single spaces between words. */
+static size_t postprocess(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '(') {
+            size_t j = i + 1;
+            while (j < n && j - i < 12 && ((s[j] >= 'a' && s[j] <= 'z') || s[j] == '-')) j++;
+            if (j < n && s[j] == ')' && j > i + 1) { i = j; continue; }
+        }
+        char c = s[i];
+        if (c == '\n' || c == '\t') c = ' ';
+        if (c && strchr(";:,.!?\"()-_'", c)) continue;
+        if (c == ' ' && (o == 0 || s[o - 1] == ' ')) continue;
+        s[o++] = c;
+    }
+    while (o && s[o - 1] == ' ') o--;
+    s[o] = 0;
+    o = kk_vocab_filter(s, o);
+    /* the filter may leave doubled or edge spaces behind */
+    size_t w = 0;
+    for (size_t i = 0; i < o; i++) {
+        if (s[i] == ' ' && (w == 0 || s[w - 1] == ' ')) continue;
+        s[w++] = s[i];
+    }
+    while (w && s[w - 1] == ' ') w--;
+    s[w] = 0;
+    return w;
+}
+
+static kokoro_status run_espeak(const char *voice, const char *text, size_t len, char **out)
+{
+    if (g_init == 0) {
+        g_init = -1;
+        if (espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_DONT_EXIT) > 0) {
+            g_cache = calloc(CACHE_CAP, sizeof *g_cache);
+            if (g_cache) g_init = 1;
+        }
+    }
+    if (g_init < 0) return kk_error(KOKORO_ERR_IO, "espeak-ng: could not initialise (is espeak-ng-data installed?)");
+    if (strcmp(g_voice, voice)) {
+        espeak_VOICE v;
+        memset(&v, 0, sizeof v);
+        v.languages = voice;
+        if (espeak_SetVoiceByProperties(&v) != EE_OK) {
+            g_voice[0] = 0;
+            return kk_error(KOKORO_ERR_IO, "espeak-ng: no voice for language '%s' (is espeak-ng-data installed?)", voice);
+        }
+        snprintf(g_voice, sizeof g_voice, "%s", voice);
+    }
+    char *in = malloc(len + 1);
+    if (!in) return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory");
+    memcpy(in, text, len);
+    in[len] = 0;
+    size_t cap = 2 * len + 64, n = 0;
+    char *res = malloc(cap);
+    if (!res) { free(in); return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory"); }
+    res[0] = 0;
+    const void *p = in;
+    while (p) {
+        const char *ph = espeak_TextToPhonemes(&p, espeakCHARS_UTF8, espeakPHONEMES_IPA);
+        if (!ph) break;
+        size_t l = strlen(ph);
+        if (n + l + 2 > cap) {
+            while (n + l + 2 > cap) cap *= 2;
+            char *r = realloc(res, cap);
+            if (!r) { free(res); free(in); return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory"); }
+            res = r;
+        }
+        if (n) res[n++] = ' ';
+        memcpy(res + n, ph, l);
+        n += l;
+        res[n] = 0;
+    }
+    free(in);
+    postprocess(res, n);
+    *out = res;
+    return KOKORO_OK;
+}
+
+kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t len, char **out)
+{
+    *out = NULL;
+    size_t vl = strlen(voice);
+    char *key = malloc(vl + 1 + len + 1);
+    if (!key) return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory");
+    memcpy(key, voice, vl);
+    key[vl] = '\x1f';
+    memcpy(key + vl + 1, text, len);
+    size_t klen = vl + 1 + len;
+    key[klen] = 0;
+    uint64_t h = fnv(key, klen);
+    kokoro_status st = KOKORO_OK;
+    pthread_mutex_lock(&g_lock);
+    entry *e = g_cache ? cache_slot(key, klen, h) : NULL;
+    if (e && e->key) {
+        *out = strdup(e->value);
+        if (!*out) st = kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory");
+        free(key);
+    } else {
+        char *res = NULL;
+        st = run_espeak(voice, text, len, &res);
+        if (!st) {
+            if (g_cache_n + 1 > CACHE_CAP / 4 * 3) cache_clear();
+            e = cache_slot(key, klen, h);
+            e->key = key;
+            e->hash = h;
+            e->value = strdup(res);
+            if (!e->value) { free(e->key); e->key = NULL; }
+            else g_cache_n++;
+            *out = res;
+        } else {
+            free(key);
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return st;
+}

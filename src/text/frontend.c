@@ -1,0 +1,994 @@
+/* The text front end: languages, lexicon, units (words with their phonemes
+ * and the punctuation after them) and the chunker. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "text/text.h"
+
+/* ---- languages ---- */
+
+typedef struct lang_info {
+    const char *code, *espeak;
+    char letter;
+    int english;
+} lang_info;
+
+static const lang_info kk_langs[] = {
+    {"en-us", "en-us", 'a', 1}, {"en-gb", "en-gb", 'b', 1}, {"es", "es", 'e', 0},
+    {"fr-fr", "fr-fr", 'f', 0}, {"hi", "hi", 'h', 0}, {"it", "it", 'i', 0},
+    {"pt-br", "pt-br", 'p', 0}, {"ja", "ja", 'j', 0}, {"zh", "cmn-latn-pinyin", 'z', 0},
+};
+#define N_LANGS (sizeof kk_langs / sizeof kk_langs[0])
+
+static const struct { const char *alias, *code; } kk_lang_alias[] = {
+    {"en", "en-us"}, {"en_us", "en-us"}, {"en_gb", "en-gb"}, {"fr", "fr-fr"}, {"fr_fr", "fr-fr"},
+    {"pt", "pt-br"}, {"pt_br", "pt-br"}, {"cmn", "zh"}, {"zh-cn", "zh"}, {"es-es", "es"}, {"it-it", "it"},
+    {"hi-in", "hi"}, {"ja-jp", "ja"},
+};
+
+size_t kokoro_lang_count(void) { return N_LANGS; }
+const char *kokoro_lang_name(size_t i) { return i < N_LANGS ? kk_langs[i].code : NULL; }
+
+static const lang_info *lang_find(const char *lang)
+{
+    if (!lang) return NULL;
+    char low[16];
+    size_t n = strlen(lang);
+    if (n == 0 || n >= sizeof low) return NULL;
+    for (size_t i = 0; i <= n; i++) low[i] = (char)tolower((unsigned char)lang[i]);
+    for (size_t i = 0; i < N_LANGS; i++) {
+        if (!strcmp(low, kk_langs[i].code)) return &kk_langs[i];
+        if (n == 1 && low[0] == kk_langs[i].letter) return &kk_langs[i];
+    }
+    for (size_t a = 0; a < sizeof kk_lang_alias / sizeof kk_lang_alias[0]; a++)
+        if (!strcmp(low, kk_lang_alias[a].alias)) return lang_find(kk_lang_alias[a].code);
+    return NULL;
+}
+
+const char *kokoro_lang_canonical(const char *lang)
+{
+    const lang_info *l = lang_find(lang);
+    return l ? l->code : NULL;
+}
+
+int kokoro_lang_valid(const char *lang) { return lang_find(lang) != NULL; }
+
+const char *kokoro_lang_from_voice(const char *voice)
+{
+    if (!voice || !voice[0]) return NULL;
+    char c = (char)tolower((unsigned char)voice[0]);
+    for (size_t i = 0; i < N_LANGS; i++)
+        if (kk_langs[i].letter == c) return kk_langs[i].code;
+    return NULL;
+}
+
+/* ---- the front end and its lexicon ---- */
+
+typedef struct lex_entry {
+    char *key;   /* lower-cased (ASCII) word */
+    char *word;  /* as written */
+    char *ph;
+} lex_entry;
+
+struct kokoro_frontend {
+    const lang_info *lang;
+    size_t target, first, max;
+    int phoneme_input;
+    lex_entry *lex;
+    size_t nlex;
+};
+
+kokoro_frontend_options kokoro_frontend_options_default(void)
+{
+    kokoro_frontend_options o;
+    memset(&o, 0, sizeof o);
+    o.lang = "en-us";
+    o.target_tokens = 250;
+    o.max_tokens = KOKORO_MAX_TOKENS;
+    return o;
+}
+
+static char *lower_dup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    for (size_t i = 0; i < n; i++) d[i] = (char)tolower((unsigned char)s[i]);
+    d[n] = 0;
+    return d;
+}
+
+static int lex_cmp(const void *a, const void *b)
+{
+    const lex_entry *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->word, y->word);
+}
+
+static void lex_free(lex_entry *lex, size_t n)
+{
+    for (size_t i = 0; i < n; i++) { free(lex[i].key); free(lex[i].word); free(lex[i].ph); }
+    free(lex);
+}
+
+static kokoro_status lex_load(const char *path, lex_entry **out, size_t *nout)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return kk_error(KOKORO_ERR_IO, "%s: cannot open the lexicon", path);
+    size_t cap = 0, len = 0;
+    char *buf = NULL;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > ((size_t)64 << 20)) { free(buf); fclose(f); return kk_error(KOKORO_ERR_FORMAT, "%s: lexicon larger than 64 MiB", path); }
+            char *b = realloc(buf, cap);
+            if (!b) { free(buf); fclose(f); return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path); }
+            buf = b;
+        }
+        size_t r = fread(buf + len, 1, 4096, f);
+        len += r;
+        if (r < 4096) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) { free(buf); return kk_error(KOKORO_ERR_IO, "%s: read error", path); }
+    kokoro_status st = kk_utf8_validate(buf ? buf : "", len, path);
+    lex_entry *lex = NULL;
+    size_t n = 0, lcap = 0, line = 0, i = 0;
+    const kokoro_config *cfg = kokoro_config_default();
+    while (!st && i < len) {
+        size_t e = i;
+        while (e < len && buf[e] != '\n') e++;
+        line++;
+        size_t le = e;
+        if (le > i && buf[le - 1] == '\r') le--;
+        size_t b = i;
+        i = e + 1;
+        if (le == b || buf[b] == '#') continue;
+        size_t tab = b;
+        while (tab < le && buf[tab] != '\t') tab++;
+        if (tab == le || tab == b) { st = kk_error(KOKORO_ERR_FORMAT, "%s: line %zu: expected word<TAB>phonemes", path, line); break; }
+        size_t pb = tab + 1, pe = le;
+        while (pb < pe && buf[pb] == ' ') pb++;
+        while (pe > pb && buf[pe - 1] == ' ') pe--;
+        if (pb == pe) { st = kk_error(KOKORO_ERR_FORMAT, "%s: line %zu: no phonemes after the tab", path, line); break; }
+        for (size_t q = pb; q < pe && !st;) {
+            uint32_t cp;
+            size_t k = kk_utf8_decode(buf + q, pe - q, &cp);
+            if (kokoro_config_token_id(cfg, cp) <= 0)
+                st = kk_error(KOKORO_ERR_FORMAT, "%s: line %zu, byte %zu: phoneme U+%04X is not a Kokoro vocabulary symbol",
+                              path, line, q - b + 1, (unsigned)cp);
+            q += k;
+        }
+        if (st) break;
+        if (n == lcap) {
+            lcap = lcap ? lcap * 2 : 64;
+            lex_entry *v = realloc(lex, lcap * sizeof *v);
+            if (!v) { st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path); break; }
+            lex = v;
+        }
+        lex_entry en = {lower_dup(buf + b, tab - b), strndup(buf + b, tab - b), strndup(buf + pb, pe - pb)};
+        lex[n++] = en;
+        if (!en.key || !en.word || !en.ph) st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path);
+    }
+    free(buf);
+    if (st) { lex_free(lex, n); return st; }
+    if (n) qsort(lex, n, sizeof *lex, lex_cmp);
+    *out = lex;
+    *nout = n;
+    return KOKORO_OK;
+}
+
+/* The lexicon's phonemes for a word: an exact entry first, then any case. */
+static const char *lex_find(const kokoro_frontend *fe, const char *w, size_t n)
+{
+    if (!fe->nlex || n > 255) return NULL;
+    char low[256];
+    for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)w[i]);
+    low[n] = 0;
+    size_t lo = 0, hi = fe->nlex;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(fe->lex[mid].key, low) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    const char *any = NULL;
+    for (size_t i = lo; i < fe->nlex && !strcmp(fe->lex[i].key, low); i++) {
+        if (strlen(fe->lex[i].word) == n && !memcmp(fe->lex[i].word, w, n)) return fe->lex[i].ph;
+        if (!any) any = fe->lex[i].ph;
+    }
+    return any;
+}
+
+kokoro_status kokoro_frontend_new(const kokoro_frontend_options *opts, kokoro_frontend **out)
+{
+    if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_frontend_new: out is NULL");
+    *out = NULL;
+    kokoro_frontend_options o = opts ? *opts : kokoro_frontend_options_default();
+    const lang_info *l = lang_find(o.lang ? o.lang : "en-us");
+    if (!l) {
+        return kk_error(KOKORO_ERR_INVALID_ARG,
+                        "unknown language '%s': expected one of en-us, en-gb, es, fr-fr, hi, it, pt-br, ja, zh "
+                        "(or a, b, e, f, h, i, p, j, z)", o.lang);
+    }
+    size_t max = o.max_tokens ? o.max_tokens : KOKORO_MAX_TOKENS;
+    if (max > KOKORO_MAX_TOKENS)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "max_tokens %zu: expected 1..%d", o.max_tokens, KOKORO_MAX_TOKENS);
+    size_t target = o.target_tokens ? o.target_tokens : 250;
+    if (target > max) target = max;
+    size_t first = o.first_tokens ? o.first_tokens : target;
+    if (first > max) first = max;
+    kokoro_frontend *fe = calloc(1, sizeof *fe);
+    if (!fe) return kk_error(KOKORO_ERR_NOMEM, "kokoro_frontend_new: out of memory");
+    fe->lang = l;
+    fe->target = target;
+    fe->first = first;
+    fe->max = max;
+    fe->phoneme_input = o.phoneme_input != 0;
+    if (o.lexicon_path) {
+        kokoro_status st = lex_load(o.lexicon_path, &fe->lex, &fe->nlex);
+        if (st) { free(fe); return st; }
+    }
+    *out = fe;
+    return KOKORO_OK;
+}
+
+void kokoro_frontend_free(kokoro_frontend *fe)
+{
+    if (!fe) return;
+    lex_free(fe->lex, fe->nlex);
+    free(fe);
+}
+
+/* ---- normalisation ---- */
+
+static kokoro_status normalize(const kokoro_frontend *fe, const char *text, size_t len, kk_mstr *out, kk_markups *mk)
+{
+    if (!text && len) return kk_error(KOKORO_ERR_INVALID_ARG, "text is NULL");
+    kokoro_status st = kk_utf8_validate(text ? text : "", len, "text");
+    if (st) return st;
+    kk_mstr clean = {0};
+    st = kk_text_clean(text ? text : "", len, !fe->phoneme_input, &clean, mk);
+    if (!st && fe->lang->english && !fe->phoneme_input) {
+        st = kk_en_normalize(&clean, out);
+        kk_mstr_free(&clean);
+    } else {
+        *out = clean;
+    }
+    return st;
+}
+
+kokoro_status kokoro_frontend_normalize(const kokoro_frontend *fe, const char *text, size_t len, char **out)
+{
+    if (!fe || !out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_frontend_normalize: NULL argument");
+    *out = NULL;
+    kk_mstr m = {0};
+    kk_markups mk = {0};
+    kokoro_status st = normalize(fe, text, len, &m, &mk);
+    kk_markups_free(&mk);
+    if (st) { kk_mstr_free(&m); return st; }
+    size_t o = 0;
+    for (size_t i = 0; i < m.len; i++)
+        if (m.s[i] != '\x01') m.s[o++] = m.s[i];
+    m.s[o] = 0;
+    *out = m.s;
+    m.s = NULL;
+    kk_mstr_free(&m);
+    return KOKORO_OK;
+}
+
+/* ---- units: one word (or a group espeak-ng joined) with its phonemes and
+ * the punctuation after it ---- */
+
+enum { BRK_NONE = 0, BRK_WORD, BRK_CLAUSE, BRK_SENT, BRK_PARA };
+
+typedef struct unit {
+    size_t wb, we;   /* the words, in the normalised text */
+    size_t nb;       /* start of the unit's text (the end is the next unit's nb) */
+    char *ph;        /* phonemes, marks and a trailing space */
+    size_t ntok;     /* code points of ph without its trailing space */
+    size_t core;     /* code points of the word phonemes before the marks (from lead) */
+    size_t lead;     /* code points of leading marks */
+    int brk;
+} unit;
+
+typedef struct units {
+    unit *v;
+    size_t n, cap;
+} units;
+
+static void units_free(units *u)
+{
+    for (size_t i = 0; i < u->n; i++) free(u->v[i].ph);
+    free(u->v);
+    memset(u, 0, sizeof *u);
+}
+
+static kokoro_status units_push(units *u, unit x)
+{
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 64;
+        unit *v = realloc(u->v, cap * sizeof *v);
+        if (!v) { free(x.ph); return kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
+        u->v = v;
+        u->cap = cap;
+    }
+    u->v[u->n++] = x;
+    return KOKORO_OK;
+}
+
+/* Punctuation marks that cut phonemizer segments, and what they become in
+ * the phoneme string ("" = no symbol). */
+static const char *mark_symbol(uint32_t cp)
+{
+    switch (cp) {
+    case ';': return ";";
+    case ':': return ":";
+    case ',': return ",";
+    case '.': return ".";
+    case '!': return "!";
+    case '?': return "?";
+    case '"': return "\"";
+    case '(': return "(";
+    case ')': return ")";
+    case 0xA1: return "\xC2\xA1";
+    case 0xBF: return "\xC2\xBF";
+    case 0xAB: return "\xC2\xAB";
+    case 0xBB: return "\xC2\xBB";
+    case 0x2014: case 0x2013: return "\xE2\x80\x94";
+    case 0x2026: return "\xE2\x80\xA6";
+    case 0x201C: return "\xE2\x80\x9C";
+    case 0x201D: return "\xE2\x80\x9D";
+    case 0x3002: case 0xFF0E: case 0x0964: case 0x0965: case 0x06D4: return ".";
+    case 0xFF0C: case 0x3001: case 0x060C: return ",";
+    case 0xFF01: return "!";
+    case 0xFF1F: case 0x061F: return "?";
+    case 0xFF1B: case 0x061B: return ";";
+    case 0xFF1A: return ":";
+    case 0x300C: case 0x300E: case 0x3010: case 0x300A: return "\xE2\x80\x9C";
+    case 0x300D: case 0x300F: case 0x3011: case 0x300B: return "\xE2\x80\x9D";
+    case 0xFF08: return "(";
+    case 0xFF09: return ")";
+    default: return NULL;
+    }
+}
+
+static int is_sentence_mark(uint32_t cp)
+{
+    return cp == '.' || cp == '!' || cp == '?' || cp == 0x2026 || cp == 0x3002 || cp == 0xFF0E || cp == 0xFF01 ||
+           cp == 0xFF1F || cp == 0x0964 || cp == 0x0965 || cp == 0x06D4 || cp == 0x061F;
+}
+
+static int is_space_b(char c) { return c == ' ' || c == '\n'; }
+
+/* Abbreviations whose period does not end a sentence (any language). */
+static int abbrev_word(const char *w, size_t n)
+{
+    static const char *const ab[] = {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e",
+                                     "no", "fig", "approx", "sra", "srta", "dra", "mme", "mlle", "av", "gen",
+                                     "capt", "lt", "col", "sgt", "rev", "mt", "vol", "pp", "cf", "ca", "sig",
+                                     "ing", "dott", "sig.ra", "p.ex", "ex", "env", "cap", "pág", "núm"};
+    if (n == 1) return 1; /* an initial */
+    if (n > 8) return 0;
+    char low[16];
+    for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)w[i]);
+    low[n] = 0;
+    for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++)
+        if (!strcmp(low, ab[i])) return 1;
+    return 0;
+}
+
+typedef struct word {
+    size_t b, e;        /* the word in the normalised text */
+    size_t mb, me;      /* the punctuation run after it (may be empty) */
+    int brk;
+    int32_t item;       /* inline override index, or -1 */
+    const char *lex;    /* lexicon phonemes, or NULL */
+} word;
+
+typedef struct words {
+    word *v;
+    size_t n, cap;
+} words;
+
+static kokoro_status words_push(words *w, word x)
+{
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        word *v = realloc(w->v, cap * sizeof *v);
+        if (!v) return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n++] = x;
+    return KOKORO_OK;
+}
+
+/* Is the mark at s[i] (length k) inside a word, as in 3.14, 10:30 or e.g? */
+static int mark_inside_word(const kk_mstr *m, size_t pb, size_t pe, size_t i, size_t k, uint32_t cp)
+{
+    if (cp != '.' && cp != ',' && cp != ':' && cp != 0x2013) return 0;
+    if (i == pb || i + k >= pe) return 0;
+    uint32_t a, b;
+    size_t q = i - 1;
+    while (q > pb && ((unsigned char)m->s[q] & 0xC0) == 0x80) q--;
+    if (!kk_utf8_decode(m->s + q, i - q, &a) || !kk_utf8_decode(m->s + i + k, pe - i - k, &b)) return 0;
+    if (cp == 0x2013) return 0;
+    int aw = (a >= '0' && a <= '9') || ((a | 0x20) >= 'a' && (a | 0x20) <= 'z') || a >= 0x80;
+    int bw = (b >= '0' && b <= '9') || ((b | 0x20) >= 'a' && (b | 0x20) <= 'z') || b >= 0x80;
+    return aw && bw && !mark_symbol(a) && !mark_symbol(b);
+}
+
+/* Splits the piece [pb, pe) into words and punctuation runs. *lead_end is
+ * the end of the punctuation before the first word. */
+static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, size_t pb, size_t pe, words *out,
+                                 size_t *lead_end)
+{
+    size_t i = pb;
+    *lead_end = pb;
+    kokoro_status st = KOKORO_OK;
+    int have = 0;
+    while (i < pe && !st) {
+        /* a punctuation and space run */
+        size_t rb = i;
+        int sent = 0, any = 0, nl = 0, para = 0;
+        while (i < pe) {
+            if (m->item[i] >= 0) break;
+            if (is_space_b(m->s[i])) {
+                if (m->s[i] == '\n') { nl++; if (nl >= 2) para = 1; }
+                i++;
+                continue;
+            }
+            uint32_t cp;
+            size_t k = kk_utf8_decode(m->s + i, pe - i, &cp);
+            if (!k) return kk_error(KOKORO_ERR_INTERNAL, "text: bad UTF-8 in the normalised text");
+            if (!mark_symbol(cp) || mark_inside_word(m, pb, pe, i, k, cp)) break;
+            any = 1;
+            sent |= is_sentence_mark(cp);
+            i += k;
+            nl = m->s[i - 1] == '\n' ? nl : 0;
+        }
+        if (have) {
+            word *w = &out->v[out->n - 1];
+            w->mb = rb;
+            w->me = i;
+            /* a lone period after an abbreviation or an initial is no sentence end */
+            if (sent && i - rb >= 1 && m->s[rb] == '.' && (rb + 1 == i || is_space_b(m->s[rb + 1])) &&
+                w->item < 0 && abbrev_word(m->s + w->b, w->e - w->b) && i < pe)
+                sent = 0, any = 0;
+            for (size_t q = rb; q < i; q++) if (m->s[q] == '\n') { nl = 1; break; }
+            w->brk = para ? BRK_PARA : sent ? BRK_SENT : (any || (nl && i < pe)) ? BRK_CLAUSE : BRK_WORD;
+            if (para && !any) w->brk = BRK_PARA;
+        } else {
+            *lead_end = i;
+        }
+        if (i >= pe) break;
+        /* a word: up to space or an (outside-word) mark; override words whole */
+        size_t wb = i;
+        int32_t item = m->item[i];
+        if (item >= 0) {
+            while (i < pe && m->item[i] == item) i++;
+        } else {
+            while (i < pe && !is_space_b(m->s[i]) && m->item[i] < 0) {
+                uint32_t cp;
+                size_t k = kk_utf8_decode(m->s + i, pe - i, &cp);
+                if (!k) return kk_error(KOKORO_ERR_INTERNAL, "text: bad UTF-8 in the normalised text");
+                if (mark_symbol(cp) && !mark_inside_word(m, pb, pe, i, k, cp)) break;
+                i += k;
+            }
+        }
+        word w = {wb, i, i, i, BRK_WORD, item, NULL};
+        if (item < 0 && !fe->phoneme_input) w.lex = lex_find(fe, m->s + wb, i - wb);
+        st = words_push(out, w);
+        have = 1;
+    }
+    return st;
+}
+
+static size_t cps(const char *s, size_t n) { return kk_utf8_count(s, n); }
+
+/* Appends the phoneme form of a punctuation run (spaces become one space). */
+static void run_symbols(const kk_mstr *m, size_t b, size_t e, char *dst, size_t *dn)
+{
+    size_t i = b;
+    while (i < e) {
+        if (is_space_b(m->s[i])) {
+            if (*dn && dst[*dn - 1] != ' ') dst[(*dn)++] = ' ';
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t k = kk_utf8_decode(m->s + i, e - i, &cp);
+        if (!k) { i++; continue; }
+        const char *sym = mark_symbol(cp);
+        if (sym && kokoro_config_token_id(kokoro_config_default(), kk_utf8_decode(sym, strlen(sym), &cp) ? cp : 0) > 0) {
+            size_t l = strlen(sym);
+            memcpy(dst + *dn, sym, l);
+            *dn += l;
+        }
+        i += k;
+    }
+    dst[*dn] = 0;
+}
+
+/* Builds the unit for words [a, b) whose word phonemes are ph (len pl). */
+static kokoro_status make_unit(const kk_mstr *m, const words *ws, size_t a, size_t b, const char *ph, size_t pl,
+                               size_t lead_b, size_t lead_e, units *out)
+{
+    const word *last = &ws->v[b - 1];
+    size_t leadn = lead_e - lead_b;
+    size_t runn = last->me - last->mb;
+    /* symbols are at most as long as their UTF-8 text (3 bytes each) */
+    char *s = malloc(leadn * 3 + pl + runn * 3 + 8);
+    if (!s) return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+    size_t n = 0;
+    run_symbols(m, lead_b, lead_e, s, &n);
+    while (n && s[n - 1] == ' ') n--;
+    size_t lead = cps(s, n);
+    memcpy(s + n, ph, pl);
+    n += pl;
+    size_t core = cps(s, n) - lead;
+    size_t before = n;
+    run_symbols(m, last->mb, last->me, s, &n);
+    /* as phonemizer restores marks: the run as written (spaces become one
+     * space); a plain word gap is one space */
+    if (n == before) s[n++] = ' ';
+    s[n] = 0;
+    unit u;
+    u.wb = ws->v[a].b;
+    u.we = last->e;
+    u.nb = a == 0 ? lead_b : ws->v[a].b;
+    u.ph = s;
+    u.ntok = cps(s, n && s[n - 1] == ' ' ? n - 1 : n);
+    u.core = core;
+    u.lead = lead;
+    u.brk = last->brk;
+    return units_push(out, u);
+}
+
+/* Phonemes of a run of plain text (no marks): espeak-ng, or the text itself
+ * filtered to the vocabulary when the input already is phonemes. */
+static kokoro_status run_phonemes(const kokoro_frontend *fe, const char *t, size_t n, char **out)
+{
+    if (!fe->phoneme_input) return kk_espeak_phonemize(fe->lang->espeak, t, n, out);
+    char *s = malloc(n + 1);
+    if (!s) return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+    memcpy(s, t, n);
+    s[n] = 0;
+    kk_vocab_filter(s, n);
+    *out = s;
+    return KOKORO_OK;
+}
+
+/* Splits a phoneme string with more than max code points into units: the
+ * first keeps the text, the others follow it with an empty span. Used only
+ * for overrides and lexicon entries longer than a whole chunk. */
+static kokoro_status split_phonemes_unit(unit u, size_t max, units *out)
+{
+    const char *s = u.ph;
+    size_t n = strlen(s), i = 0;
+    kokoro_status st = KOKORO_OK;
+    int first = 1;
+    while (i < n && !st) {
+        size_t j = i, c = 0;
+        while (j < n && c < max) { j++; while (j < n && ((unsigned char)s[j] & 0xC0) == 0x80) j++; c++; }
+        unit p = u;
+        p.ph = malloc(j - i + 2);
+        if (!p.ph) { st = kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); break; }
+        memcpy(p.ph, s + i, j - i);
+        p.ph[j - i] = ' ';
+        p.ph[j - i + 1] = 0;
+        p.ntok = c;
+        p.lead = first ? u.lead : 0;
+        p.core = first ? (c > u.lead ? c - u.lead : 0) : c;
+        if (!first) { p.nb = u.we; p.wb = u.we; }
+        p.brk = j >= n ? u.brk : BRK_WORD;
+        st = units_push(out, p);
+        first = 0;
+        i = j;
+        while (i < n && s[i] == ' ') i++;
+    }
+    free(u.ph);
+    return st;
+}
+
+typedef struct build {
+    const kokoro_frontend *fe;
+    const kk_mstr *m;
+    const kk_markups *mk;
+    size_t lead_b, lead_e;   /* punctuation before the first word */
+} build;
+
+static kokoro_status push_checked(build *bd, units *out, size_t before)
+{
+    /* over-long override/lexicon units are cut at the phoneme level */
+    for (size_t k = before; k < out->n; k++)
+        if (out->v[k].ntok > bd->fe->max) {
+            unit u = out->v[k];
+            units rest = {0};
+            for (size_t q = k + 1; q < out->n; q++) { kokoro_status st = units_push(&rest, out->v[q]); if (st) return st; }
+            out->n = k;
+            kokoro_status st = split_phonemes_unit(u, bd->fe->max, out);
+            for (size_t q = 0; q < rest.n && !st; q++) st = units_push(out, rest.v[q]);
+            free(rest.v);
+            if (st) return st;
+        }
+    return KOKORO_OK;
+}
+
+static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, units *out);
+
+/* One word too long for a chunk: its text is halved (at a code point) until
+ * each piece's phonemes fit. */
+static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, units *out)
+{
+    const kk_mstr *m = bd->m;
+    size_t len = w->e - w->b;
+    if (len <= 4 || cps(m->s + w->b, len) <= 1) {
+        /* one code point: only the phoneme level is left */
+        char *ph = NULL;
+        kokoro_status st = run_phonemes(bd->fe, m->s + w->b, len, &ph);
+        if (st) return st;
+        words one = {(word *)w, 1, 1};
+        size_t before = out->n;
+        st = make_unit(m, &one, 0, 1, ph, strlen(ph), a_is_first ? bd->lead_b : 0, a_is_first ? bd->lead_e : 0, out);
+        free(ph);
+        if (!st && !a_is_first) out->v[out->n - 1].nb = w->b;
+        return st ? st : push_checked(bd, out, before);
+    }
+    size_t mid = w->b + len / 2;
+    while (mid > w->b && ((unsigned char)m->s[mid] & 0xC0) == 0x80) mid--;
+    word pieces[2] = {*w, *w};
+    pieces[0].e = mid;
+    pieces[0].mb = pieces[0].me = mid;
+    pieces[0].brk = BRK_WORD;
+    pieces[1].b = mid;
+    words two = {pieces, 2, 2};
+    kokoro_status st = KOKORO_OK;
+    for (int k = 0; k < 2 && !st; k++) {
+        words one = {&pieces[k], 1, 1};
+        size_t before = out->n;
+        build sub = *bd;
+        if (!(a_is_first && k == 0)) sub.lead_b = sub.lead_e = 0;
+        st = phon_words(&sub, &one, 0, 1, out);
+        if (!st && !(a_is_first && k == 0) && out->n > before) out->v[before].nb = pieces[k].b;
+    }
+    (void)two;
+    return st;
+}
+
+/* Phonemizes the plain words [a, b) as one espeak-ng run and aligns its
+ * words back to them. */
+static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, units *out)
+{
+    const kk_mstr *m = bd->m;
+    size_t tl = 0;
+    for (size_t k = a; k < b; k++) tl += ws->v[k].e - ws->v[k].b + 1;
+    char *t = malloc(tl + 1);
+    if (!t) return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+    size_t n = 0;
+    for (size_t k = a; k < b; k++) {
+        if (n) t[n++] = ' ';
+        memcpy(t + n, m->s + ws->v[k].b, ws->v[k].e - ws->v[k].b);
+        n += ws->v[k].e - ws->v[k].b;
+    }
+    t[n] = 0;
+    char *ph = NULL;
+    kokoro_status st = run_phonemes(bd->fe, t, n, &ph);
+    free(t);
+    if (st) return st;
+    /* output words */
+    size_t M = 0, pl = strlen(ph);
+    for (size_t i = 0; i < pl; i++) if (ph[i] != ' ' && (i == 0 || ph[i - 1] == ' ')) M++;
+    size_t N = b - a;
+    size_t *ob = calloc(M + 1, sizeof *ob), *oe = calloc(M + 1, sizeof *oe), *asg = calloc(N + 1, sizeof *asg);
+    if (!ob || !oe || !asg) { free(ob); free(oe); free(asg); free(ph); return kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
+    size_t j = 0;
+    for (size_t i = 0; i < pl; i++) {
+        if (ph[i] != ' ' && (i == 0 || ph[i - 1] == ' ')) ob[j] = i;
+        if (ph[i] != ' ' && (i + 1 == pl || ph[i + 1] == ' ')) oe[j++] = i + 1;
+    }
+    if (M == N || M == 0) {
+        for (size_t k = 0; k < N; k++) asg[k] = M ? k : 0;
+    } else {
+        /* proportional alignment: an input word goes to the output word
+         * under its middle (espeak-ng joins "in the" and splits "1984") */
+        double tin = 0, tout = 0;
+        for (size_t k = a; k < b; k++) tin += (double)cps(m->s + ws->v[k].b, ws->v[k].e - ws->v[k].b);
+        for (size_t q = 0; q < M; q++) tout += (double)cps(ph + ob[q], oe[q] - ob[q]);
+        double acc = 0, oacc = 0;
+        size_t q = 0;
+        for (size_t k = 0; k < N; k++) {
+            double c = (double)cps(m->s + ws->v[a + k].b, ws->v[a + k].e - ws->v[a + k].b);
+            double mid = (acc + c / 2) / (tin > 0 ? tin : 1);
+            acc += c;
+            while (q + 1 < M && (oacc + (double)cps(ph + ob[q], oe[q] - ob[q])) / (tout > 0 ? tout : 1) < mid) {
+                oacc += (double)cps(ph + ob[q], oe[q] - ob[q]);
+                q++;
+            }
+            asg[k] = q;
+        }
+    }
+    /* groups of input words with the same output word */
+    size_t before = out->n;
+    int too_long = 0;
+    for (size_t k = 0; k < N && !st;) {
+        size_t e = k;
+        while (e < N && asg[e] == asg[k]) e++;
+        size_t o0 = k == 0 ? 0 : asg[k], o1 = e < N ? asg[e] : M;
+        const char *p = M ? ph + ob[o0] : "";
+        size_t plen = M && o1 > o0 ? oe[o1 - 1] - ob[o0] : 0;
+        if (M == 0) o1 = 0;
+        int first = a + k == 0;
+        st = make_unit(m, ws, a + k, a + e, p, plen, first ? bd->lead_b : 0, first ? bd->lead_e : 0, out);
+        if (!st && out->v[out->n - 1].ntok > bd->fe->max) too_long = 1;
+        k = e;
+    }
+    free(ob); free(oe); free(asg); free(ph);
+    if (st || !too_long) return st;
+    /* something is longer than a chunk: redo in halves, or cut the word */
+    for (size_t k = before; k < out->n; k++) free(out->v[k].ph);
+    out->n = before;
+    if (N > 1) {
+        size_t mid = a + N / 2;
+        st = phon_words(bd, ws, a, mid, out);
+        if (!st) st = phon_words(bd, ws, mid, b, out);
+        return st;
+    }
+    return hard_split(bd, &ws->v[a], a == 0, out);
+}
+
+/* All units of the piece [pb, pe). */
+static kokoro_status build_units(const kokoro_frontend *fe, const kk_mstr *m, const kk_markups *mk, size_t pb, size_t pe,
+                                 units *out, size_t *lead_end_out)
+{
+    words ws = {0};
+    size_t lead_end;
+    kokoro_status st = split_words(fe, m, pb, pe, &ws, &lead_end);
+    *lead_end_out = lead_end;
+    build bd = {fe, m, mk, pb, lead_end};
+    size_t i = 0;
+    while (!st && i < ws.n) {
+        word *w = &ws.v[i];
+        if (w->item >= 0 || w->lex) {
+            const char *ph = w->item >= 0 ? mk->v[w->item].phonemes : w->lex;
+            size_t before = out->n;
+            st = make_unit(m, &ws, i, i + 1, ph, strlen(ph), i == 0 ? pb : 0, i == 0 ? lead_end : 0, out);
+            if (!st) st = push_checked(&bd, out, before);
+            i++;
+            continue;
+        }
+        size_t e = i;
+        /* a phonemizer segment: plain words up to a mark or a line break */
+        while (e < ws.n && ws.v[e].item < 0 && !ws.v[e].lex) {
+            int cut = ws.v[e].me > ws.v[e].mb && ws.v[e].brk != BRK_WORD;
+            for (size_t q = ws.v[e].mb; q < ws.v[e].me && !cut; q++)
+                if (m->s[q] != ' ') cut = 1;
+            e++;
+            if (cut) break;
+        }
+        st = phon_words(&bd, &ws, i, e, out);
+        i = e;
+    }
+    free(ws.v);
+    return st;
+}
+
+/* ---- chunks ---- */
+
+typedef struct chunks {
+    kokoro_chunk *v;
+    size_t n, cap;
+} chunks;
+
+static kokoro_status chunks_push(chunks *c, kokoro_chunk x)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        kokoro_chunk *v = realloc(c->v, cap * sizeof *v);
+        if (!v) {
+            kokoro_chunks_free(&x, 1);
+            return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+        }
+        /* kokoro_chunks_free frees the array itself: x was a stack copy */
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = x;
+    return KOKORO_OK;
+}
+
+static void span_of(const kk_mstr *m, size_t b, size_t e, size_t *sb, size_t *se)
+{
+    size_t lo = (size_t)-1, hi = 0;
+    for (size_t i = b; i < e; i++) {
+        if (m->beg[i] < lo) lo = m->beg[i];
+        if (m->end[i] > hi) hi = m->end[i];
+    }
+    if (lo == (size_t)-1) { lo = b < m->len ? m->beg[b] : (m->len ? m->end[m->len - 1] : 0); hi = lo; }
+    *sb = lo;
+    *se = hi;
+}
+
+/* One chunk from units [a, b); its text runs to text_end. */
+static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size_t b, size_t text_end, chunks *out)
+{
+    kokoro_chunk c;
+    memset(&c, 0, sizeof c);
+    size_t tb = u->v[a].nb;
+    c.text = strndup(m->s + tb, text_end - tb);
+    span_of(m, tb, text_end, &c.src_begin, &c.src_end);
+    size_t pl = 0;
+    for (size_t k = a; k < b; k++) pl += strlen(u->v[k].ph);
+    c.phonemes = malloc(pl + 1);
+    c.ids = malloc((pl + 1) * sizeof *c.ids);
+    c.words = malloc((b - a) * sizeof *c.words);
+    if (!c.text || !c.phonemes || !c.ids || !c.words) {
+        kokoro_chunks_free(NULL, 0);
+        free(c.text); free(c.phonemes); free(c.ids); free(c.words);
+        return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+    }
+    size_t n = 0, tok = 0;
+    for (size_t k = a; k < b; k++) {
+        const unit *x = &u->v[k];
+        size_t l = strlen(x->ph);
+        memcpy(c.phonemes + n, x->ph, l);
+        n += l;
+        if (x->we > x->wb || x->core) {
+            kokoro_word w;
+            w.token_begin = tok + x->lead;
+            w.token_end = w.token_begin + x->core;
+            span_of(m, x->wb, x->we, &w.src_begin, &w.src_end);
+            c.words[c.n_words++] = w;
+        }
+        tok += cps(x->ph, l);
+    }
+    while (n && c.phonemes[n - 1] == ' ') n--;
+    c.phonemes[n] = 0;
+    const kokoro_config *cfg = kokoro_config_default();
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t k = kk_utf8_decode(c.phonemes + i, n - i, &cp);
+        if (!k) { k = 1; cp = 0; }
+        int64_t id = kokoro_config_token_id(cfg, cp);
+        if (id > 0) c.ids[c.n_ids++] = id;
+        i += k;
+    }
+    /* word token ranges end inside the chunk's trimmed ids */
+    for (size_t w = 0; w < c.n_words; w++) {
+        if (c.words[w].token_end > c.n_ids) c.words[w].token_end = c.n_ids;
+        if (c.words[w].token_begin > c.words[w].token_end) c.words[w].token_begin = c.words[w].token_end;
+    }
+    c.ends_sentence = u->v[b - 1].brk >= BRK_SENT;
+    c.ends_paragraph = u->v[b - 1].brk >= BRK_PARA;
+    return chunks_push(out, c);
+}
+
+/* Packs the units of one piece: the last sentence end that fits the budget,
+ * else the last clause end, else the last word; a paragraph end always cuts. */
+static kokoro_status pack(const kokoro_frontend *fe, const kk_mstr *m, const units *u, size_t piece_end, int *first,
+                          chunks *out)
+{
+    size_t i = 0;
+    kokoro_status st = KOKORO_OK;
+    while (i < u->n && !st) {
+        size_t budget = *first ? fe->first : fe->target;
+        size_t sum = 0, k = i;
+        long sent = -1, clause = -1, word = -1;
+        for (; k < u->n; k++) {
+            size_t t = u->v[k].ntok + (k > i ? 1 : 0); /* the space between */
+            if (k > i && (sum + t > budget || sum + t > fe->max)) break;
+            sum += t;
+            if (u->v[k].brk >= BRK_SENT) sent = (long)k;
+            if (u->v[k].brk >= BRK_CLAUSE) clause = (long)k;
+            word = (long)k;
+            if (u->v[k].brk >= BRK_PARA) break;
+        }
+        size_t end;
+        if (k >= u->n || (k < u->n && u->v[k].brk >= BRK_PARA && (long)k == word)) end = (size_t)word;
+        else if (sent >= 0) end = (size_t)sent;
+        else if (clause >= 0) end = (size_t)clause;
+        else end = (size_t)word;
+        size_t text_end = end + 1 < u->n ? u->v[end + 1].nb : piece_end;
+        st = emit_chunk(m, u, i, end + 1, text_end, out);
+        if (!st && out->v[out->n - 1].n_ids) *first = 0;
+        i = end + 1;
+    }
+    return st;
+}
+
+void kokoro_chunks_free(kokoro_chunk *c, size_t n)
+{
+    if (!c) return;
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].text);
+        free(c[i].phonemes);
+        free(c[i].ids);
+        free(c[i].words);
+    }
+    free(c);
+}
+
+kokoro_status kokoro_frontend_chunks(const kokoro_frontend *fe, const char *text, size_t len, kokoro_chunk **out,
+                                     size_t *n_out)
+{
+    if (!fe || !out || !n_out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_frontend_chunks: NULL argument");
+    *out = NULL;
+    *n_out = 0;
+    kk_mstr m = {0};
+    kk_markups mk = {0};
+    kokoro_status st = normalize(fe, text, len, &m, &mk);
+    chunks cs = {0};
+    int first = 1;
+    size_t pb = 0;
+    while (!st && pb <= m.len) {
+        size_t pe = pb;
+        while (pe < m.len && m.s[pe] != '\x01') pe++;
+        units u = {0};
+        size_t lead_end = pb;
+        st = build_units(fe, &m, &mk, pb, pe, &u, &lead_end);
+        if (!st && u.n) {
+            st = pack(fe, &m, &u, pe, &first, &cs);
+        } else if (!st && pe > pb) {
+            /* only spaces or punctuation: kept as a silent chunk so no text is lost */
+            kokoro_chunk c;
+            memset(&c, 0, sizeof c);
+            c.text = strndup(m.s + pb, pe - pb);
+            c.phonemes = strdup("");
+            span_of(&m, pb, pe, &c.src_begin, &c.src_end);
+            if (!c.text || !c.phonemes) { free(c.text); free(c.phonemes); st = kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
+            else st = chunks_push(&cs, c);
+        }
+        units_free(&u);
+        if (st || pe >= m.len) break;
+        /* a pause marker */
+        kokoro_chunk c;
+        memset(&c, 0, sizeof c);
+        c.text = strdup("");
+        c.phonemes = strdup("");
+        c.src_begin = m.beg[pe];
+        c.src_end = m.end[pe];
+        c.pause_s = mk.v[m.item[pe]].pause_s;
+        if (!c.text || !c.phonemes) { free(c.text); free(c.phonemes); st = kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
+        else st = chunks_push(&cs, c);
+        pb = pe + 1;
+    }
+    if (!st && cs.n) {
+        cs.v[cs.n - 1].ends_sentence = cs.v[cs.n - 1].n_ids > 0;
+        cs.v[cs.n - 1].ends_paragraph = cs.v[cs.n - 1].n_ids > 0;
+    }
+    kk_mstr_free(&m);
+    kk_markups_free(&mk);
+    if (st) { kokoro_chunks_free(cs.v, cs.n); return st; }
+    *out = cs.v;
+    *n_out = cs.n;
+    return KOKORO_OK;
+}
+
+kokoro_status kokoro_frontend_phoneme_lines(const kokoro_frontend *fe, const char *text, size_t len, char **out)
+{
+    if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_frontend_phoneme_lines: out is NULL");
+    *out = NULL;
+    kokoro_chunk *c;
+    size_t n;
+    kokoro_status st = kokoro_frontend_chunks(fe, text, len, &c, &n);
+    if (st) return st;
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++) total += strlen(c[i].phonemes) + 1;
+    char *s = malloc(total);
+    if (!s) { kokoro_chunks_free(c, n); return kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].n_ids) continue;
+        size_t l = strlen(c[i].phonemes);
+        memcpy(s + o, c[i].phonemes, l);
+        o += l;
+        s[o++] = '\n';
+    }
+    s[o] = 0;
+    kokoro_chunks_free(c, n);
+    *out = s;
+    return KOKORO_OK;
+}
