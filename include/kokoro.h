@@ -443,6 +443,126 @@ KOKORO_API kokoro_status kokoro_frontend_normalize(const kokoro_frontend *fe, co
 KOKORO_API kokoro_status kokoro_frontend_phoneme_lines(const kokoro_frontend *fe, const char *text, size_t len,
                                                        char **out);
 
+
+/* ---- finding the model files ---- */
+
+/* $XDG_DATA_HOME/kokoro, else ~/.local/share/kokoro: where downloads go. */
+KOKORO_API kokoro_status kokoro_data_dir(char *out, size_t size);
+/* Resolves the model and the voices: the names given (NULL: not given),
+ * then $KOKORO_MODEL / $KOKORO_VOICES, then the working directory, then the
+ * data folder, looking for kokoro-v1_0.kokoro or kokoro-v1_0.pth, and for
+ * voices-v1.0.bin or a voices/ folder. KOKORO_OK when the model exists; then
+ * *voices_out is "" when no voices were found (a converted model file may
+ * carry them). searched receives every path tried, one per line. */
+KOKORO_API kokoro_status kokoro_find_model_files(const char *model, const char *voices, char *model_out,
+                                                 size_t model_size, char *voices_out, size_t voices_size,
+                                                 char *searched, size_t searched_size);
+
+/* ---- the engine: text in, audio out ---- */
+
+/* One loaded model with its voices and a performance config: the object the
+ * CLI, the server and other programs synthesise through. Read-only once
+ * open: any number of threads may call kokoro_engine_speak at once. */
+typedef struct kokoro_engine kokoro_engine;
+
+typedef struct kokoro_engine_options {
+    const char *model_path;  /* any file kokoro_model_load reads */
+    int test_weights;        /* instead of model_path: the deterministic test
+                                weights (their audio is noise, for testing) */
+    const char *voices_path; /* a file or folder kokoro_voices_load reads; NULL:
+                                the voices carried by the model file */
+    kokoro_perf_config perf; /* workers, threads, async I/O... */
+} kokoro_engine_options;
+
+/* No model, default perf config (the KOKORO_* variables are not read here:
+ * call kokoro_perf_config_from_env on .perf to honour them). */
+KOKORO_API kokoro_engine_options kokoro_engine_options_default(void);
+/* Loads the model and the voices. Sets the numeric kernels' thread count
+ * (process-wide) to the config's threads per worker. */
+KOKORO_API kokoro_status kokoro_engine_open(const kokoro_engine_options *opts, kokoro_engine **out);
+KOKORO_API void kokoro_engine_free(kokoro_engine *engine);
+KOKORO_API const kokoro_model *kokoro_engine_model(const kokoro_engine *engine);
+KOKORO_API const kokoro_voices *kokoro_engine_voices(const kokoro_engine *engine);
+/* The workers and threads per worker the engine runs with. */
+KOKORO_API void kokoro_engine_workers(const kokoro_engine *engine, int *workers, int *threads);
+
+typedef struct kokoro_progress {
+    const char *what;       /* what is being read (a chapter title), or NULL */
+    size_t done, total;     /* chunks finished / in this call */
+    double audio_seconds;   /* audio produced so far in this call */
+    double elapsed_seconds; /* since the call began */
+} kokoro_progress;
+
+typedef struct kokoro_speak_options {
+    const char *voice;        /* a name or a blend ("af_sarah:60,am_adam:40", "a(2)+b(1)") */
+    const char *lang;         /* NULL: from the voice's first letter, as upstream */
+    float speed;              /* 0.5 .. 2.0 */
+    uint64_t seed;            /* chunk k draws its noise from (seed, k): parallel == sequential */
+    int no_noise;             /* the deterministic no-noise mode of the golden reference */
+    int phoneme_input;        /* the text is phonemes already */
+    int no_trim;              /* the model's output as it is: no trimming, fades or pauses */
+    const char *lexicon_path; /* word<TAB>phonemes lines, or NULL */
+    size_t target_tokens;     /* chunk size aimed at (0: the front end's default, 250) */
+    size_t first_tokens;      /* a smaller first chunk for fast first audio (0: same) */
+    kokoro_join_options join; /* trimming and the pauses between chunks */
+    const char *what;         /* passed through to kokoro_progress.what */
+    /* Called on the calling thread after each chunk, may be NULL. */
+    void (*progress)(void *user, const kokoro_progress *progress);
+    /* Polled from any thread between pieces of work, may be NULL: non-zero
+     * stops the call within one chunk with KOKORO_ERR_CANCELLED. */
+    int (*cancelled)(void *user);
+    void *user;
+} kokoro_speak_options;
+
+/* voice NULL (required), speed 1, seed 0, noise on, default joins. */
+KOKORO_API kokoro_speak_options kokoro_speak_options_default(void);
+
+/* Where one word of the input is heard, in samples from the call's start. */
+typedef struct kokoro_word_time {
+    size_t src_begin, src_end; /* the word's bytes in the input text */
+    uint64_t start, end;
+} kokoro_word_time;
+
+/* The audio of one chunk, joined and ready to write or play: it continues
+ * the previous piece exactly (pauses and crossfades included). */
+typedef struct kokoro_piece {
+    const float *samples;
+    size_t n;
+    uint64_t position;          /* where samples[0] lies, from the call's start */
+    size_t index, count;        /* chunk index, chunks in this call */
+    size_t src_begin, src_end;  /* the chunk's bytes in the input text */
+    const char *phonemes;       /* what was spoken ("" for a pause) */
+    const kokoro_word_time *words;
+    size_t n_words;
+} kokoro_piece;
+
+/* Receives the pieces strictly in order, one at a time (on the writer thread
+ * when async I/O is on, else on the calling thread). Non-OK stops the call. */
+typedef kokoro_status (*kokoro_piece_fn)(void *user, const kokoro_piece *piece);
+
+/* Text → chunks (the front end) → synthesis (in parallel when the perf
+ * config says so; the output is identical either way) → joins → fn. */
+KOKORO_API kokoro_status kokoro_engine_speak(kokoro_engine *engine, const char *text, size_t len,
+                                             const kokoro_speak_options *opts, kokoro_piece_fn fn, void *user);
+/* kokoro_engine_speak into a file (or "-": stdout), written atomically. */
+KOKORO_API kokoro_status kokoro_engine_speak_to_file(kokoro_engine *engine, const char *text, size_t len,
+                                                     const kokoro_speak_options *opts, const char *path,
+                                                     const kokoro_writer_options *wopts);
+
+/* ---- captions ---- */
+
+/* SubRip (.srt) or WebVTT (.vtt, with word timestamps), chosen by the
+ * extension; written to path.tmp and renamed at close. */
+typedef struct kokoro_captions kokoro_captions;
+KOKORO_API kokoro_status kokoro_captions_open(const char *path, kokoro_captions **out);
+/* Cues for one piece: about a sentence each, split at ~84 characters.
+ * text is the input the piece's spans point into; offset is added to the
+ * piece's times (the stream position where its kokoro_engine_speak call began). */
+KOKORO_API kokoro_status kokoro_captions_add(kokoro_captions *c, const char *text, const kokoro_piece *piece,
+                                             uint64_t offset);
+KOKORO_API kokoro_status kokoro_captions_close(kokoro_captions *c);
+KOKORO_API void kokoro_captions_abort(kokoro_captions *c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  libcurl4-openssl-dev
   libsndfile1-dev
   libmp3lame-dev
   libavformat-dev

@@ -99,7 +99,9 @@ static kokoro_status consume(void *c, size_t index, void *task)
 
 static void discard(void *c, void *task) { release(c, task); }
 
-static const kk_pipeline_ops ops = {produce, work, consume, discard};
+static int stopped(void *c) { return atomic_load(&((pctx *)c)->cancel); }
+
+static const kk_pipeline_ops ops = {produce, work, consume, discard, stopped};
 
 static void init(pctx *p, size_t n)
 {
@@ -115,7 +117,7 @@ static void test_pipeline_order_and_window(void **state)
     (void)state;
     pctx seq;
     init(&seq, 200);
-    assert_int_equal(kk_pipeline_run(&ops, &seq, 1, 4, NULL), KOKORO_OK);
+    assert_int_equal(kk_pipeline_run(&ops, &seq, 1, 4), KOKORO_OK);
     assert_int_equal(seq.consumed, 200);
     assert_int_equal(seq.max_live, 1);
     const int workers[] = {2, 3, 8};
@@ -123,7 +125,7 @@ static void test_pipeline_order_and_window(void **state)
         pctx par;
         init(&par, 200);
         size_t window = (size_t)workers[k] + 2;
-        assert_int_equal(kk_pipeline_run(&ops, &par, workers[k], window, NULL), KOKORO_OK);
+        assert_int_equal(kk_pipeline_run(&ops, &par, workers[k], window), KOKORO_OK);
         assert_true(par.order_ok);
         assert_int_equal(par.consumed, 200);
         assert_memory_equal(par.out, seq.out, sizeof seq.out);
@@ -134,7 +136,7 @@ static void test_pipeline_order_and_window(void **state)
     }
     pctx empty;
     init(&empty, 0);
-    assert_int_equal(kk_pipeline_run(&ops, &empty, 2, 4, NULL), KOKORO_OK);
+    assert_int_equal(kk_pipeline_run(&ops, &empty, 2, 4), KOKORO_OK);
     assert_int_equal(empty.consumed, 0);
 }
 
@@ -145,7 +147,7 @@ static void test_pipeline_errors(void **state)
         pctx p;
         init(&p, 100);
         p.fail_at = 37;
-        assert_int_equal(kk_pipeline_run(&ops, &p, w, 6, NULL), KOKORO_ERR_INVALID_ARG);
+        assert_int_equal(kk_pipeline_run(&ops, &p, w, 6), KOKORO_ERR_INVALID_ARG);
         assert_string_equal(kokoro_last_error(), "chunk 37 has a bad token");
         assert_int_equal(p.consumed, 37); /* everything before the failure, nothing after */
         assert_true(p.order_ok);
@@ -153,7 +155,7 @@ static void test_pipeline_errors(void **state)
 
         init(&p, 100);
         p.produce_fail = 12;
-        assert_int_equal(kk_pipeline_run(&ops, &p, w, 6, NULL), KOKORO_ERR_FORMAT);
+        assert_int_equal(kk_pipeline_run(&ops, &p, w, 6), KOKORO_ERR_FORMAT);
         assert_string_equal(kokoro_last_error(), "chapter 12 is unreadable");
         assert_int_equal(p.consumed, 12);
         assert_int_equal(p.live, 0);
@@ -167,7 +169,7 @@ static void test_pipeline_cancel(void **state)
         pctx p;
         init(&p, 300);
         p.cancel_after = 20;
-        assert_int_equal(kk_pipeline_run(&ops, &p, w, 5, &p.cancel), KOKORO_ERR_CANCELLED);
+        assert_int_equal(kk_pipeline_run(&ops, &p, w, 5), KOKORO_ERR_CANCELLED);
         assert_int_equal(p.consumed, 20);
         assert_int_equal(p.live, 0);
     }

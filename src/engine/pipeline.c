@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@ typedef struct run {
     const kk_pipeline_ops *ops;
     void *ctx;
     size_t window;
-    const atomic_int *cancel;
     pthread_mutex_t mu;
     pthread_cond_t more;  /* a window slot freed, or stop */
     pthread_cond_t ready; /* a task finished, or the input ended */
@@ -35,7 +33,7 @@ typedef struct run {
     char fail_msg[1024];
 } run;
 
-static int cancelled(const run *r) { return r->cancel && atomic_load_explicit(r->cancel, memory_order_relaxed); }
+static int cancelled(const run *r) { return r->ops->stopped && r->ops->stopped(r->ctx); }
 
 /* Caller holds the lock. Keeps the failure of the lowest index. */
 static void record_failure(run *r, size_t index, kokoro_status st, const char *msg)
@@ -90,10 +88,10 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static kokoro_status run_sequential(const kk_pipeline_ops *ops, void *ctx, const atomic_int *cancel)
+static kokoro_status run_sequential(const kk_pipeline_ops *ops, void *ctx)
 {
     for (size_t i = 0;; i++) {
-        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) return kk_error(KOKORO_ERR_CANCELLED, "cancelled");
+        if (ops->stopped && ops->stopped(ctx)) return kk_error(KOKORO_ERR_CANCELLED, "cancelled");
         void *task = NULL;
         kokoro_status st = ops->produce(ctx, i, &task);
         if (st != KOKORO_OK || !task) return st;
@@ -105,12 +103,11 @@ static kokoro_status run_sequential(const kk_pipeline_ops *ops, void *ctx, const
     }
 }
 
-kokoro_status kk_pipeline_run(const kk_pipeline_ops *ops, void *ctx, int workers, size_t window,
-                              const atomic_int *cancel)
+kokoro_status kk_pipeline_run(const kk_pipeline_ops *ops, void *ctx, int workers, size_t window)
 {
-    if (workers <= 1) return run_sequential(ops, ctx, cancel);
+    if (workers <= 1) return run_sequential(ops, ctx);
     if (window < (size_t)workers) window = (size_t)workers;
-    run r = {.ops = ops, .ctx = ctx, .window = window, .cancel = cancel};
+    run r = {.ops = ops, .ctx = ctx, .window = window};
     r.ring = calloc(window, sizeof *r.ring);
     pthread_t *th = calloc((size_t)workers, sizeof *th);
     if (!r.ring || !th) {

@@ -7,7 +7,6 @@
 #ifndef KK_PIPELINE_H
 #define KK_PIPELINE_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 
 #include "kokoro.h"
@@ -23,13 +22,14 @@ typedef struct kk_pipeline_ops {
     kokoro_status (*consume)(void *ctx, size_t index, void *task);
     /* Releases a task that will not be consumed (error or cancellation). */
     void (*discard)(void *ctx, void *task);
+    /* Optional; polled from any thread: non-zero stops the run. */
+    int (*stopped)(void *ctx);
 } kk_pipeline_ops;
 
-/* Runs until the producer ends, an error, or *cancel becomes non-zero (then
+/* Runs until the producer ends, an error, or ops->stopped says so (then
  * KOKORO_ERR_CANCELLED; tasks in flight are finished or discarded, never
  * consumed out of order). The error of the lowest-indexed failing task wins
  * and its message is carried over to the calling thread. */
-kokoro_status kk_pipeline_run(const kk_pipeline_ops *ops, void *ctx, int workers, size_t window,
-                              const atomic_int *cancel);
+kokoro_status kk_pipeline_run(const kk_pipeline_ops *ops, void *ctx, int workers, size_t window);
 
 #endif

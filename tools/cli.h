@@ -1,0 +1,17 @@
+/* Pieces of kokoro-tts that live in files of their own. */
+#ifndef KK_CLI_H
+#define KK_CLI_H
+
+#if defined(__GNUC__)
+#define KK_CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define KK_CLI_PRINTF(a, b)
+#endif
+
+/* --download: fetches the official model and voices into the data folder
+ * (resumable, with a progress bar, verified by loading). Returns the exit
+ * status. KOKORO_DOWNLOAD_BASE replaces the sources' common prefix (tests
+ * use a file:// folder). */
+int kk_cli_download(int quiet);
+
+#endif

@@ -1,0 +1,693 @@
+/*
+ * kokoro-tts — text to speech with Kokoro-82M, flag-compatible with the
+ * Python kokoro-tts. Everything here is parsing, checking and reporting;
+ * the work is done by the engine API of libkokoro (include/kokoro.h).
+ *
+ * Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kokoro.h"
+#include "cli.h"
+
+#define MAX_INPUT_BYTES ((size_t)256 << 20) /* a book is a few MB; more is a mistake */
+
+/* ---- options: one table for the parser, --help and the suggestions ---- */
+
+enum {
+    O_HELP = 'h',
+    O_VOICE = 256, O_SPEED, O_LANG, O_FORMAT, O_MODEL, O_VOICES, O_HELP_VOICES, O_HELP_LANGUAGES, O_DEBUG, O_QUIET,
+    O_SEED, O_VERSION, O_STREAM, O_PHONEMES, O_NO_TRIM, O_NO_NOISE, O_TEST_WEIGHTS, O_DOWNLOAD, O_PRINT_PHONEMES,
+    O_SAMPLE_FORMAT, O_BITRATE, O_LEXICON, O_PAUSE_SENTENCE, O_PAUSE_PARAGRAPH, O_PAUSE_CLAUSE, O_CHUNK_TOKENS,
+    O_FIRST_CHUNK_TOKENS, O_CONVERT, O_DTYPE, O_GPU, O_PARALLEL, O_MAX_WORKERS, O_THREADS, O_ASYNC_IO,
+    O_MEMORY_STREAMING, O_CAPTIONS,
+};
+
+typedef struct opt_doc {
+    struct option o;
+    const char *arg, *help;
+} opt_doc;
+
+static const opt_doc opts[] = {
+    {{"voice", required_argument, 0, O_VOICE}, "V", "voice or blend: af_sarah, af_sarah:60,am_adam:40, a(2)+b(1)"},
+    {{"speed", required_argument, 0, O_SPEED}, "S", "speaking speed, 0.5 to 2.0 (default 1.0)"},
+    {{"lang", required_argument, 0, O_LANG}, "L", "language (default: from the voice's first letter)"},
+    {{"format", required_argument, 0, O_FORMAT}, "F", "wav, mp3, flac, opus, m4a, m4b or pcm (default: from OUTPUT)"},
+    {{"model", required_argument, 0, O_MODEL}, "FILE", "kokoro-v1_0.pth, a .npz, or a file from --convert"},
+    {{"voices", required_argument, 0, O_VOICES}, "PATH", "voices-v1.0.bin, a .pt/.bin pack, or a folder of them"},
+    {{"phonemes", no_argument, 0, O_PHONEMES}, NULL, "the input is phonemes, not text"},
+    {{"print-phonemes", no_argument, 0, O_PRINT_PHONEMES}, NULL, "print each chunk's phonemes, one per line, and exit"},
+    {{"lexicon", required_argument, 0, O_LEXICON}, "FILE", "your pronunciations: lines of word<TAB>phonemes"},
+    {{"stream", no_argument, 0, O_STREAM}, NULL, "play through the sound card while synthesising"},
+    {{"seed", required_argument, 0, O_SEED}, "N", "seed of the voice noise: same seed, same audio (default 0)"},
+    {{"no-noise", no_argument, 0, O_NO_NOISE}, NULL, "no noise at all (the reference's deterministic mode)"},
+    {{"no-trim", no_argument, 0, O_NO_TRIM}, NULL, "the model's output as it is: no trimming, no pauses"},
+    {{"pause-sentence", required_argument, 0, O_PAUSE_SENTENCE}, "MS", "pause after a sentence (default 350)"},
+    {{"pause-paragraph", required_argument, 0, O_PAUSE_PARAGRAPH}, "MS", "pause after a paragraph (default 700)"},
+    {{"pause-clause", required_argument, 0, O_PAUSE_CLAUSE}, "MS", "pause where a sentence is split (default 150)"},
+    {{"chunk-tokens", required_argument, 0, O_CHUNK_TOKENS}, "N", "phonemes per chunk aimed at (default 250, max 510)"},
+    {{"first-chunk-tokens", required_argument, 0, O_FIRST_CHUNK_TOKENS}, "N", "a smaller first chunk: faster first audio"},
+    {{"sample-format", required_argument, 0, O_SAMPLE_FORMAT}, "s16|f32", "WAV samples (default s16)"},
+    {{"bitrate", required_argument, 0, O_BITRATE}, "KBPS", "MP3/Opus/AAC bitrate (default: per format)"},
+    {{"captions", required_argument, 0, O_CAPTIONS}, "FILE", "write captions (.srt or .vtt) timed from the durations"},
+    {{"parallel", no_argument, 0, O_PARALLEL}, NULL, "synthesise chunks on several workers (same audio)"},
+    {{"max-workers", required_argument, 0, O_MAX_WORKERS}, "N", "workers with --parallel (default: the cores)"},
+    {{"threads", required_argument, 0, O_THREADS}, "N", "threads per worker (default: cores / workers)"},
+    {{"async-io", no_argument, 0, O_ASYNC_IO}, NULL, "encode and write on a thread of its own"},
+    {{"memory-streaming", no_argument, 0, O_MEMORY_STREAMING}, NULL, "one chapter in memory at a time (default)"},
+    {{"gpu", no_argument, 0, O_GPU}, NULL, "accepted for compatibility: this build runs on the CPU"},
+    {{"test-weights", no_argument, 0, O_TEST_WEIGHTS}, NULL, "deterministic test weights: noise, for testing only"},
+    {{"download", no_argument, 0, O_DOWNLOAD}, NULL, "fetch the official model and voices into the data folder"},
+    {{"convert", required_argument, 0, O_CONVERT}, "OUT", "write the model (+ voices) as one fast-loading file"},
+    {{"dtype", required_argument, 0, O_DTYPE}, "f32|bf16", "weights in the --convert file (default f32)"},
+    {{"help-voices", no_argument, 0, O_HELP_VOICES}, NULL, "list the voices and exit"},
+    {{"help-languages", no_argument, 0, O_HELP_LANGUAGES}, NULL, "list the languages and exit"},
+    {{"debug", no_argument, 0, O_DEBUG}, NULL, "print what happens to each chunk"},
+    {{"quiet", no_argument, 0, O_QUIET}, NULL, "no progress, no summary"},
+    {{"version", no_argument, 0, O_VERSION}, NULL, "print the version and exit"},
+    {{"help", no_argument, 0, O_HELP}, NULL, "this text"},
+};
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: kokoro-tts INPUT [OUTPUT] [options]\n\n"
+               "  INPUT   a UTF-8 text file, or - for standard input\n"
+               "  OUTPUT  an audio file (its extension picks the format; default INPUT with the\n"
+               "          format's extension), or - for audio on standard output\n\n"
+               "Options:\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", opts[i].o.name, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+        fprintf(f, "  %-26s %s\n", left, opts[i].help);
+    }
+    fprintf(f, "\nEnvironment: KOKORO_MODEL, KOKORO_VOICES, KOKORO_USE_PARALLEL, KOKORO_MAX_WORKERS,\n"
+               "KOKORO_THREADS, KOKORO_ASYNC_IO, KOKORO_IO_QUEUE_SIZE, KOKORO_MEMORY_STREAMING,\n"
+               "KOKORO_GPU_BATCHING, KOKORO_GPU_BATCH_SIZE (flags win over variables).\n\n"
+               "Examples:\n"
+               "  kokoro-tts story.txt story.mp3 --voice af_sarah --speed 1.1\n"
+               "  echo 'Hello there.' | kokoro-tts - --stream --voice am_adam\n"
+               "  kokoro-tts notes.txt - --format pcm | aplay -f S16_LE -r 24000 -c 1\n");
+}
+
+/* Levenshtein distance, for "did you mean". */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+    if (la > 63 || lb > 63) return 99;
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+static void suggest(const char *arg)
+{
+    const char *name = arg;
+    while (*name == '-') name++;
+    char bare[64];
+    snprintf(bare, sizeof bare, "%.*s", (int)strcspn(name, "="), name);
+    fprintf(stderr, "kokoro-tts: unknown option '%s'", arg);
+    size_t best = 99;
+    for (size_t i = 0; i < NOPTS; i++) {
+        size_t d = edit_distance(bare, opts[i].o.name);
+        if (strncmp(opts[i].o.name, bare, strlen(bare)) == 0 && *bare) d = 1;
+        if (d < best) best = d;
+    }
+    int shown = 0;
+    size_t limit = strlen(bare) <= 4 ? 1 : 3;
+    for (size_t i = 0; i < NOPTS && best <= limit; i++) {
+        size_t d = edit_distance(bare, opts[i].o.name);
+        if (strncmp(opts[i].o.name, bare, strlen(bare)) == 0 && *bare) d = 1;
+        if (d == best && shown < 3) fprintf(stderr, "%s --%s", shown++ ? " or" : ". Did you mean", opts[i].o.name);
+    }
+    fprintf(stderr, "%s\nRun 'kokoro-tts --help' for the options.\n", shown ? "?" : "");
+}
+
+/* ---- small helpers ---- */
+
+static int quiet, debug;
+
+static void die_usage(const char *fmt, ...) KK_CLI_PRINTF(1, 2) __attribute__((noreturn));
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kokoro-tts: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "kokoro-tts: %s%s%s\n", what ? what : "", what ? ": " : "", kokoro_last_error());
+    return 1;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
+/* ---- interruption: Ctrl-C finishes nothing and leaves no file ---- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) { interrupted = sig; }
+
+static int is_cancelled(void *user)
+{
+    (void)user;
+    return interrupted != 0;
+}
+
+static int exit_interrupted(void)
+{
+    if (!quiet) fprintf(stderr, "\nkokoro-tts: interrupted, nothing was written\n");
+    return interrupted == SIGTERM ? 143 : 130;
+}
+
+/* ---- progress on a terminal ---- */
+
+typedef struct run_state {
+    int show_bar;
+    double t0;
+    kokoro_player *player;
+    kokoro_writer *writer;
+    kokoro_captions *captions;
+    const char *text;
+} run_state;
+
+static void progress(void *user, const kokoro_progress *p)
+{
+    run_state *rs = user;
+    if (!rs->show_bar) return;
+    double rtf = p->audio_seconds > 0 ? p->elapsed_seconds / p->audio_seconds : 0;
+    double eta = p->done ? p->elapsed_seconds / (double)p->done * (double)(p->total - p->done) : 0;
+    int width = 24, fill = p->total ? (int)((double)width * (double)p->done / (double)p->total) : 0;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] %zu/%zu chunks  %.1f s audio  RTF %.2f  ETA %d:%02d ", bar, p->done, p->total,
+            p->audio_seconds, rtf, (int)eta / 60, (int)eta % 60);
+    if (p->done == p->total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+static kokoro_status on_piece(void *user, const kokoro_piece *piece)
+{
+    run_state *rs = user;
+    if (debug)
+        fprintf(stderr, "kokoro-tts: chunk %zu/%zu, bytes %zu-%zu, %zu samples at %.3f s: %s\n", piece->index + 1,
+                piece->count, piece->src_begin, piece->src_end, piece->n,
+                (double)piece->position / KOKORO_SAMPLE_RATE, piece->phonemes);
+    kokoro_status st = KOKORO_OK;
+    if (rs->captions) st = kokoro_captions_add(rs->captions, rs->text, piece, 0);
+    if (st == KOKORO_OK && rs->player) st = kokoro_player_write(rs->player, piece->samples, piece->n);
+    if (st == KOKORO_OK && rs->writer) st = kokoro_writer_write(rs->writer, piece->samples, piece->n);
+    return st;
+}
+
+/* ---- input ---- */
+
+static int is_stdin(const char *p) { return !strcmp(p, "-") || !strcmp(p, "/dev/stdin") || !strcmp(p, "CONIN$"); }
+
+static char *read_input(const char *path, size_t *len)
+{
+    FILE *f = is_stdin(path) ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "kokoro-tts: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= MAX_INPUT_BYTES) {
+                fprintf(stderr, "kokoro-tts: %s: larger than %zu MiB; split the text into parts\n", path,
+                        MAX_INPUT_BYTES >> 20);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *b = realloc(buf, 2 * cap + 1);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "kokoro-tts: cannot read %s: %s\n", path, strerror(errno));
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (f != stdin) fclose(f);
+    if (!buf) return NULL;
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* ---- the program ---- */
+
+typedef struct cli {
+    const char *input, *output, *voice, *lang, *format, *model, *voices, *lexicon, *convert, *dtype, *captions;
+    const char *sample_format;
+    double speed;
+    long seed, bitrate, pause_sentence, pause_paragraph, pause_clause, chunk_tokens, first_tokens;
+    int stream, phonemes, no_trim, no_noise, test_weights, download, print_phonemes, help_voices, help_languages;
+    int gpu;
+    kokoro_perf_config perf;
+} cli;
+
+static void print_missing_model(const char *model, const char *voices, const char *searched)
+{
+    char data[4096];
+    if (kokoro_data_dir(data, sizeof data) != KOKORO_OK) snprintf(data, sizeof data, "~/.local/share/kokoro");
+    fprintf(stderr,
+            "kokoro-tts: the Kokoro model files were not found.\n"
+            "  needed: %s%s%s\n"
+            "  looked in:\n%s"
+            "Get them with:\n"
+            "  kokoro-tts --download          (into %s)\n"
+            "or name them with --model FILE --voices PATH (or KOKORO_MODEL / KOKORO_VOICES).\n"
+            "To try the program without them: --test-weights (noise, not speech).\n",
+            model, voices && *voices ? " and " : "", voices ? voices : "", searched, data);
+}
+
+static int open_engine(const cli *c, kokoro_engine **e, int need_model)
+{
+    kokoro_engine_options eo = kokoro_engine_options_default();
+    eo.perf = c->perf;
+    char model[4096], voices[4096], searched[8192];
+    if (c->test_weights) {
+        eo.test_weights = 1;
+        if (!c->voices) {
+            if (kokoro_find_model_files(NULL, NULL, model, sizeof model, voices, sizeof voices, searched,
+                                        sizeof searched) != KOKORO_OK &&
+                !voices[0]) {
+                fprintf(stderr, "kokoro-tts: --test-weights still needs voices: give --voices PATH\n");
+                return 1;
+            }
+            eo.voices_path = voices[0] ? voices : NULL;
+        } else {
+            eo.voices_path = c->voices;
+        }
+    } else {
+        kokoro_status st = kokoro_find_model_files(c->model, c->voices, model, sizeof model, voices, sizeof voices,
+                                                   searched, sizeof searched);
+        if (st != KOKORO_OK) {
+            if (!need_model && voices[0] && access(voices, F_OK) == 0) {
+                eo.voices_path = voices;
+            } else {
+                print_missing_model(model, voices[0] && access(voices, F_OK) != 0 ? voices : "", searched);
+                return 1;
+            }
+        }
+        eo.model_path = model;
+        eo.voices_path = voices[0] ? voices : NULL;
+    }
+    double t0 = now();
+    if (kokoro_engine_open(&eo, e) != KOKORO_OK) return fail(NULL);
+    if (debug) {
+        int w, t;
+        kokoro_engine_workers(*e, &w, &t);
+        fprintf(stderr, "kokoro-tts: %s and %s loaded in %.2f s; %d worker(s) x %d thread(s)\n",
+                eo.test_weights ? "test weights" : eo.model_path, eo.voices_path ? eo.voices_path : "the model's voices",
+                now() - t0, w, t);
+    }
+    if (!kokoro_engine_voices(*e) || kokoro_voices_count(kokoro_engine_voices(*e)) == 0) {
+        fprintf(stderr, "kokoro-tts: no voices: give --voices PATH (voices-v1.0.bin or a folder of packs)\n");
+        kokoro_engine_free(*e);
+        *e = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *default_voice(const kokoro_voices *v)
+{
+    static const char *pref[] = {"af_sarah", "af_heart"};
+    for (size_t p = 0; p < 2; p++)
+        for (size_t i = 0; i < kokoro_voices_count(v); i++)
+            if (!strcmp(kokoro_voices_name(v, i), pref[p])) return pref[p];
+    return kokoro_voices_name(v, 0);
+}
+
+static int list_voices(const cli *c)
+{
+    kokoro_voices *v = NULL;
+    char model[4096], voices[4096], searched[8192];
+    kokoro_status st;
+    if (c->voices) {
+        st = kokoro_voices_load(c->voices, &v);
+    } else {
+        st = kokoro_find_model_files(c->model, NULL, model, sizeof model, voices, sizeof voices, searched,
+                                     sizeof searched);
+        if (voices[0]) st = kokoro_voices_load(voices, &v);
+        else if (st == KOKORO_OK) st = kokoro_voices_load(model, &v);
+        else {
+            print_missing_model(model, "voices-v1.0.bin", searched);
+            return 1;
+        }
+    }
+    if (st != KOKORO_OK) return fail("cannot load the voices");
+    printf("Supported voices:\n");
+    for (size_t i = 0; i < kokoro_voices_count(v); i++) {
+        const char *name = kokoro_voices_name(v, i), *lang = kokoro_lang_from_voice(name);
+        printf("    %zu. %-14s %s\n", i + 1, name, lang ? lang : "");
+    }
+    kokoro_voices_free(v);
+    return 0;
+}
+
+static int list_languages(void)
+{
+    printf("Supported languages:\n");
+    for (size_t i = 0; i < kokoro_lang_count(); i++) printf("    %s\n", kokoro_lang_name(i));
+    printf("(by default the language follows the voice's first letter: a en-us, b en-gb, e es, f fr-fr,\n"
+           " h hi, i it, p pt-br, j ja, z zh)\n");
+    return 0;
+}
+
+/* Output path and format, checked before any work. */
+static int resolve_output(cli *c, char *path, size_t size, kokoro_writer_options *wo)
+{
+    kokoro_audio_format named = KOKORO_AUDIO_AUTO;
+    if (c->format && kokoro_audio_format_parse(c->format, &named) != KOKORO_OK) die_usage("%s", kokoro_last_error());
+    if (c->output && !strcmp(c->output, "-")) {
+        wo->format = named != KOKORO_AUDIO_AUTO ? named : KOKORO_AUDIO_PCM;
+        snprintf(path, size, "-");
+        if (!kokoro_audio_format_can_stream(wo->format))
+            die_usage("%s cannot be written to standard output (use wav, mp3, opus or pcm)",
+                      kokoro_audio_format_name(wo->format));
+        return 0;
+    }
+    if (c->output) {
+        kokoro_audio_format ext = kokoro_audio_format_from_path(c->output);
+        if (named != KOKORO_AUDIO_AUTO && ext != KOKORO_AUDIO_AUTO && ext != named)
+            die_usage("the output %s has a .%s extension but --format says %s", c->output,
+                      kokoro_audio_format_name(ext), kokoro_audio_format_name(named));
+        if (named == KOKORO_AUDIO_AUTO && ext == KOKORO_AUDIO_AUTO)
+            die_usage("cannot tell the format of %s: give it an extension (.wav, .mp3, .flac, .opus, .m4a, .m4b, "
+                      ".pcm) or --format",
+                      c->output);
+        wo->format = named != KOKORO_AUDIO_AUTO ? named : ext;
+        snprintf(path, size, "%s", c->output);
+        return 0;
+    }
+    if (is_stdin(c->input))
+        die_usage("reading standard input: name the OUTPUT file (or - for standard output, or --stream)");
+    wo->format = named != KOKORO_AUDIO_AUTO ? named : KOKORO_AUDIO_WAV;
+    const char *slash = strrchr(c->input, '/'), *dot = strrchr(slash ? slash + 1 : c->input, '.');
+    int stem = dot ? (int)(dot - c->input) : (int)strlen(c->input);
+    snprintf(path, size, "%.*s.%s", stem, c->input, kokoro_audio_format_name(wo->format));
+    return 0;
+}
+
+static int run_convert(const cli *c)
+{
+    char model[4096], voices[4096], searched[8192];
+    kokoro_dtype dt = KOKORO_DTYPE_F32;
+    if (c->dtype && !strcmp(c->dtype, "bf16")) dt = KOKORO_DTYPE_BF16;
+    else if (c->dtype && strcmp(c->dtype, "f32")) die_usage("--dtype must be f32 or bf16, not '%s'", c->dtype);
+    const char *m = NULL, *v = c->voices;
+    if (!c->test_weights) {
+        if (kokoro_find_model_files(c->model, c->voices, model, sizeof model, voices, sizeof voices, searched,
+                                    sizeof searched) != KOKORO_OK) {
+            print_missing_model(model, voices, searched);
+            return 1;
+        }
+        m = model;
+        v = voices[0] ? voices : NULL;
+    }
+    double t0 = now();
+    if (kokoro_model_convert(m, v, c->convert, dt) != KOKORO_OK) return fail("--convert");
+    if (!quiet)
+        fprintf(stderr, "kokoro-tts: wrote %s (%s%s) in %.1f s; use it with --model %s\n", c->convert,
+                dt == KOKORO_DTYPE_BF16 ? "bfloat16" : "float32", v ? ", with the voices" : "", now() - t0,
+                c->convert);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {.speed = 1.0, .pause_sentence = -1, .pause_paragraph = -1, .pause_clause = -1};
+    c.perf = kokoro_perf_config_default();
+    /* variables first, flags override them */
+    if (kokoro_perf_config_from_env(&c.perf) != KOKORO_OK) {
+        fprintf(stderr, "kokoro-tts: %s\n", kokoro_last_error());
+        return 2;
+    }
+    struct option longopts[NOPTS + 1];
+    for (size_t i = 0; i < NOPTS; i++) longopts[i] = opts[i].o;
+    memset(&longopts[NOPTS], 0, sizeof longopts[NOPTS]);
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        long n;
+        switch (ch) {
+        case O_HELP: usage(stdout); return 0;
+        case O_VERSION: printf("kokoro-tts (kokoro-c) %s\n", kokoro_version()); return 0;
+        case O_VOICE: c.voice = optarg; break;
+        case O_SPEED:
+            if (!parse_double(optarg, &c.speed)) die_usage("--speed must be a number from 0.5 to 2.0, not '%s'", optarg);
+            if (c.speed < 0.5 || c.speed > 2.0) die_usage("--speed %s is out of range: use 0.5 to 2.0", optarg);
+            break;
+        case O_LANG: c.lang = optarg; break;
+        case O_FORMAT: c.format = optarg; break;
+        case O_MODEL: c.model = optarg; break;
+        case O_VOICES: c.voices = optarg; break;
+        case O_PHONEMES: c.phonemes = 1; break;
+        case O_PRINT_PHONEMES: c.print_phonemes = 1; break;
+        case O_LEXICON: c.lexicon = optarg; break;
+        case O_STREAM: c.stream = 1; break;
+        case O_SEED:
+            if (!parse_long(optarg, 0, LONG_MAX, &n))
+                die_usage("--seed must be a whole number >= 0, not '%s'", optarg);
+            c.seed = n;
+            break;
+        case O_NO_NOISE: c.no_noise = 1; break;
+        case O_NO_TRIM: c.no_trim = 1; break;
+        case O_PAUSE_SENTENCE:
+        case O_PAUSE_PARAGRAPH:
+        case O_PAUSE_CLAUSE:
+            if (!parse_long(optarg, 0, 600000, &n)) die_usage("--%s must be milliseconds from 0 to 600000, not '%s'",
+                                                               ch == O_PAUSE_SENTENCE ? "pause-sentence"
+                                                               : ch == O_PAUSE_PARAGRAPH ? "pause-paragraph"
+                                                                                         : "pause-clause",
+                                                               optarg);
+            *(ch == O_PAUSE_SENTENCE ? &c.pause_sentence : ch == O_PAUSE_PARAGRAPH ? &c.pause_paragraph : &c.pause_clause) = n;
+            break;
+        case O_CHUNK_TOKENS:
+        case O_FIRST_CHUNK_TOKENS:
+            if (!parse_long(optarg, 8, KOKORO_MAX_TOKENS, &n))
+                die_usage("--%s must be from 8 to %d, not '%s'", ch == O_CHUNK_TOKENS ? "chunk-tokens" : "first-chunk-tokens",
+                          KOKORO_MAX_TOKENS, optarg);
+            *(ch == O_CHUNK_TOKENS ? &c.chunk_tokens : &c.first_tokens) = n;
+            break;
+        case O_SAMPLE_FORMAT:
+            if (strcmp(optarg, "s16") && strcmp(optarg, "f32")) die_usage("--sample-format must be s16 or f32, not '%s'", optarg);
+            c.sample_format = optarg;
+            break;
+        case O_BITRATE:
+            if (!parse_long(optarg, 6, 512, &n)) die_usage("--bitrate must be kbit/s from 6 to 512, not '%s'", optarg);
+            c.bitrate = n;
+            break;
+        case O_CAPTIONS: c.captions = optarg; break;
+        case O_PARALLEL: c.perf.use_parallel = 1; break;
+        case O_MAX_WORKERS:
+            if (!parse_long(optarg, 1, 1024, &n)) die_usage("--max-workers must be a whole number >= 1, not '%s'", optarg);
+            c.perf.max_workers = (int)n;
+            break;
+        case O_THREADS:
+            if (!parse_long(optarg, 1, 1024, &n)) die_usage("--threads must be a whole number >= 1, not '%s'", optarg);
+            c.perf.threads_per_worker = (int)n;
+            break;
+        case O_ASYNC_IO: c.perf.use_async_io = 1; break;
+        case O_MEMORY_STREAMING: c.perf.use_memory_streaming = 1; break;
+        case O_GPU: c.gpu = 1; break;
+        case O_TEST_WEIGHTS: c.test_weights = 1; break;
+        case O_DOWNLOAD: c.download = 1; break;
+        case O_CONVERT: c.convert = optarg; break;
+        case O_DTYPE: c.dtype = optarg; break;
+        case O_HELP_VOICES: c.help_voices = 1; break;
+        case O_HELP_LANGUAGES: c.help_languages = 1; break;
+        case O_DEBUG: debug = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case ':': die_usage("%s needs a value", argv[optind - 1]);
+        default: suggest(argv[optind - 1]); return 2;
+        }
+    }
+    if (c.help_languages) return list_languages();
+    if (c.help_voices) return list_voices(&c);
+    if (c.lang && !kokoro_lang_valid(c.lang)) {
+        fprintf(stderr, "kokoro-tts: unknown language '%s'; the languages are:", c.lang);
+        for (size_t i = 0; i < kokoro_lang_count(); i++) fprintf(stderr, " %s", kokoro_lang_name(i));
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    if (c.gpu || c.perf.gpu_batching)
+        fprintf(stderr, "kokoro-tts: this build has no GPU backend: running on the CPU\n");
+    if (c.download) return kk_cli_download(quiet);
+    if (c.convert) return run_convert(&c);
+
+    int npos = argc - optind;
+    if (npos < 1) {
+        fprintf(stderr, "kokoro-tts: no INPUT given\n\n");
+        usage(stderr);
+        return 2;
+    }
+    if (npos > 2) die_usage("too many arguments: '%s' (expected INPUT [OUTPUT])", argv[optind + 2]);
+    c.input = argv[optind];
+    c.output = npos == 2 ? argv[optind + 1] : NULL;
+    if (c.stream && c.output) die_usage("--stream plays the audio: give no OUTPUT with it");
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    size_t len = 0;
+    char *text = read_input(c.input, &len);
+    if (!text) return 1;
+    size_t blank = 0;
+    while (blank < len && strchr(" \t\r\n\f\v", text[blank])) blank++;
+    if (blank == len) {
+        fprintf(stderr, "kokoro-tts: %s is empty: there is nothing to say\n", is_stdin(c.input) ? "the input" : c.input);
+        free(text);
+        return 1;
+    }
+
+    if (c.print_phonemes) {
+        kokoro_frontend_options fo = kokoro_frontend_options_default();
+        fo.lang = c.lang ? c.lang : (c.voice ? kokoro_lang_from_voice(c.voice) : NULL);
+        fo.lexicon_path = c.lexicon;
+        fo.phoneme_input = c.phonemes;
+        fo.target_tokens = (size_t)c.chunk_tokens;
+        fo.first_tokens = (size_t)c.first_tokens;
+        kokoro_frontend *fe;
+        char *lines = NULL;
+        int rc = 0;
+        if (kokoro_frontend_new(&fo, &fe) != KOKORO_OK) rc = fail(NULL);
+        else {
+            if (kokoro_frontend_phoneme_lines(fe, text, len, &lines) != KOKORO_OK) rc = fail(c.input);
+            else fputs(lines, stdout);
+            kokoro_frontend_free(fe);
+        }
+        free(lines);
+        free(text);
+        return rc;
+    }
+
+    char out_path[4096] = "";
+    kokoro_writer_options wo = kokoro_writer_options_default();
+    if (!c.stream) resolve_output(&c, out_path, sizeof out_path, &wo);
+    wo.wav_float = c.sample_format && !strcmp(c.sample_format, "f32");
+    wo.bitrate_kbps = (int)c.bitrate;
+
+    kokoro_engine *e = NULL;
+    if (open_engine(&c, &e, 1) != 0) {
+        free(text);
+        return 1;
+    }
+    const kokoro_voices *voices = kokoro_engine_voices(e);
+    kokoro_speak_options so = kokoro_speak_options_default();
+    so.voice = c.voice ? c.voice : default_voice(voices);
+    if (!c.voice && !quiet) fprintf(stderr, "kokoro-tts: no --voice given: using %s\n", so.voice);
+    so.lang = c.lang;
+    so.speed = (float)c.speed;
+    so.seed = (uint64_t)c.seed;
+    so.no_noise = c.no_noise;
+    so.phoneme_input = c.phonemes;
+    so.no_trim = c.no_trim;
+    so.lexicon_path = c.lexicon;
+    so.target_tokens = (size_t)c.chunk_tokens;
+    so.first_tokens = (size_t)c.first_tokens;
+    if (c.pause_sentence >= 0) so.join.pause_ms[KOKORO_PAUSE_SENTENCE] = (int)c.pause_sentence;
+    if (c.pause_paragraph >= 0) so.join.pause_ms[KOKORO_PAUSE_PARAGRAPH] = (int)c.pause_paragraph;
+    if (c.pause_clause >= 0) so.join.pause_ms[KOKORO_PAUSE_CLAUSE] = (int)c.pause_clause;
+    run_state rs = {.show_bar = !quiet && isatty(2), .t0 = now(), .text = text};
+    so.progress = progress;
+    so.cancelled = is_cancelled;
+    so.user = &rs;
+
+    kokoro_status st = KOKORO_OK;
+    if (c.captions && (st = kokoro_captions_open(c.captions, &rs.captions)) != KOKORO_OK) {
+        kokoro_engine_free(e);
+        free(text);
+        return fail(NULL);
+    }
+    if (c.stream) st = kokoro_player_open(0, &rs.player);
+    else st = kokoro_writer_open(out_path, &wo, &rs.writer);
+    if (st == KOKORO_OK) st = kokoro_engine_speak(e, text, len, &so, on_piece, &rs);
+    double audio_s = rs.writer ? (double)kokoro_writer_position(rs.writer) / KOKORO_SAMPLE_RATE : 0;
+    if (st == KOKORO_OK && rs.player) st = kokoro_player_close(rs.player), rs.player = NULL;
+    if (st == KOKORO_OK && rs.writer) st = kokoro_writer_close(rs.writer), rs.writer = NULL;
+    if (st == KOKORO_OK && rs.captions) st = kokoro_captions_close(rs.captions), rs.captions = NULL;
+    int rc = 0;
+    if (st != KOKORO_OK) {
+        kokoro_writer_abort(rs.writer);
+        kokoro_player_abort(rs.player);
+        kokoro_captions_abort(rs.captions);
+        rc = st == KOKORO_ERR_CANCELLED || interrupted ? exit_interrupted() : fail(NULL);
+    } else if (!quiet && !c.stream && strcmp(out_path, "-") != 0) {
+        double wall = now() - rs.t0;
+        fprintf(stderr, "kokoro-tts: created %s: %.1f s of audio in %.1f s (real-time factor %.2f)\n", out_path,
+                audio_s, wall, audio_s > 0 ? wall / audio_s : 0);
+    }
+    kokoro_engine_free(e);
+    free(text);
+    return rc;
+}
