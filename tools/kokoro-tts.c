@@ -76,9 +76,9 @@ static const opt_doc opts[] = {
     {{"help-voices", no_argument, 0, O_HELP_VOICES}, NULL, "list the voices and exit"},
     {{"help-languages", no_argument, 0, O_HELP_LANGUAGES}, NULL, "list the languages and exit"},
     {{"debug", no_argument, 0, O_DEBUG}, NULL, "print what happens to each chunk"},
-    {{"quiet", no_argument, 0, O_QUIET}, NULL, "no progress, no summary"},
+    {{"quiet", no_argument, 0, O_QUIET}, NULL, "no progress, no summary (also -q)"},
     {{"version", no_argument, 0, O_VERSION}, NULL, "print the version and exit"},
-    {{"help", no_argument, 0, O_HELP}, NULL, "this text"},
+    {{"help", no_argument, 0, O_HELP}, NULL, "this text (also -h)"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -497,7 +497,7 @@ int main(int argc, char **argv)
     memset(&longopts[NOPTS], 0, sizeof longopts[NOPTS]);
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
         long n;
         switch (ch) {
         case O_HELP: usage(stdout); return 0;
@@ -567,7 +567,8 @@ int main(int argc, char **argv)
         case O_HELP_VOICES: c.help_voices = 1; break;
         case O_HELP_LANGUAGES: c.help_languages = 1; break;
         case O_DEBUG: debug = 1; break;
-        case O_QUIET: quiet = 1; break;
+        case O_QUIET:
+        case 'q': quiet = 1; break;
         case ':': die_usage("%s needs a value", argv[optind - 1]);
         default: suggest(argv[optind - 1]); return 2;
         }

@@ -60,18 +60,19 @@ static void stamp(char *buf, size_t size, uint64_t sample, int vtt)
              (unsigned long long)(ms % 1000));
 }
 
-/* Writes text[a, b) with runs of whitespace folded to one space; VTT escapes. */
-static void put_text(FILE *f, const char *text, size_t a, size_t b, int vtt)
+/* Writes text[a, b) with runs of whitespace folded to one space (none at the
+ * cue's start; *space carries a pending one across calls); VTT escapes. */
+static void put_text(FILE *f, const char *text, size_t a, size_t b, int vtt, int *space, int *started)
 {
-    int space = 0;
     for (size_t i = a; i < b; i++) {
         char ch = text[i];
         if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {
-            space = 1;
+            *space = *started;
             continue;
         }
-        if (space) fputc(' ', f);
-        space = 0;
+        if (*space) fputc(' ', f);
+        *space = 0;
+        *started = 1;
         if (vtt && ch == '<') fputs("&lt;", f);
         else if (vtt && ch == '>') fputs("&gt;", f);
         else if (vtt && ch == '&') fputs("&amp;", f);
@@ -97,13 +98,15 @@ static kokoro_status cue(kokoro_captions *c, const char *text, const kokoro_word
     /* the cue's text runs to the end of the sentence's punctuation */
     size_t end = w[n - 1].src_end;
     while (text[end] && strchr(".,;:!?\"')]\xe2\x80\x9d", text[end]) && end - w[n - 1].src_end < 4) end++;
+    int space = 0, started = 0;
     for (size_t i = 0; i < n; i++) {
         if (c->vtt && i > 0) {
+            if (space) fputc(' ', c->f), space = 0;
             stamp(t0, sizeof t0, offset + w[i].start, 1);
             fprintf(c->f, "<%s>", t0);
         }
         size_t b = i + 1 < n ? w[i + 1].src_begin : end;
-        put_text(c->f, text, w[i].src_begin, b, c->vtt);
+        put_text(c->f, text, w[i].src_begin, b, c->vtt, &space, &started);
     }
     fputs("\n\n", c->f);
     return ferror(c->f) ? kk_error(KOKORO_ERR_IO, "%s: write error", c->tmp) : KOKORO_OK;
