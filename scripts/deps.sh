@@ -12,6 +12,8 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  libxml2-dev
+  libpoppler-glib-dev
 )
 
 missing=()
