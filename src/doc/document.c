@@ -421,6 +421,7 @@ kokoro_status kokoro_document_open_text(const char *buf, size_t len, const char 
         kokoro_document_free(doc);
         return st;
     }
+    kk_doc_classify_titles(doc);
     *out = doc;
     return KOKORO_OK;
 }
@@ -503,6 +504,7 @@ kokoro_status kokoro_document_open(const char *path, kokoro_document **out)
             kokoro_document_free(doc);
             return st;
         }
+        kk_doc_classify_titles(doc);
         *out = doc;
         return KOKORO_OK;
     }

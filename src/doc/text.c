@@ -269,6 +269,7 @@ kokoro_status kk_text_chapter(kokoro_document *doc, size_t idx, kk_textbuf *tb)
                 i += 2;
             }
             md_inline(tb, line + i, len - i);
+            if (tb->pending < 1) tb->pending = 1; /* wrapped lines join with a space */
             continue;
         }
         if (!md && pos - len - 1 == 0 && kk_doc_is_chapter_line(line, len)) {
@@ -277,6 +278,7 @@ kokoro_status kk_text_chapter(kokoro_document *doc, size_t idx, kk_textbuf *tb)
             continue;
         }
         kk_tb_text(tb, line, len);
+        if (tb->pending < 1) tb->pending = 1;
     }
     return KOKORO_OK;
 }
