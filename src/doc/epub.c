@@ -134,6 +134,11 @@ static xmlDocPtr parse_markup(kokoro_document *doc, const char *name, const char
     }
     xmlFreeParserCtxt(ctxt);
     if (x) return x;
+    if (fatal && strstr(msg, "depth")) {
+        kk_error(KOKORO_ERR_FORMAT, "%s: \"%s\" line %d: elements nested deeper than %d (depth limit): refused",
+                 doc->name, name, line, KK_DOC_MAX_DEPTH);
+        return NULL;
+    }
     if (fatal) {
         kk_error(KOKORO_ERR_FORMAT, "%s: \"%s\" line %d: %s (refused: hostile or broken markup)", doc->name, name,
                  line, msg);
@@ -985,7 +990,8 @@ static void apply_landmarks(kokoro_document *doc, const landmark_list *lm, const
         for (size_t k = 0; k < lm->n; k++) {
             const landmark *l = &lm->l[k];
             if (!c->href || strcmp(l->path, c->href) != 0) continue;
-            if (l->frag && (!c->start_id || strcmp(l->frag, c->start_id) != 0)) continue;
+            /* the landmark must name the chapter's own start, anchor included */
+            if (!l->frag != !c->start_id || (l->frag && strcmp(l->frag, c->start_id) != 0)) continue;
             kokoro_matter m = landmark_matter(l->type);
             if (m == KOKORO_MATTER_BODY) continue;
             char reason[160];
