@@ -14,6 +14,7 @@ PACKAGES=(
   libcmocka-dev
   libxml2-dev
   libpoppler-glib-dev
+  libcairo2-dev
 )
 
 missing=()

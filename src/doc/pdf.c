@@ -134,9 +134,20 @@ static kokoro_status get_lines(kokoro_document *doc, int page, int clean, page_l
             int drop = is_page_number(norm) || (pattern && strcmp(norm, pattern) == 0);
             free(norm);
             if (!drop) break;
-            if (end) pl->n--;
-            else pl->line[i] = pl->buf + len; /* "" */
+            if (end) {
+                pl->n--;
+            } else {
+                memmove(pl->line + i, pl->line + i + 1, (pl->n - i - 1) * sizeof *pl->line);
+                pl->n--;
+            }
         }
+    }
+    /* leading blank lines go too, so a heading at the top of a page is line 0 */
+    size_t lead = 0;
+    while (lead < pl->n && !*pl->line[lead]) lead++;
+    if (lead) {
+        memmove(pl->line, pl->line + lead, (pl->n - lead) * sizeof *pl->line);
+        pl->n -= lead;
     }
     return KOKORO_OK;
 }
