@@ -313,6 +313,18 @@ static void test_malformed(void **state)
     }
 }
 
+static void test_page_limit(void **state)
+{
+    (void)state;
+    const char *path = path_for("pages.pdf");
+    cairo_surface_t *s = cairo_pdf_surface_create(path, 72, 72);
+    cairo_t *cr = cairo_create(s);
+    for (int p = 0; p < 20001; p++) cairo_show_page(cr);
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    open_fails(path, "over the 20000 page limit");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_chapter_headings_headers_hyphens),
         cmocka_unit_test(test_nested_outline_and_groups),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_page_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -254,6 +254,29 @@ static void test_listing(void **state)
     kokoro_document_free(d);
 }
 
+static void test_chapter_limit(void **state)
+{
+    (void)state;
+    /* 20,001 headings: over the chapter limit, a clear error */
+    size_t n = 20001, cap = n * 8 + 1, o = 0;
+    char *md = malloc(cap);
+    assert_non_null(md);
+    for (size_t i = 0; i < n; i++) o += (size_t)snprintf(md + o, cap - o, "# h\nx\n");
+    kokoro_document *d = NULL;
+    assert_int_equal(kokoro_document_open_text(md, o, "many.md", &d), KOKORO_ERR_FORMAT);
+    printf("  %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "more than 20000 chapters"));
+    assert_null(d);
+    /* 2,000 chapters are fine and each is produced on its own */
+    assert_int_equal(kokoro_document_open_text(md, 2000 * 6, "many.md", &d), KOKORO_OK);
+    assert_int_equal(kokoro_document_chapter_count(d), 2000);
+    char *t = chapter(d, 1999);
+    assert_string_equal(t, "h\n\nx");
+    free(t);
+    kokoro_document_free(d);
+    free(md);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_markdown),           cmocka_unit_test(test_chapter_lines_crlf_bom),
         cmocka_unit_test(test_invalid_utf8),       cmocka_unit_test(test_selection),
         cmocka_unit_test(test_matter_rules),       cmocka_unit_test(test_listing),
+        cmocka_unit_test(test_chapter_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
