@@ -131,11 +131,14 @@ static void test_corpus_no_outline(void **state)
     assert_true(info.word_count > 2550 && info.word_count <= 2603);
     kokoro_document_free(d);
 
+    /* no outline, no "Chapter" lines: the larger type of the title and "Abstract" makes headings */
     d = open_ok(CORPUS "/multicolumn.pdf");
-    assert_int_equal(kokoro_document_chapter_count(d), 1);
+    assert_int_equal(kokoro_document_chapter_count(d), 2);
+    assert_string_equal(info_of(d, 0).title, "Two-Column Document with Lorem Ipsum");
+    assert_string_equal(info_of(d, 1).title, "Abstract");
     assert_int_equal(kokoro_document_count_words(d), KOKORO_OK);
-    info = info_of(d, 0);
-    assert_true(info.word_count > 1000 && info.word_count <= 1041);
+    long words = info_of(d, 0).word_count + info_of(d, 1).word_count;
+    assert_true(words > 1000 && words <= 1041);
     kokoro_document_free(d);
 }
 
@@ -283,6 +286,50 @@ static void test_nested_outline_and_groups(void **state)
     kokoro_document_free(d);
 }
 
+static void test_font_size_headings(void **state)
+{
+    (void)state;
+    const char *path = path_for("fontsize.pdf");
+    cairo_surface_t *s = cairo_pdf_surface_create(path, 612, 792);
+    cairo_t *cr = cairo_create(s);
+    cairo_set_font_size(cr, 12);
+    const char *opening[] = {"Some opening words before any heading.", NULL};
+    lines(cr, opening, 100);
+    cairo_set_font_size(cr, 24);
+    cairo_move_to(cr, 72, 200);
+    cairo_show_text(cr, "The Beginning");
+    cairo_set_font_size(cr, 12);
+    const char *b1[] = {"It starts in a small way, with a few lines", "of ordinary body text set at twelve points.",
+                        NULL};
+    lines(cr, b1, 240);
+    cairo_show_page(cr);
+    cairo_set_font_size(cr, 24);
+    cairo_move_to(cr, 72, 100);
+    cairo_show_text(cr, "A Second");
+    cairo_move_to(cr, 72, 130);
+    cairo_show_text(cr, "Part");
+    cairo_set_font_size(cr, 12);
+    const char *b2[] = {"And then it goes on in a second part of the text.", NULL};
+    lines(cr, b2, 170);
+    cairo_show_page(cr);
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+
+    kokoro_document *d = open_ok(path);
+    assert_int_equal(kokoro_document_chapter_count(d), 3);
+    assert_string_equal(info_of(d, 0).title, "fontsize.pdf");
+    assert_string_equal(info_of(d, 1).title, "The Beginning");
+    assert_string_equal(info_of(d, 2).title, "A Second Part"); /* two heading lines, one title */
+    char *t = text_of(d, 1);
+    assert_string_equal(t, "The Beginning\n\nIt starts in a small way, with a few lines of ordinary body text set at "
+                           "twelve points.");
+    free(t);
+    t = text_of(d, 2);
+    assert_string_equal(t, "A Second Part\n\nAnd then it goes on in a second part of the text.");
+    free(t);
+    kokoro_document_free(d);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -333,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_corpus_refused),
         cmocka_unit_test(test_chapter_headings_headers_hyphens),
         cmocka_unit_test(test_nested_outline_and_groups),
+        cmocka_unit_test(test_font_size_headings),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_page_limit),
     };

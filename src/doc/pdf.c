@@ -24,6 +24,7 @@ struct kk_pdf {
 typedef struct page_lines {
     char *buf;
     char **line;
+    float *size;    /* largest font size on each line, when asked for */
     size_t n;
     size_t max_len;
 } page_lines;
@@ -70,20 +71,68 @@ static void lines_free(page_lines *pl)
 {
     free(pl->buf);
     free(pl->line);
+    free(pl->size);
     memset(pl, 0, sizeof *pl);
 }
 
 /* The page's lines, trimmed, empty ones kept as ""; with clean set the
  * header, footer and page-number lines are dropped. */
+static kokoro_status get_lines_sized(kokoro_document *doc, int page, int clean, int sizes, page_lines *pl);
+
 static kokoro_status get_lines(kokoro_document *doc, int page, int clean, page_lines *pl)
+{
+    return get_lines_sized(doc, page, clean, 0, pl);
+}
+
+/* Font size per line from poppler's attribute runs, which index the page
+ * text by character (code point). */
+static int line_sizes(PopplerPage *pg, const char *t, size_t len, size_t n_lines, float **out)
+{
+    float *size = calloc(n_lines ? n_lines : 1, sizeof *size);
+    size_t n_chars = 0;
+    for (size_t i = 0; i < len; i++) n_chars += ((unsigned char)t[i] & 0xC0) != 0x80;
+    size_t *line_of = malloc((n_chars ? n_chars : 1) * sizeof *line_of);
+    if (!size || !line_of) {
+        free(size);
+        free(line_of);
+        return 0;
+    }
+    size_t ci = 0, li = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char)t[i] & 0xC0) == 0x80) continue;
+        line_of[ci++] = li;
+        if (t[i] == '\n' && li + 1 < n_lines) li++;
+    }
+    GList *attrs = poppler_page_get_text_attributes(pg);
+    for (GList *a = attrs; a; a = a->next) {
+        const PopplerTextAttributes *ta = a->data;
+        for (gint c = ta->start_index < 0 ? 0 : ta->start_index; c <= ta->end_index && (size_t)c < n_chars; c++)
+            if ((float)ta->font_size > size[line_of[c]]) size[line_of[c]] = (float)ta->font_size;
+    }
+    poppler_page_free_text_attributes(attrs);
+    free(line_of);
+    *out = size;
+    return 1;
+}
+
+static kokoro_status get_lines_sized(kokoro_document *doc, int page, int clean, int sizes, page_lines *pl)
 {
     kk_pdf *pdf = doc->pdf;
     memset(pl, 0, sizeof *pl);
     PopplerPage *pg = poppler_document_get_page(pdf->pd, page);
     if (!pg) return kk_error(KOKORO_ERR_FORMAT, "%s: page %d cannot be read", doc->name, page + 1);
     char *t = poppler_page_get_text(pg);
-    g_object_unref(pg);
     size_t len = t ? strlen(t) : 0;
+    if (sizes) {
+        size_t n_lines = 1;
+        for (size_t i = 0; i < len; i++) n_lines += t[i] == '\n';
+        if (!line_sizes(pg, t ? t : "", len, n_lines, &pl->size)) {
+            g_object_unref(pg);
+            g_free(t);
+            return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
+        }
+    }
+    g_object_unref(pg);
     pl->buf = malloc(len + 1);
     if (!pl->buf) {
         g_free(t);
@@ -134,12 +183,11 @@ static kokoro_status get_lines(kokoro_document *doc, int page, int clean, page_l
             int drop = is_page_number(norm) || (pattern && strcmp(norm, pattern) == 0);
             free(norm);
             if (!drop) break;
-            if (end) {
-                pl->n--;
-            } else {
+            if (!end) {
                 memmove(pl->line + i, pl->line + i + 1, (pl->n - i - 1) * sizeof *pl->line);
-                pl->n--;
+                if (pl->size) memmove(pl->size + i, pl->size + i + 1, (pl->n - i - 1) * sizeof *pl->size);
             }
+            pl->n--;
         }
     }
     /* leading blank lines go too, so a heading at the top of a page is line 0 */
@@ -147,6 +195,7 @@ static kokoro_status get_lines(kokoro_document *doc, int page, int clean, page_l
     while (lead < pl->n && !*pl->line[lead]) lead++;
     if (lead) {
         memmove(pl->line, pl->line + lead, (pl->n - lead) * sizeof *pl->line);
+        if (pl->size) memmove(pl->size, pl->size + lead, (pl->n - lead) * sizeof *pl->size);
         pl->n -= lead;
     }
     return KOKORO_OK;
@@ -413,6 +462,87 @@ static int ends_sentence(const char *s)
     return l == 0 || strchr(".!?:\"')", s[l - 1]) != NULL || (unsigned char)s[l - 1] >= 0x80;
 }
 
+/* Headings by size: short lines set at least 1.3 times the body size (the
+ * size most characters use); adjacent heading lines make one title. Used
+ * only when it finds two headings or more. */
+static kokoro_status chapters_by_font_size(kokoro_document *doc)
+{
+    int n = doc->pdf->n_pages;
+    /* body size: a histogram in half points up to 100 pt, weighted by characters */
+    size_t hist[201] = {0};
+    for (int p = 0; p < n; p++) {
+        page_lines pl;
+        kokoro_status st = get_lines_sized(doc, p, 1, 1, &pl);
+        if (st != KOKORO_OK) return st;
+        for (size_t i = 0; i < pl.n; i++) {
+            int b = (int)(pl.size[i] * 2.0f + 0.5f);
+            if (b > 0 && b <= 200) hist[b] += strlen(pl.line[i]);
+        }
+        lines_free(&pl);
+    }
+    int mode = 0;
+    for (int b = 1; b <= 200; b++)
+        if (hist[b] > hist[mode]) mode = b;
+    if (mode == 0) return KOKORO_OK;
+    float body = (float)mode / 2.0f;
+    size_t found = 0;
+    int any_text_before = 0;
+    kk_textbuf title = {0};
+    int t_page = -1, t_lines = 0;
+    size_t t_line = 0;
+    kokoro_status st = KOKORO_OK;
+    /* two passes: count, then add (only when there are two or more) */
+    for (int pass = 0; pass < 2 && st == KOKORO_OK; pass++) {
+        if (pass == 1 && found < 2) break;
+        found = 0;
+        for (int p = 0; p < n && st == KOKORO_OK; p++) {
+            page_lines pl;
+            st = get_lines_sized(doc, p, 1, 1, &pl);
+            if (st != KOKORO_OK) break;
+            for (size_t i = 0; i <= pl.n && st == KOKORO_OK; i++) {
+                int heading = 0;
+                if (i < pl.n) {
+                    const char *l = pl.line[i];
+                    int letters = 0;
+                    for (const char *c = l; *c; c++) letters += isalpha((unsigned char)*c) || (unsigned char)*c >= 0x80;
+                    heading = *l && strlen(l) <= 80 && letters > 0 && pl.size[i] >= body * 1.3f;
+                }
+                if (heading && t_lines > 0 && t_page == p && t_line + (size_t)t_lines == i) {
+                    kk_tb_text(&title, pl.line[i], strlen(pl.line[i]));
+                    kk_tb_text(&title, " ", 1);
+                    t_lines++;
+                    continue;
+                }
+                if (t_lines > 0) { /* a heading just ended */
+                    found++;
+                    if (pass == 1) {
+                        if (doc->n_ch == 0 && any_text_before) st = add_span(doc, title_or_name(doc), 0, 0, 0);
+                        char *tt = NULL;
+                        if (st == KOKORO_OK) st = kk_tb_take(&title, doc->name, &tt, NULL);
+                        if (st == KOKORO_OK) st = add_span(doc, tt, t_page, t_line, t_lines);
+                        free(tt);
+                    }
+                    kk_tb_free(&title);
+                    t_lines = 0;
+                }
+                if (heading) {
+                    kk_tb_text(&title, pl.line[i], strlen(pl.line[i]));
+                    kk_tb_text(&title, " ", 1);
+                    t_page = p;
+                    t_line = i;
+                    t_lines = 1;
+                } else if (i < pl.n && *pl.line[i] && found == 0) {
+                    any_text_before = 1;
+                }
+            }
+            lines_free(&pl);
+        }
+        kk_tb_free(&title);
+        t_lines = 0;
+    }
+    return st;
+}
+
 static kokoro_status chapters_by_heuristic(kokoro_document *doc)
 {
     int n = doc->pdf->n_pages;
@@ -437,6 +567,10 @@ static kokoro_status chapters_by_heuristic(kokoro_document *doc)
             if (*l) prev = l;
         }
         lines_free(&pl);
+    }
+    if (doc->n_ch == 0) {
+        kokoro_status st = chapters_by_font_size(doc);
+        if (st != KOKORO_OK) return st;
     }
     if (doc->n_ch == 0) {
         if (n <= PAGE_GROUP) {
@@ -510,17 +644,17 @@ kokoro_status kk_pdf_open(kokoro_document *doc, const char *path)
     kk_pdf *pdf = calloc(1, sizeof *pdf);
     if (!pdf) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path);
     doc->pdf = pdf;
-    gchar *data = NULL;
-    gsize len = 0;
     GError *err = NULL;
-    if (!g_file_get_contents(path, &data, &len, &err)) {
-        kokoro_status st = kk_error(KOKORO_ERR_IO, "%s: cannot read: %s", path, err ? err->message : "?");
+    gchar *abs = g_canonicalize_filename(path, NULL);
+    gchar *uri = abs ? g_filename_to_uri(abs, NULL, &err) : NULL;
+    g_free(abs);
+    if (!uri) {
+        kokoro_status st = kk_error(KOKORO_ERR_IO, "%s: cannot open: %s", path, err ? err->message : "no such file");
         if (err) g_error_free(err);
         return st;
     }
-    GBytes *bytes = g_bytes_new_take(data, len);
-    pdf->pd = poppler_document_new_from_bytes(bytes, NULL, &err);
-    g_bytes_unref(bytes); /* the document holds its own reference */
+    pdf->pd = poppler_document_new_from_file(uri, NULL, &err); /* poppler reads it as needed */
+    g_free(uri);
     if (!pdf->pd) {
         kokoro_status st;
         if (err && g_error_matches(err, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
