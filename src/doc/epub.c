@@ -3,6 +3,7 @@
 #include "doc/doc.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,10 +45,35 @@ typedef struct toc_list {
 
 /* ---- zip entries, with the limits a hostile book needs ---- */
 
+/* Index of an entry; hrefs whose case differs from the entry name (books
+ * made on case-insensitive file systems) are found too. */
+static zip_int64_t locate(zip_t *za, const char *name)
+{
+    zip_int64_t idx = zip_name_locate(za, name, 0);
+    return idx >= 0 ? idx : zip_name_locate(za, name, ZIP_FL_NOCASE);
+}
+
+/* Replaces *path by the entry's own name (so spine lookups compare equal);
+ * 0 when the book has no such entry. */
+static int canonical_entry(zip_t *za, char **path)
+{
+    zip_int64_t idx = locate(za, *path);
+    if (idx < 0) return 0;
+    const char *real = zip_get_name(za, (zip_uint64_t)idx, 0);
+    if (real && strcmp(real, *path) != 0) {
+        char *c = kk_strndup(real, strlen(real));
+        if (c) {
+            free(*path);
+            *path = c;
+        }
+    }
+    return 1;
+}
+
 static kokoro_status read_entry(kokoro_document *doc, const char *name, size_t max, char **out, size_t *out_len)
 {
     zip_t *za = doc->epub->za;
-    zip_int64_t idx = zip_name_locate(za, name, 0);
+    zip_int64_t idx = locate(za, name);
     if (idx < 0) return kk_error(KOKORO_ERR_FORMAT, "%s: the book has no entry \"%s\"", doc->name, name);
     zip_stat_t st;
     if (zip_stat_index(za, (zip_uint64_t)idx, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
@@ -411,6 +437,7 @@ static kokoro_status read_manifest(kokoro_document *doc, xmlNodePtr man, const c
         }
         xmlFree(href);
         manifest_item *it = &e->items[e->n_items++];
+        canonical_entry(e->za, &path);
         it->href = path;
         char *v;
         if ((v = attr(c, "id", NULL))) it->id = kk_strndup(v, strlen(v)), xmlFree(v);
@@ -436,7 +463,7 @@ static kokoro_status read_spine(kokoro_document *doc, xmlNodePtr spine)
         const manifest_item *it = item_by_id(e, idref);
         if (!it) {
             kk_doc_warn(doc, "spine item \"%s\" is not in the manifest; ignored", idref ? idref : "");
-        } else if (zip_name_locate(e->za, it->href, 0) < 0) {
+        } else if (locate(e->za, it->href) < 0) {
             kk_doc_warn(doc, "spine item \"%s\" points to \"%s\", which the book does not contain; ignored", idref,
                         it->href);
         } else {
@@ -490,7 +517,7 @@ static kokoro_status toc_link(kokoro_document *doc, toc_list *t, const char *dir
         free(title);
         return why ? KOKORO_OK : kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
     }
-    if (zip_name_locate(doc->epub->za, path, 0) < 0) {
+    if (!canonical_entry(doc->epub->za, &path)) {
         kk_doc_warn(doc, "table of contents entry \"%s\" points to \"%s\", which the book does not contain; ignored",
                     title, path);
         free(title);
@@ -1121,8 +1148,12 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
     return KOKORO_OK;
 }
 
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+static void xml_init(void) { xmlInitParser(); } /* libxml2's global tables, once, before any thread parses */
+
 kokoro_status kk_epub_open(kokoro_document *doc, const char *path)
 {
+    pthread_once(&xml_once, xml_init);
     kk_epub *e = calloc(1, sizeof *e);
     if (!e) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path);
     doc->epub = e;
@@ -1142,7 +1173,7 @@ kokoro_status kk_epub_open(kokoro_document *doc, const char *path)
     size_t len;
     kokoro_status st = read_entry(doc, "META-INF/container.xml", 1u << 20, &buf, &len);
     if (st != KOKORO_OK) {
-        if (zip_name_locate(e->za, "META-INF/container.xml", 0) < 0)
+        if (locate(e->za, "META-INF/container.xml") < 0)
             return kk_error(KOKORO_ERR_FORMAT, "%s: not an EPUB: META-INF/container.xml is missing", path);
         return st;
     }
