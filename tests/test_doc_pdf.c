@@ -330,6 +330,30 @@ static void test_font_size_headings(void **state)
     kokoro_document_free(d);
 }
 
+static void test_roman_page_numbers(void **state)
+{
+    (void)state;
+    const char *path = path_for("roman.pdf");
+    cairo_surface_t *s = cairo_pdf_surface_create(path, 612, 792);
+    cairo_t *cr = cairo_create(s);
+    cairo_set_font_size(cr, 12);
+    const char *p1[] = {"ii", "Body one.", NULL};
+    const char *p2[] = {"IV", "Body two.", NULL};
+    lines(cr, p1, 100);
+    cairo_show_page(cr);
+    lines(cr, p2, 100);
+    cairo_show_page(cr);
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    kokoro_document *d = open_ok(path);
+    assert_int_equal(kokoro_document_chapter_count(d), 1);
+    char *t = text_of(d, 0);
+    /* "ii" is a front-matter page number; "IV" in capitals is a heading and stays */
+    assert_string_equal(t, "Body one. IV Body two.");
+    free(t);
+    kokoro_document_free(d);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -381,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_chapter_headings_headers_hyphens),
         cmocka_unit_test(test_nested_outline_and_groups),
         cmocka_unit_test(test_font_size_headings),
+        cmocka_unit_test(test_roman_page_numbers),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_page_limit),
     };

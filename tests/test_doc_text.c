@@ -157,6 +157,8 @@ static void test_invalid_utf8(void **state)
     free(t);
     assert_int_equal(kokoro_document_chapter_text(d, 1, &t, NULL), KOKORO_ERR_INVALID_ARG);
     kokoro_document_free(d);
+    assert_int_equal(kokoro_document_open(KOKORO_TEST_DATA, &d), KOKORO_ERR_IO);
+    assert_non_null(strstr(kokoro_last_error(), "not a regular file"));
     assert_int_equal(kokoro_document_open("/nonexistent/book.txt", &d), KOKORO_ERR_IO);
     assert_non_null(strstr(kokoro_last_error(), "/nonexistent/book.txt"));
 }

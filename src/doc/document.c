@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 
@@ -476,6 +477,9 @@ kokoro_status kokoro_document_open(const char *path, kokoro_document **out)
 {
     if (!path || !out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_document_open: NULL argument");
     *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return kk_error(KOKORO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return kk_error(KOKORO_ERR_IO, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return kk_error(KOKORO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char magic[8] = {0};

@@ -1096,6 +1096,19 @@ static kokoro_status chapters_from_toc(kokoro_document *doc, toc_list *t)
     return KOKORO_OK;
 }
 
+/* The first element named local in document order, depth-bounded. */
+static xmlNodePtr find_element(xmlNodePtr n, const char *local, int depth)
+{
+    if (depth > KK_DOC_MAX_DEPTH) return NULL;
+    for (xmlNodePtr c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        if (name_is(c, local)) return c;
+        xmlNodePtr f = find_element(c, local, depth + 1);
+        if (f) return f;
+    }
+    return NULL;
+}
+
 /* Without a usable TOC every spine document is a chapter, titled by its
  * first heading or <title>. */
 static kokoro_status chapters_from_spine(kokoro_document *doc)
@@ -1112,19 +1125,10 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
                 xmlNodePtr body = find_body(root);
                 static const char *const H[] = {"h1", "h2", "h3"};
                 for (size_t h = 0; h < 3 && !title; h++) {
-                    xmlNodePtr stack[KK_DOC_MAX_DEPTH + 1];
-                    int sp = 0;
-                    stack[sp++] = body;
-                    while (sp && !title) {
-                        xmlNodePtr n = stack[--sp];
-                        for (xmlNodePtr c = n->last; c; c = c->prev) {
-                            if (c->type != XML_ELEMENT_NODE) continue;
-                            if (name_is(c, H[h])) {
-                                title = node_text_dup(c);
-                                if (title && !*title) free(title), title = NULL;
-                            }
-                            if (sp < KK_DOC_MAX_DEPTH) stack[sp++] = c;
-                        }
+                    xmlNodePtr hn = find_element(body, H[h], 0);
+                    if (hn) {
+                        title = node_text_dup(hn);
+                        if (title && !*title) free(title), title = NULL;
                     }
                 }
                 xmlNodePtr head = child(root, "head");

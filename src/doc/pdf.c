@@ -48,7 +48,9 @@ static char *normalise(const char *s)
     return out;
 }
 
-static int is_page_number(const char *norm)
+/* raw may be NULL; when given, Roman numerals count only in lower case
+ * ("iv" is a front-matter page number, "IV" a section heading). */
+static int is_page_number(const char *norm, const char *raw)
 {
     const char *p = norm;
     if (strncmp(p, "page ", 5) == 0) p += 5;
@@ -58,6 +60,8 @@ static int is_page_number(const char *norm)
     if (p == d) {
         while (*p && strchr("ivxlcdm", *p)) p++;
         if (p == d || p - d > 6) return 0;
+        for (const char *r = raw; r && *r; r++)
+            if (*r >= 'A' && *r <= 'Z') return 0;
     }
     if (strncmp(p, " of ", 4) == 0) {
         p += 4;
@@ -180,7 +184,7 @@ static kokoro_status get_lines_sized(kokoro_document *doc, int page, int clean, 
             }
             char *norm = normalise(pl->line[i]);
             if (!norm) break;
-            int drop = is_page_number(norm) || (pattern && strcmp(norm, pattern) == 0);
+            int drop = is_page_number(norm, pl->line[i]) || (pattern && strcmp(norm, pattern) == 0);
             free(norm);
             if (!drop) break;
             if (!end) {
@@ -254,8 +258,8 @@ static kokoro_status scan_pages(kokoro_document *doc)
     }
     pdf->header = repeated(first, n);
     pdf->footer = repeated(last, n);
-    if (pdf->header && is_page_number(pdf->header)) free(pdf->header), pdf->header = NULL;
-    if (pdf->footer && is_page_number(pdf->footer)) free(pdf->footer), pdf->footer = NULL;
+    if (pdf->header && is_page_number(pdf->header, NULL)) free(pdf->header), pdf->header = NULL;
+    if (pdf->footer && is_page_number(pdf->footer, NULL)) free(pdf->footer), pdf->footer = NULL;
 done:
     for (int p = 0; first && last && p < n; p++) {
         free(first[p]);
