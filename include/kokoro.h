@@ -198,8 +198,8 @@ typedef struct kokoro_chapter_info {
  * Opening reads the table of contents, metadata and cover, never all chapter
  * texts: kokoro_document_chapter_text produces one chapter on demand.
  * A document is not thread-safe; open one per thread.
- * Limits (each a clear error): zip entries of at most 256 MiB uncompressed
- * and a compression ratio of at most 200:1 above 1 MiB, XML nesting of 256,
+ * Limits (each a clear error): zip entries of at most 64 MiB uncompressed
+ * (32 MiB for the cover) and a compression ratio of at most 200:1 above 1 MiB, XML nesting of 256,
  * 20,000 chapters, 20,000 PDF pages, 512 MiB of text. */
 KOKORO_API kokoro_status kokoro_document_open(const char *path, kokoro_document **out);
 /* Text or Markdown from memory (e.g. stdin); name is used in messages and,

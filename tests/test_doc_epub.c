@@ -518,6 +518,66 @@ static void test_hostile_books(void **state)
     hostile(1);
 }
 
+/* Sets the uncompressed size recorded for entry name, in its local header and
+ * its central directory record, to size (a zip that lies about itself). */
+static void patch_size(const char *path, const char *name, unsigned size)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    assert_true(n < sizeof buf);
+    size_t nl = strlen(name);
+    int patched = 0;
+    for (size_t i = 0; i + 46 + nl <= n; i++) {
+        size_t off = 0, name_at = 0;
+        if (memcmp(buf + i, "PK\3\4", 4) == 0) off = 22, name_at = 30;
+        else if (memcmp(buf + i, "PK\1\2", 4) == 0) off = 24, name_at = 46;
+        else continue;
+        if (memcmp(buf + i + name_at, name, nl) != 0) continue;
+        for (int b = 0; b < 4; b++) buf[i + off + (size_t)b] = (unsigned char)(size >> (8 * b));
+        patched++;
+    }
+    assert_int_equal(patched, 2);
+    rewind(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_entry_size_limit(void **state)
+{
+    (void)state;
+    const char *opf =
+        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\"><metadata/>"
+        "<manifest><item id=\"a\" href=\"a.xhtml\" media-type=\"application/xhtml+xml\"/>"
+        "<item id=\"big\" href=\"big.xhtml\" media-type=\"application/xhtml+xml\"/></manifest>"
+        "<spine><itemref idref=\"a\"/><itemref idref=\"big\"/></spine></package>";
+    entry e[] = {{"OEBPS/content.opf", opf, 0},
+                 {"OEBPS/a.xhtml", XHTML("<p>Fine.</p>"), 0},
+                 {"OEBPS/big.xhtml", XHTML("<p>Claims to be 3 GiB.</p>"), 0}};
+    const char *path = book("lying.epub", e, 3);
+    patch_size(path, "OEBPS/big.xhtml", 3000000000u);
+    kokoro_document *d = open_ok(path);
+    char *t = NULL;
+    assert_int_equal(kokoro_document_chapter_text(d, 1, &t, NULL), KOKORO_ERR_FORMAT);
+    printf("  %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "over the 64 MiB limit"));
+    assert_null(t);
+    t = text_of(d, 0);
+    assert_string_equal(t, "Fine.");
+    free(t);
+    kokoro_document_free(d);
+
+    /* a size that is small but wrong: the entry reads short and is refused, not trusted */
+    path = book("short.epub", e, 3);
+    patch_size(path, "OEBPS/big.xhtml", 100000u);
+    d = open_ok(path);
+    assert_int_equal(kokoro_document_chapter_text(d, 1, &t, NULL), KOKORO_ERR_FORMAT);
+    printf("  %s\n", kokoro_last_error());
+    assert_non_null(strstr(kokoro_last_error(), "big.xhtml"));
+    kokoro_document_free(d);
+}
+
 static void test_broken_containers(void **state)
 {
     (void)state;
@@ -584,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_epub3_slicing_and_skipping), cmocka_unit_test(test_epub2_ncx_guide_cover_page),
         cmocka_unit_test(test_spine_fallback_and_svg_cover), cmocka_unit_test(test_tag_soup),
         cmocka_unit_test(test_hostile_books),         cmocka_unit_test(test_broken_containers),
+        cmocka_unit_test(test_entry_size_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,7 +9,7 @@
 #define KK_DOC_MAX_CHAPTERS 20000
 #define KK_DOC_MAX_PAGES 20000
 #define KK_DOC_MAX_TEXT ((size_t)512 << 20)
-#define KK_DOC_MAX_ENTRY ((size_t)256 << 20)   /* one zip entry, uncompressed */
+#define KK_DOC_MAX_MARKUP ((size_t)64 << 20)   /* one XHTML/OPF/NCX zip entry, uncompressed */
 #define KK_DOC_MAX_RATIO 200                   /* above 1 MiB uncompressed */
 #define KK_DOC_MAX_DEPTH 256                   /* XML/HTML element nesting */
 #define KK_DOC_MAX_COVER ((size_t)32 << 20)

@@ -653,7 +653,7 @@ static kokoro_status read_nav(kokoro_document *doc, const char *nav_path, toc_li
 {
     char *buf;
     size_t len;
-    kokoro_status st = read_entry(doc, nav_path, 64u << 20, &buf, &len);
+    kokoro_status st = read_entry(doc, nav_path, KK_DOC_MAX_MARKUP, &buf, &len);
     if (st != KOKORO_OK) return st;
     xmlDocPtr x = parse_markup(doc, nav_path, buf, len, 1);
     free(buf);
@@ -714,7 +714,7 @@ static kokoro_status read_ncx(kokoro_document *doc, const char *ncx_path, toc_li
 {
     char *buf;
     size_t len;
-    kokoro_status st = read_entry(doc, ncx_path, 64u << 20, &buf, &len);
+    kokoro_status st = read_entry(doc, ncx_path, KK_DOC_MAX_MARKUP, &buf, &len);
     if (st != KOKORO_OK) return st;
     xmlDocPtr x = parse_markup(doc, ncx_path, buf, len, 0);
     free(buf);
@@ -873,7 +873,7 @@ static kokoro_status doc_text(kokoro_document *doc, const char *path, const char
 {
     char *buf;
     size_t len;
-    kokoro_status st = read_entry(doc, path, 64u << 20, &buf, &len);
+    kokoro_status st = read_entry(doc, path, KK_DOC_MAX_MARKUP, &buf, &len);
     if (st != KOKORO_OK) return st;
     xmlDocPtr x = parse_markup(doc, path, buf, len, 1);
     free(buf);
@@ -955,7 +955,7 @@ static void cover_from_page(kokoro_document *doc, const char *page)
 {
     char *buf;
     size_t len;
-    if (read_entry(doc, page, 16u << 20, &buf, &len) != KOKORO_OK) return;
+    if (read_entry(doc, page, KK_DOC_MAX_MARKUP, &buf, &len) != KOKORO_OK) return;
     xmlDocPtr x = parse_markup(doc, page, buf, len, 1);
     free(buf);
     if (!x) return;
@@ -1117,7 +1117,7 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
     for (size_t s = 0; s < e->n_spine; s++) {
         char *title = NULL, *buf;
         size_t len;
-        if (read_entry(doc, e->spine[s], 64u << 20, &buf, &len) == KOKORO_OK) {
+        if (read_entry(doc, e->spine[s], KK_DOC_MAX_MARKUP, &buf, &len) == KOKORO_OK) {
             xmlDocPtr x = parse_markup(doc, e->spine[s], buf, len, 1);
             free(buf);
             if (x) {
@@ -1202,7 +1202,7 @@ kokoro_status kk_epub_open(kokoro_document *doc, const char *path)
     if (!opf)
         return kk_error(KOKORO_ERR_FORMAT, "%s: META-INF/container.xml names no usable rootfile (full-path)", path);
 
-    st = read_entry(doc, opf, 16u << 20, &buf, &len);
+    st = read_entry(doc, opf, KK_DOC_MAX_MARKUP, &buf, &len);
     if (st != KOKORO_OK) {
         free(opf);
         return st;
