@@ -242,6 +242,18 @@ static void test_corpus_text(void **state)
     free(t);
     kokoro_document_free(d);
 
+    /* a manga: the spine holds JPEGs whose fallback is one XHTML with the whole text, read once */
+    d = open_ok(CORPUS "/haruko-jpeg.epub");
+    t = text_of(d, 0);
+    assert_true(strncmp(t, "\xE3\x83\x8F\xE3\x83\xAB\xE3\x82\xB3", 9) == 0);
+    assert_non_null(strstr(t, "\xE3\x81\xA1\xE3\x82\x87\xE3\x81\xA3\xE3\x81\xA8\xE3\x81\x97\xE3\x81\x9F")); /* ちょっとした */
+    assert_null(strstr(t, "JFIF"));
+    free(t);
+    t = text_of(d, 1);
+    assert_string_equal(t, ""); /* its fallback is the same document, already read */
+    free(t);
+    kokoro_document_free(d);
+
     d = open_ok(CORPUS "/accessible_epub_3.epub");
     kokoro_chapter_info ack = info_of(d, 5);
     assert_string_equal(ack.title, "Acknowledgments");
@@ -434,6 +446,34 @@ static void test_tag_soup(void **state)
     char *t = text_of(d, 0);
     assert_string_equal(t, "First \xE2\x80\x94 para\n\nSecond para\nnext");
     free(t);
+    kokoro_document_free(d);
+
+    /* bytes that are not UTF-8 never reach the caller: the text stays valid UTF-8 */
+    const char *bad = "<html><body><p>ab\xff\xfe cd \xC3\x28 ef</p></body></html>";
+    entry e2[] = {{"OEBPS/content.opf", opf, 0}, {"OEBPS/a.html", bad, 0}};
+    d = open_ok(book("badutf8.epub", e2, 2));
+    size_t len;
+    assert_int_equal(kokoro_document_chapter_text(d, 0, &t, &len), KOKORO_OK);
+    printf("  [%s]\n", t);
+    kokoro_document *check = NULL;
+    assert_int_equal(kokoro_document_open_text(t, len, "check.txt", &check), KOKORO_OK); /* validates UTF-8 */
+    kokoro_document_free(check);
+    assert_non_null(strstr(t, "ab"));
+    assert_non_null(strstr(t, "ef"));
+    free(t);
+    kokoro_document_free(d);
+
+    /* an image in the spine with no fallback: no text, and a warning */
+    const char *opf2 =
+        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\"><metadata/>"
+        "<manifest><item id=\"i\" href=\"p.png\" media-type=\"image/png\"/>"
+        "<item id=\"a\" href=\"a.html\" media-type=\"application/xhtml+xml\"/></manifest>"
+        "<spine><itemref idref=\"i\"/><itemref idref=\"a\"/></spine></package>";
+    entry e3[] = {{"OEBPS/content.opf", opf2, 0}, {"OEBPS/a.html", soup, 0},
+                  {"OEBPS/p.png", PNG_BYTES, sizeof PNG_BYTES - 1}};
+    d = open_ok(book("image-spine.epub", e3, 3));
+    assert_int_equal(kokoro_document_chapter_count(d), 1);
+    assert_true(has_warning(d, "has no text and no text fallback"));
     kokoro_document_free(d);
 }
 

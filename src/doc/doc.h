@@ -87,6 +87,8 @@ void kk_doc_classify_titles(kokoro_document *doc);
 const char *kk_doc_image_mime(const unsigned char *p, size_t n);
 /* Offset of the first invalid UTF-8 byte, or (size_t)-1 when all is valid. */
 size_t kk_doc_utf8_invalid(const char *s, size_t n);
+/* A copy with every invalid byte replaced by U+FFFD. */
+char *kk_doc_utf8_repair(const char *s, size_t n, size_t *out_len);
 char *kk_strndup(const char *s, size_t n);
 /* Collapses white space and trims; returns a new string. */
 char *kk_doc_clean_title(const char *s, size_t n);

@@ -155,6 +155,28 @@ size_t kk_doc_utf8_invalid(const char *str, size_t n)
     return (size_t)-1;
 }
 
+char *kk_doc_utf8_repair(const char *s, size_t n, size_t *out_len)
+{
+    char *out = malloc(3 * n + 1); /* every bad byte may become U+FFFD */
+    if (!out) return NULL;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        size_t bad = kk_doc_utf8_invalid(s + i, n - i);
+        size_t good = bad == (size_t)-1 ? n - i : bad;
+        memcpy(out + o, s + i, good);
+        o += good;
+        i += good;
+        if (i < n) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
 char *kk_doc_clean_title(const char *s, size_t n)
 {
     kk_textbuf tb = {0};
@@ -600,6 +622,13 @@ kokoro_status kokoro_document_chapter_text(kokoro_document *doc, size_t i, char 
     size_t n;
     st = kk_tb_take(&tb, what, text, &n);
     if (st != KOKORO_OK) return st;
+    if (kk_doc_utf8_invalid(*text, n) != (size_t)-1) {
+        /* a parser let bytes through that are not UTF-8: the text promised is UTF-8 */
+        char *clean = kk_doc_utf8_repair(*text, n, &n);
+        free(*text);
+        *text = clean;
+        if (!clean) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
+    }
     if (len) *len = n;
     doc->ch[i].words = kk_doc_count_words(*text, n);
     return KOKORO_OK;

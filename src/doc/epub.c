@@ -20,14 +20,15 @@
 #define NS_XLINK "http://www.w3.org/1999/xlink"
 
 typedef struct manifest_item {
-    char *id, *href, *media, *props;
+    char *id, *href, *media, *props, *fallback;
 } manifest_item;
 
 struct kk_epub {
     zip_t *za;
     manifest_item *items;
     size_t n_items;
-    char **spine;    /* entry names in reading order */
+    char **spine;     /* entry names in reading order */
+    char **spine_doc; /* what to read for each: itself, its markup fallback, or NULL (no text) */
     size_t n_spine;
 };
 
@@ -443,8 +444,23 @@ static kokoro_status read_manifest(kokoro_document *doc, xmlNodePtr man, const c
         if ((v = attr(c, "id", NULL))) it->id = kk_strndup(v, strlen(v)), xmlFree(v);
         if ((v = attr(c, "media-type", NULL))) it->media = kk_strndup(v, strlen(v)), xmlFree(v);
         if ((v = attr(c, "properties", NULL))) it->props = kk_strndup(v, strlen(v)), xmlFree(v);
+        if ((v = attr(c, "fallback", NULL))) it->fallback = kk_strndup(v, strlen(v)), xmlFree(v);
     }
     return KOKORO_OK;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && strcasecmp(s + n - k, suf) == 0;
+}
+
+/* A document the XHTML reader can read: (X)HTML, XML or SVG. */
+static int is_markup(const manifest_item *it)
+{
+    if (it->media) return strstr(it->media, "html") || strstr(it->media, "xml");
+    return has_suffix(it->href, ".xhtml") || has_suffix(it->href, ".html") || has_suffix(it->href, ".htm") ||
+           has_suffix(it->href, ".xml") || has_suffix(it->href, ".svg");
 }
 
 static kokoro_status read_spine(kokoro_document *doc, xmlNodePtr spine)
@@ -456,7 +472,8 @@ static kokoro_status read_spine(kokoro_document *doc, xmlNodePtr spine)
         return kk_error(KOKORO_ERR_FORMAT, "%s: the spine has %zu items, over the %d limit", doc->name, n,
                         KK_DOC_MAX_CHAPTERS);
     e->spine = calloc(n ? n : 1, sizeof *e->spine);
-    if (!e->spine) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
+    e->spine_doc = calloc(n ? n : 1, sizeof *e->spine_doc);
+    if (!e->spine || !e->spine_doc) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
     for (xmlNodePtr c = spine ? spine->children : NULL; c; c = c->next) {
         if (!name_is(c, "itemref")) continue;
         char *idref = attr(c, "idref", NULL);
@@ -467,8 +484,15 @@ static kokoro_status read_spine(kokoro_document *doc, xmlNodePtr spine)
             kk_doc_warn(doc, "spine item \"%s\" points to \"%s\", which the book does not contain; ignored", idref,
                         it->href);
         } else {
+            /* images in the spine (comics, manga) read through their fallback chain */
+            const manifest_item *text = it;
+            for (int hops = 0; text && !is_markup(text) && hops < 8; hops++) text = item_by_id(e, text->fallback);
+            if (text && !is_markup(text)) text = NULL;
+            if (!text) kk_doc_warn(doc, "spine item \"%s\" (%s) has no text and no text fallback", idref, it->href);
             e->spine[e->n_spine] = kk_strndup(it->href, strlen(it->href));
-            if (!e->spine[e->n_spine]) {
+            e->spine_doc[e->n_spine] = text ? kk_strndup(text->href, strlen(text->href)) : NULL;
+            if (!e->spine[e->n_spine] || (text && !e->spine_doc[e->n_spine])) {
+                free(e->spine[e->n_spine]);
                 xmlFree(idref);
                 return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
             }
@@ -899,12 +923,23 @@ kokoro_status kk_epub_chapter(kokoro_document *doc, size_t i, kk_textbuf *tb)
 {
     const kk_doc_chapter *c = &doc->ch[i];
     kk_epub *e = doc->epub;
-    if (c->spine_start < 0) return doc_text(doc, c->href, c->start_id, c->end_id, tb);
+    if (c->spine_start < 0) {
+        /* outside the spine: read it only if it is markup */
+        for (size_t k = 0; k < e->n_items; k++)
+            if (strcmp(e->items[k].href, c->href) == 0 && !is_markup(&e->items[k])) return KOKORO_OK;
+        return doc_text(doc, c->href, c->start_id, c->end_id, tb);
+    }
     if (c->spine_end < c->spine_start) return KOKORO_OK; /* two TOC entries at one place */
+    /* a fallback shared with the spine item before was read by the chapter before */
+    const char *prev = c->spine_start > 0 ? e->spine_doc[c->spine_start - 1] : NULL;
     for (int s = c->spine_start; s <= c->spine_end; s++) {
-        kokoro_status st = doc_text(doc, e->spine[s], s == c->spine_start ? c->start_id : NULL,
-                                    s == c->spine_end ? c->end_id : NULL, tb);
+        const char *path = e->spine_doc[s];
+        if (!path || (prev && strcmp(prev, path) == 0)) continue; /* no text, or the same fallback again */
+        int own = strcmp(path, e->spine[s]) == 0; /* anchors belong to the spine item itself */
+        kokoro_status st = doc_text(doc, path, s == c->spine_start && own ? c->start_id : NULL,
+                                    s == c->spine_end && own ? c->end_id : NULL, tb);
         if (st != KOKORO_OK) return st;
+        prev = path;
     }
     return KOKORO_OK;
 }
@@ -1117,8 +1152,13 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
     for (size_t s = 0; s < e->n_spine; s++) {
         char *title = NULL, *buf;
         size_t len;
-        if (read_entry(doc, e->spine[s], KK_DOC_MAX_MARKUP, &buf, &len) == KOKORO_OK) {
-            xmlDocPtr x = parse_markup(doc, e->spine[s], buf, len, 1);
+        if (!e->spine_doc[s]) continue; /* no text */
+        if (s > 0 && e->spine_doc[s - 1] && strcmp(e->spine_doc[s - 1], e->spine_doc[s]) == 0) {
+            if (doc->n_ch) doc->ch[doc->n_ch - 1].spine_end = (int)s; /* the same fallback again */
+            continue;
+        }
+        if (read_entry(doc, e->spine_doc[s], KK_DOC_MAX_MARKUP, &buf, &len) == KOKORO_OK) {
+            xmlDocPtr x = parse_markup(doc, e->spine_doc[s], buf, len, 1);
             free(buf);
             if (x) {
                 xmlNodePtr root = xmlDocGetRootElement(x);
@@ -1141,7 +1181,7 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
             }
         }
         char fallback[32];
-        snprintf(fallback, sizeof fallback, "Chapter %zu", s + 1);
+        snprintf(fallback, sizeof fallback, "Chapter %zu", doc->n_ch + 1);
         kk_doc_chapter *c = kk_doc_add_chapter(doc, title ? title : fallback, strlen(title ? title : fallback), 1);
         free(title);
         if (!c) return KOKORO_ERR_FORMAT;
@@ -1295,9 +1335,14 @@ void kk_epub_free(kk_epub *e)
         free(e->items[i].href);
         free(e->items[i].media);
         free(e->items[i].props);
+        free(e->items[i].fallback);
     }
     free(e->items);
-    for (size_t i = 0; i < e->n_spine; i++) free(e->spine[i]);
+    for (size_t i = 0; i < e->n_spine; i++) {
+        free(e->spine[i]);
+        free(e->spine_doc[i]);
+    }
     free(e->spine);
+    free(e->spine_doc);
     free(e);
 }
