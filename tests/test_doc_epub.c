@@ -1,6 +1,7 @@
 /* EPUB reading: the corpus books (TOC chapters in order with their titles,
  * metadata, cover by magic bytes) and books made here with libzip to pin
  * down slicing, skipping, EPUB 2 NCX/guide, fallbacks and hostile input. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,7 +280,7 @@ static void test_epub3_slicing_and_skipping(void **state)
         "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"
         "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Test  Book</dc:title>"
         "<dc:creator>Ann Author</dc:creator><dc:creator>Bob Writer</dc:creator><dc:language>en</dc:language>"
-        "<dc:date>2020-01-02</dc:date><dc:publisher>P &amp; Q</dc:publisher><dc:description>About it.</dc:description>"
+        "<dc:date>2020-01-02</dc:date><dc:publisher>P &amp; Q</dc:publisher><dc:description>&lt;p&gt;About &lt;i&gt;it&lt;/i&gt;.&lt;/p&gt;</dc:description>"
         "<dc:identifier>urn:isbn:123</dc:identifier><meta name=\"cover\" content=\"cov\"/></metadata>"
         "<manifest><item id=\"nav\" href=\"nav.xhtml\" properties=\"nav\" media-type=\"application/xhtml+xml\"/>"
         "<item id=\"c1\" href=\"text/chap%20one.xhtml\" media-type=\"application/xhtml+xml\"/>"
@@ -618,6 +619,55 @@ static void test_entry_size_limit(void **state)
     kokoro_document_free(d);
 }
 
+/* Documents share no state: threads reading books at once get what one thread gets. */
+typedef struct thread_job {
+    const char *path;
+    size_t chapter;
+    char *text;
+    int ok;
+} thread_job;
+
+static void *read_chapter(void *arg)
+{
+    thread_job *j = arg;
+    for (int r = 0; r < 5; r++) {
+        kokoro_document *d = NULL;
+        if (kokoro_document_open(j->path, &d) != KOKORO_OK) return NULL;
+        char *t = NULL;
+        if (kokoro_document_chapter_text(d, j->chapter, &t, NULL) == KOKORO_OK) {
+            if (!j->text) j->text = t;
+            else {
+                j->ok = strcmp(j->text, t) == 0;
+                free(t);
+            }
+        }
+        kokoro_document_free(d);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    thread_job jobs[4] = {{CORPUS "/wasteland.epub", 2, NULL, 0},
+                          {CORPUS "/moby-dick.epub", 6, NULL, 0},
+                          {KOKORO_TEST_DATA "/corpus/pdf/pdflatex-outline.pdf", 3, NULL, 0},
+                          {CORPUS "/wasteland.epub", 2, NULL, 0}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&th[i], NULL, read_chapter, &jobs[i]), 0);
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(jobs[i].text);
+        assert_true(jobs[i].ok);
+        kokoro_document *d = open_ok(jobs[i].path);
+        char *t = text_of(d, jobs[i].chapter);
+        assert_string_equal(t, jobs[i].text);
+        free(t);
+        kokoro_document_free(d);
+        free(jobs[i].text);
+    }
+}
+
 static void test_broken_containers(void **state)
 {
     (void)state;
@@ -684,7 +734,7 @@ int main(void)
         cmocka_unit_test(test_epub3_slicing_and_skipping), cmocka_unit_test(test_epub2_ncx_guide_cover_page),
         cmocka_unit_test(test_spine_fallback_and_svg_cover), cmocka_unit_test(test_tag_soup),
         cmocka_unit_test(test_hostile_books),         cmocka_unit_test(test_broken_containers),
-        cmocka_unit_test(test_entry_size_limit),
+        cmocka_unit_test(test_entry_size_limit),      cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

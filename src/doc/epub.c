@@ -405,6 +405,18 @@ static kokoro_status read_metadata(kokoro_document *doc, xmlNodePtr md, char **c
             if (!name_is(c, KEYS[k])) continue;
             char *v = node_text_dup(c);
             if (!v) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
+            if (strchr(v, '<') && strlen(v) < INT32_MAX) {
+                /* descriptions often carry escaped HTML: keep its text only */
+                htmlDocPtr h = htmlReadMemory(v, (int)strlen(v), "description", "UTF-8",
+                                              HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING);
+                xmlNodePtr root = h ? xmlDocGetRootElement(h) : NULL;
+                char *plain = root ? node_text_dup(root) : NULL;
+                if (plain) {
+                    free(v);
+                    v = plain;
+                }
+                if (h) xmlFreeDoc(h);
+            }
             kokoro_status st = kk_doc_add_meta(doc, KEYS[k], v);
             free(v);
             if (st != KOKORO_OK) return st;
