@@ -223,8 +223,10 @@ KOKORO_API kokoro_status kokoro_document_count_words(kokoro_document *doc);
  * Returns NULL when value i does not exist. */
 KOKORO_API size_t kokoro_document_meta_count(const kokoro_document *doc, const char *key);
 KOKORO_API const char *kokoro_document_meta(const kokoro_document *doc, const char *key, size_t i);
-/* The cover image (checked JPEG, PNG or WebP by magic bytes), owned by doc.
- * *data = NULL and *len = 0 when the book has none; *mime "image/jpeg"... */
+/* The cover image, owned by doc: an EPUB's declared cover (checked JPEG, PNG
+ * or WebP by magic bytes), a PDF's first page rendered as PNG (at most 1200
+ * pixels on the long side). *data = NULL and *len = 0 when there is none;
+ * *mime "image/jpeg", "image/png" or "image/webp". */
 KOKORO_API kokoro_status kokoro_document_cover(const kokoro_document *doc, const unsigned char **data,
                                                size_t *len, const char **mime);
 /* Non-fatal problems met while opening (an href escaping the book, a TOC

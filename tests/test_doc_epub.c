@@ -713,6 +713,26 @@ static void test_broken_containers(void **state)
     entry e5[] = {{"OEBPS/content.opf", "<notapackage/>", 0}};
     open_fails(book("wrongroot.epub", e5, 1), "expected <package>");
 
+    /* DRM: encryption.xml naming a content document; an obfuscated font alone is fine */
+    const char *opf =
+        "<package xmlns=\"http://www.idpf.org/2007/opf\"><manifest><item id=\"a\" href=\"a.xhtml\" "
+        "media-type=\"application/xhtml+xml\"/><item id=\"f\" href=\"f.otf\" media-type=\"font/otf\"/>"
+        "</manifest><spine><itemref idref=\"a\"/></spine></package>";
+#define ENC(uri)                                                                                            \
+    "<encryption xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\" "                                 \
+    "xmlns:enc=\"http://www.w3.org/2001/04/xmlenc#\"><enc:EncryptedData><enc:CipherData>"                     \
+    "<enc:CipherReference URI=\"" uri "\"/></enc:CipherData></enc:EncryptedData></encryption>"
+    entry e6[] = {{"OEBPS/content.opf", opf, 0}, {"OEBPS/a.xhtml", "\x8a\x17\x99 ciphertext", 0},
+                  {"META-INF/encryption.xml", ENC("OEBPS/a.xhtml"), 0}};
+    open_fails(book("drm.epub", e6, 3), "encrypted (DRM)");
+    entry e7[] = {{"OEBPS/content.opf", opf, 0}, {"OEBPS/a.xhtml", XHTML("<p>Free.</p>"), 0},
+                  {"META-INF/encryption.xml", ENC("OEBPS/f.otf"), 0}};
+    kokoro_document *d = open_ok(book("font.epub", e7, 3));
+    char *t = text_of(d, 0);
+    assert_string_equal(t, "Free.");
+    free(t);
+    kokoro_document_free(d);
+
     /* a good book truncated in the middle: the central directory is gone */
     f = fopen(CORPUS "/wasteland.epub", "rb");
     assert_non_null(f);

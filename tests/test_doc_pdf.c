@@ -100,6 +100,14 @@ static void test_corpus_outline(void **state)
         assert_int_equal(info.first_page, first[i]);
         assert_true(info.last_page >= info.first_page && info.last_page <= 4);
     }
+    /* the first page, rendered, is the cover */
+    const unsigned char *cover;
+    size_t cover_len;
+    const char *mime;
+    assert_int_equal(kokoro_document_cover(d, &cover, &cover_len, &mime), KOKORO_OK);
+    assert_string_equal(mime, "image/png");
+    assert_true(cover_len > 1000);
+    assert_memory_equal(cover, "\x89PNG\r\n\x1a\n", 8);
     char *t = text_of(d, 1);
     /* the section number and title make one heading paragraph; the next section is not in it */
     assert_true(strncmp(t, "2 Bar\n\nHello, here is some text without a meaning.", 50) == 0);

@@ -1204,6 +1204,58 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
     return KOKORO_OK;
 }
 
+/* <EncryptedData><CipherData><CipherReference URI="OEBPS/ch1.xhtml"/>: an
+ * error when a reference names a document of the spine. */
+static kokoro_status drm_refs(kokoro_document *doc, xmlNodePtr n, int depth)
+{
+    kk_epub *e = doc->epub;
+    if (!n || depth > 16) return KOKORO_OK;
+    if (name_is(n, "CipherReference")) {
+        char *uri = attr(n, "URI", NULL), *frag = NULL;
+        const char *why;
+        char *path = uri ? resolve_href("", uri, &frag, &why) : NULL;
+        kokoro_status st = KOKORO_OK;
+        for (size_t s = 0; path && s < e->n_spine && st == KOKORO_OK; s++)
+            if ((e->spine_doc[s] && strcmp(e->spine_doc[s], path) == 0) || strcmp(e->spine[s], path) == 0)
+                st = kk_error(KOKORO_ERR_FORMAT,
+                              "%s: the book is encrypted (DRM): META-INF/encryption.xml lists \"%s\"; only "
+                              "DRM-free EPUBs can be read",
+                              doc->name, path);
+        free(path);
+        free(frag);
+        xmlFree(uri);
+        return st;
+    }
+    for (xmlNodePtr c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE) continue;
+        kokoro_status st = drm_refs(doc, c, depth + 1);
+        if (st != KOKORO_OK) return st;
+    }
+    return KOKORO_OK;
+}
+
+/* META-INF/encryption.xml naming a spine document means DRM: its text is
+ * ciphertext. (Obfuscated fonts are common and harmless.) */
+static kokoro_status check_drm(kokoro_document *doc)
+{
+    if (locate(doc->epub->za, "META-INF/encryption.xml") < 0) return KOKORO_OK;
+    char *buf;
+    size_t len;
+    if (read_entry(doc, "META-INF/encryption.xml", KK_DOC_MAX_MARKUP, &buf, &len) != KOKORO_OK) {
+        kk_doc_warn(doc, "META-INF/encryption.xml: %s", kokoro_last_error());
+        return KOKORO_OK;
+    }
+    xmlDocPtr x = parse_markup(doc, "META-INF/encryption.xml", buf, len, 0);
+    free(buf);
+    if (!x) {
+        kk_doc_warn(doc, "META-INF/encryption.xml is not readable XML; ignored");
+        return KOKORO_OK;
+    }
+    kokoro_status st = drm_refs(doc, xmlDocGetRootElement(x), 0);
+    xmlFreeDoc(x);
+    return st;
+}
+
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 static void xml_init(void) { xmlInitParser(); } /* libxml2's global tables, once, before any thread parses */
 
@@ -1323,6 +1375,8 @@ kokoro_status kk_epub_open(kokoro_document *doc, const char *path)
         kk_doc_warn(doc, "no usable table of contents: one chapter per spine document");
         st = chapters_from_spine(doc);
     }
+    if (st != KOKORO_OK) goto done;
+    st = check_drm(doc);
     if (st != KOKORO_OK) goto done;
     apply_landmarks(doc, &lm, "landmark");
     apply_landmarks(doc, &guide, "guide");

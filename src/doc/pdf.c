@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cairo.h>
 #include <poppler.h>
 
 #include "core/error.h"
@@ -635,6 +636,67 @@ kokoro_status kk_pdf_chapter(kokoro_document *doc, size_t i, kk_textbuf *tb)
     return KOKORO_OK;
 }
 
+/* ---- cover: the first page as a PNG ---- */
+
+typedef struct png_buf {
+    unsigned char *p;
+    size_t len, cap;
+} png_buf;
+
+static cairo_status_t png_write(void *closure, const unsigned char *data, unsigned int n)
+{
+    png_buf *b = closure;
+    if (b->len + n > KK_DOC_MAX_COVER) return CAIRO_STATUS_WRITE_ERROR;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 65536;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q) return CAIRO_STATUS_NO_MEMORY;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return CAIRO_STATUS_SUCCESS;
+}
+
+/* Rendered at most 1200 pixels on the long side, on white; a failure only
+ * means no cover. */
+static void render_cover(kokoro_document *doc)
+{
+    PopplerPage *pg = poppler_document_get_page(doc->pdf->pd, 0);
+    if (!pg) return;
+    double w = 0, h = 0;
+    poppler_page_get_size(pg, &w, &h);
+    if (!(w > 1 && h > 1 && w < 15000 && h < 15000)) {
+        g_object_unref(pg);
+        return;
+    }
+    double scale = 1200.0 / (w > h ? w : h);
+    if (scale > 2.0) scale = 2.0;
+    int pw = (int)(w * scale + 0.5), ph = (int)(h * scale + 0.5);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw > 0 ? pw : 1, ph > 0 ? ph : 1);
+    cairo_t *cr = cairo_create(surf);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_scale(cr, scale, scale);
+    poppler_page_render(pg, cr);
+    cairo_destroy(cr);
+    g_object_unref(pg);
+    png_buf b = {0};
+    if (cairo_surface_status(surf) == CAIRO_STATUS_SUCCESS &&
+        cairo_surface_write_to_png_stream(surf, png_write, &b) == CAIRO_STATUS_SUCCESS &&
+        kk_doc_image_mime(b.p, b.len)) {
+        doc->cover = b.p;
+        doc->cover_len = b.len;
+        doc->cover_mime = "image/png";
+    } else {
+        free(b.p);
+        kk_doc_warn(doc, "the first page could not be rendered as a cover");
+    }
+    cairo_surface_destroy(surf);
+}
+
 /* ---- open ---- */
 
 static void add_meta_owned(kokoro_document *doc, const char *key, gchar *v)
@@ -697,6 +759,7 @@ kokoro_status kk_pdf_open(kokoro_document *doc, const char *path)
     if (st == KOKORO_OK) st = o.n ? chapters_from_outline(doc, &o) : chapters_by_heuristic(doc);
     for (size_t i = 0; i < o.n; i++) free(o.e[i].title);
     free(o.e);
+    if (st == KOKORO_OK) render_cover(doc);
     return st;
 }
 
