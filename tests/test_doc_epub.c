@@ -349,6 +349,32 @@ static void test_epub3_slicing_and_skipping(void **state)
     kokoro_document_free(d);
 }
 
+/* TOC entries may point at page-break anchors, whose own text ("12") is never read. */
+static void test_anchors_on_page_breaks(void **state)
+{
+    (void)state;
+    const char *opf =
+        "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\"><metadata/>"
+        "<manifest><item id=\"nav\" href=\"nav.xhtml\" properties=\"nav\" media-type=\"application/xhtml+xml\"/>"
+        "<item id=\"f\" href=\"f.xhtml\" media-type=\"application/xhtml+xml\"/></manifest>"
+        "<spine><itemref idref=\"f\"/></spine></package>";
+    const char *nav = XHTML("<nav epub:type=\"toc\"><ol><li><a href=\"f.xhtml\">Intro</a></li>"
+                            "<li><a href=\"f.xhtml#pg1\">P1</a></li><li><a href=\"f.xhtml#pg2\">P2</a></li>"
+                            "</ol></nav>");
+    const char *f = XHTML("<p>Intro.</p><p><span epub:type=\"pagebreak\" id=\"pg1\">11</span>Page one "
+                          "text.</p><div role=\"doc-pagebreak\" id=\"pg2\">12</div><p>Page two text.</p>");
+    entry e[] = {{"OEBPS/content.opf", opf, 0}, {"OEBPS/nav.xhtml", nav, 0}, {"OEBPS/f.xhtml", f, 0}};
+    kokoro_document *d = open_ok(book("pages.epub", e, 3));
+    assert_int_equal(kokoro_document_chapter_count(d), 3);
+    const char *want[] = {"Intro.", "Page one text.", "Page two text."};
+    for (size_t i = 0; i < 3; i++) {
+        char *t = text_of(d, i);
+        assert_string_equal(t, want[i]);
+        free(t);
+    }
+    kokoro_document_free(d);
+}
+
 static void test_epub2_ncx_guide_cover_page(void **state)
 {
     (void)state;
@@ -755,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_spine_fallback_and_svg_cover), cmocka_unit_test(test_tag_soup),
         cmocka_unit_test(test_hostile_books),         cmocka_unit_test(test_broken_containers),
         cmocka_unit_test(test_entry_size_limit),      cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_anchors_on_page_breaks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

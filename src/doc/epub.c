@@ -771,6 +771,7 @@ typedef struct walk {
     const char *start_id; /* collect from the element with this id (NULL: from the top) */
     const char *end_id;   /* stop at the element with this id (NULL: to the end) */
     int collecting, stopped, found_start, too_deep;
+    int muted; /* inside a skipped element: anchors count, text does not */
 } walk;
 
 static int is_block(xmlNodePtr n)
@@ -848,13 +849,13 @@ static void walk_node(walk *w, xmlNodePtr n, int depth)
     }
     for (xmlNodePtr c = n->children; c && !w->stopped; c = c->next) {
         if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
-            if (w->collecting && c->content) kk_tb_text(w->tb, (const char *)c->content, strlen((const char *)c->content));
+            if (w->collecting && !w->muted && c->content) kk_tb_text(w->tb, (const char *)c->content, strlen((const char *)c->content));
             continue;
         }
         if (c->type == XML_ENTITY_REF_NODE) {
             /* HTML named entities in XHTML without a DTD; other entities stay unexpanded */
             const htmlEntityDesc *d = htmlEntityLookup(c->name);
-            if (w->collecting && d) {
+            if (w->collecting && !w->muted && d) {
                 char u[5];
                 unsigned v = d->value;
                 size_t k = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4;
@@ -880,20 +881,21 @@ static void walk_node(walk *w, xmlNodePtr n, int depth)
             w->found_start = 1;
         }
         if (skip_element(c)) {
-            if (!w->collecting) walk_node(w, c, depth + 1); /* an anchor may hide inside */
+            w->muted++; /* a start or end anchor may sit inside (a page break's id) */
+            walk_node(w, c, depth + 1);
+            w->muted--;
             continue;
         }
+        int on = w->collecting && !w->muted;
         if (name_is(c, "br")) {
-            if (w->collecting) kk_tb_line(w->tb);
+            if (on) kk_tb_line(w->tb);
             continue;
         }
         int block = is_block(c);
-        if (block && w->collecting) kk_tb_para(w->tb);
-        if (name_is(c, "td") || name_is(c, "th")) {
-            if (w->collecting && w->tb->pending < 1) w->tb->pending = 1;
-        }
+        if (block && on) kk_tb_para(w->tb);
+        if ((name_is(c, "td") || name_is(c, "th")) && on && w->tb->pending < 1) w->tb->pending = 1;
         walk_node(w, c, depth + 1);
-        if (block && w->collecting) kk_tb_para(w->tb);
+        if (block && w->collecting && !w->muted) kk_tb_para(w->tb);
     }
 }
 
@@ -915,12 +917,12 @@ static kokoro_status doc_text(kokoro_document *doc, const char *path, const char
     free(buf);
     if (!x) return KOKORO_ERR_FORMAT;
     xmlNodePtr body = find_body(xmlDocGetRootElement(x));
-    walk w = {doc, tb, start_id, end_id, start_id == NULL, 0, 0, 0};
+    walk w = {doc, tb, start_id, end_id, start_id == NULL, 0, 0, 0, 0};
     kk_tb_para(tb);
     walk_node(&w, body, 0);
     if (start_id && !w.found_start && !w.too_deep) {
         /* the anchor is missing: read the whole document rather than nothing */
-        walk w2 = {doc, tb, NULL, end_id, 1, 0, 0, 0};
+        walk w2 = {doc, tb, NULL, end_id, 1, 0, 0, 0, 0};
         walk_node(&w2, body, 0);
         w.too_deep = w2.too_deep;
     }
