@@ -562,6 +562,83 @@ KOKORO_API kokoro_status kokoro_captions_add(kokoro_captions *c, const char *tex
                                              uint64_t offset);
 KOKORO_API kokoro_status kokoro_captions_close(kokoro_captions *c);
 KOKORO_API void kokoro_captions_abort(kokoro_captions *c);
+/* ---- documents: EPUB, PDF, plain text and Markdown, read as chapters ---- */
+
+typedef struct kokoro_document kokoro_document;
+
+typedef enum kokoro_document_type {
+    KOKORO_DOC_TEXT = 0,
+    KOKORO_DOC_MARKDOWN = 1,
+    KOKORO_DOC_EPUB = 2,
+    KOKORO_DOC_PDF = 3
+} kokoro_document_type;
+
+/* Where a chapter sits in the book, for front/back-matter skipping. */
+typedef enum kokoro_matter {
+    KOKORO_MATTER_BODY = 0,
+    KOKORO_MATTER_FRONT = 1,   /* copyright, title page, dedication, contents… */
+    KOKORO_MATTER_BACK = 2     /* about the author, also by, index, colophon… */
+} kokoro_matter;
+
+typedef struct kokoro_chapter_info {
+    const char *title;         /* UTF-8, never NULL; owned by the document */
+    int level;                 /* 1 = top level of the table of contents */
+    long word_count;           /* -1 until counted (kokoro_document_count_words) */
+    kokoro_matter matter;      /* the library only flags; skipping is the caller's choice */
+    const char *matter_reason; /* why (for --debug), e.g. "title has \"copyright\""; "" for body */
+    int first_page, last_page; /* PDF: 1-based inclusive page range; 0 otherwise */
+} kokoro_chapter_info;
+
+/* Opens a document. The type comes from the magic bytes (zip → EPUB, %PDF →
+ * PDF), then the extension (.md/.markdown → Markdown), else UTF-8 text.
+ * Opening reads the table of contents, metadata and cover, never all chapter
+ * texts: kokoro_document_chapter_text produces one chapter on demand.
+ * A document is not thread-safe; open one per thread.
+ * Limits (each a clear error): zip entries of at most 64 MiB uncompressed
+ * (32 MiB for the cover) and a compression ratio of at most 200:1 above 1 MiB, XML nesting of 256,
+ * 20,000 chapters, 20,000 PDF pages, 512 MiB of text. */
+KOKORO_API kokoro_status kokoro_document_open(const char *path, kokoro_document **out);
+/* Text or Markdown from memory (e.g. stdin); name is used in messages and,
+ * by its extension, to pick Markdown. The buffer is copied. */
+KOKORO_API kokoro_status kokoro_document_open_text(const char *buf, size_t len, const char *name,
+                                                   kokoro_document **out);
+KOKORO_API void kokoro_document_free(kokoro_document *doc);
+KOKORO_API kokoro_document_type kokoro_document_get_type(const kokoro_document *doc);
+KOKORO_API size_t kokoro_document_chapter_count(const kokoro_document *doc);
+/* Fills *info for chapter i (0-based); the strings live as long as doc. */
+KOKORO_API kokoro_status kokoro_document_chapter_info(const kokoro_document *doc, size_t i,
+                                                      kokoro_chapter_info *info);
+/* The text of chapter i: malloc'd UTF-8, NUL-terminated, paragraphs separated
+ * by a blank line (headings are paragraphs of their own); free() it. */
+KOKORO_API kokoro_status kokoro_document_chapter_text(kokoro_document *doc, size_t i, char **text,
+                                                      size_t *len);
+/* Extracts each chapter once (freeing it again) to fill the word counts. */
+KOKORO_API kokoro_status kokoro_document_count_words(kokoro_document *doc);
+/* Metadata: key is "title", "creator", "language", "date", "publisher",
+ * "description" or "identifier"; a key may have several values (authors).
+ * Returns NULL when value i does not exist. */
+KOKORO_API size_t kokoro_document_meta_count(const kokoro_document *doc, const char *key);
+KOKORO_API const char *kokoro_document_meta(const kokoro_document *doc, const char *key, size_t i);
+/* The cover image, owned by doc: an EPUB's declared cover (checked JPEG, PNG
+ * or WebP by magic bytes), a PDF's first page rendered as PNG (at most 1200
+ * pixels on the long side). *data = NULL and *len = 0 when there is none;
+ * *mime "image/jpeg", "image/png" or "image/webp". */
+KOKORO_API kokoro_status kokoro_document_cover(const kokoro_document *doc, const unsigned char **data,
+                                               size_t *len, const char **mime);
+/* Non-fatal problems met while opening (an href escaping the book, a TOC
+ * entry pointing nowhere...), one per index; NULL past the end. */
+KOKORO_API const char *kokoro_document_warning(const kokoro_document *doc, size_t i);
+
+/* Parses a --select-chapters spec over n chapters: "all", "*", "last", "N",
+ * "A-B", "A-last" and comma lists of these, 1-based. mask[0..n) receives 1 for
+ * selected chapters, 0 otherwise. Out of range or garbage is an error naming it. */
+KOKORO_API kokoro_status kokoro_chapter_selection_parse(const char *spec, size_t n, unsigned char *mask);
+
+/* The --list-chapters listing: one line per chapter, "  N. Title  (W words,
+ * ~M:SS)" indented by level, with front/back matter marked, then a total.
+ * Duration = words / (150 × speed) minutes. Counts words if not yet done.
+ * *out is malloc'd; free() it. */
+KOKORO_API kokoro_status kokoro_document_format_listing(kokoro_document *doc, float speed, char **out);
 
 #ifdef __cplusplus
 }

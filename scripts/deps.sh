@@ -25,6 +25,9 @@ PACKAGES=(
   libespeak-ng-dev
   espeak-ng-data
   libutf8proc-dev
+  libxml2-dev
+  libpoppler-glib-dev
+  libcairo2-dev
 )
 
 missing=()
