@@ -430,6 +430,44 @@ static void test_bitrate_option(void **state)
     at_rmtree(dir);
 }
 
+/* current resident size (not the peak, which earlier tests have set) */
+static long rss_kb(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    if (f) fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Memory does not grow with the length of the audio: after a short warm-up,
+ * four more minutes add less than 2 MB to the resident size. */
+static void test_bounded_memory(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_tmpdir(dir, sizeof dir, "mem");
+    float *x = at_sine(SR, 220, 0.4);
+    /* m4b keeps its packet index until the trailer: 62 bytes per 1024-sample
+     * frame, about 5 MB per hour of audio, well under the 2 MB bound here */
+    const char *exts[] = {"wav", "flac", "mp3", "opus", "m4b"};
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/long.%s", dir, exts[i]);
+        kokoro_writer *w;
+        assert_int_equal(kokoro_writer_open(path, NULL, &w), KOKORO_OK);
+        for (int s = 0; s < 5; s++) assert_int_equal(kokoro_writer_write(w, x, SR), KOKORO_OK);
+        long before = rss_kb();
+        for (int s = 0; s < 240; s++) assert_int_equal(kokoro_writer_write(w, x, SR), KOKORO_OK);
+        long after = rss_kb();
+        assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+        fprintf(stderr, "  %s: RSS %ld kB after 5 s, %ld kB after 245 s\n", exts[i], before, after);
+        assert_true(after - before < 2048);
+        unlink(path);
+    }
+    free(x);
+    at_rmtree(dir);
+}
+
 /* seconds of audio encoded per second of CPU, for the report */
 static void test_encoding_speed(void **state)
 {
@@ -477,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_kill_leaves_no_output),
         cmocka_unit_test(test_write_error_disk_full),
         cmocka_unit_test(test_bitrate_option),
+        cmocka_unit_test(test_bounded_memory),
         cmocka_unit_test(test_encoding_speed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
