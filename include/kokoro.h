@@ -295,6 +295,11 @@ KOKORO_API kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, koko
 KOKORO_API kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n,
                                             kokoro_pause_kind before, int no_trim,
                                             size_t *trimmed_front, uint64_t *out_start);
+/* Starts a chapter (M4A/M4B writers): writes what is held back (faded
+ * out), then the pause for `before` (none before the first chunk), then
+ * marks a chapter titled title at that sample, so the chapter's first chunk
+ * (whose own `before` is then ignored) starts exactly at the mark. */
+KOKORO_API kokoro_status kokoro_joiner_chapter(kokoro_joiner *j, const char *title, kokoro_pause_kind before);
 /* Writes what is still held back. The writer stays open. */
 KOKORO_API kokoro_status kokoro_joiner_finish(kokoro_joiner *j);
 KOKORO_API void kokoro_joiner_free(kokoro_joiner *j);
