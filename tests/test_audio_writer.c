@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -364,6 +365,95 @@ static void test_kill_leaves_no_output(void **state)
     at_rmtree(dir);
 }
 
+static const char *probe_tag(const cJSON *probe, const char *key)
+{
+    /* Ogg keeps its comments on the stream, the others on the file */
+    const cJSON *fmt = cJSON_GetObjectItem(probe, "format");
+    const cJSON *tags = fmt ? cJSON_GetObjectItem(fmt, "tags") : NULL;
+    const char *v = tags ? at_json_str(tags, key) : NULL;
+    if (!v) {
+        const cJSON *st = cJSON_GetArrayItem(cJSON_GetObjectItem(probe, "streams"), 0);
+        tags = st ? cJSON_GetObjectItem(st, "tags") : NULL;
+        if (tags) {
+            const cJSON *t;
+            cJSON_ArrayForEach(t, tags) if (strcasecmp(t->string, key) == 0 && cJSON_IsString(t)) v = t->valuestring;
+        }
+    }
+    return v;
+}
+
+static void test_tags_in_every_format(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_tmpdir(dir, sizeof dir, "tags");
+    static const unsigned char png[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+        0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x04, 0x08, 0x02, 0x00, 0x00, 0x00, 0x26, 0x93, 0x09, 0x29, 0x00,
+        0x00, 0x00, 0x10, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x38, 0x21, 0x27, 0x07, 0x47, 0x0c, 0xc4,
+        0x71, 0x00, 0xb1, 0x63, 0x10, 0x41, 0x3b, 0x4b, 0x63, 0x82, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+        0x44, 0xae, 0x42, 0x60, 0x82};
+    kokoro_metadata md = {0};
+    md.title = "Ünïcødé — title; a=b 🎧";
+    md.author = "Ann Author";
+    md.album = "Series";
+    md.narrator = "af_heart";
+    md.date = "2024";
+    md.genre = "Fiction";
+    md.description = "About it";
+    md.cover = png;
+    md.cover_size = sizeof png;
+    const char *exts[] = {"wav", "flac", "opus", "mp3"};
+    float *x = at_sine(SR / 2, 440, 0.3);
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/t.%s", dir, exts[i]);
+        kokoro_writer_options o = kokoro_writer_options_default();
+        o.metadata = &md;
+        kokoro_writer *w;
+        kokoro_status st = kokoro_writer_open(path, &o, &w);
+        if (st) fprintf(stderr, "%s\n", kokoro_last_error());
+        assert_int_equal(st, KOKORO_OK);
+        assert_int_equal(kokoro_writer_write(w, x, SR / 2), KOKORO_OK);
+        assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+        cJSON *p = at_ffprobe(path);
+        assert_non_null(p);
+        fprintf(stderr, "  %s: title '%s' artist '%s' album '%s' date '%s' genre '%s' comment '%s'\n", exts[i],
+                probe_tag(p, "title"), probe_tag(p, "artist"), probe_tag(p, "album"), probe_tag(p, "date"),
+                probe_tag(p, "genre"), probe_tag(p, "comment"));
+        assert_string_equal(probe_tag(p, "title"), md.title);
+        assert_string_equal(probe_tag(p, "artist"), "Ann Author");
+        assert_string_equal(probe_tag(p, "album"), "Series");
+        assert_string_equal(probe_tag(p, "date"), "2024");
+        assert_string_equal(probe_tag(p, "genre"), "Fiction");
+        assert_string_equal(probe_tag(p, "comment"), "About it");
+        if (i == 3) {
+            assert_string_equal(probe_tag(p, "album_artist"), "Ann Author");
+            assert_string_equal(probe_tag(p, "composer"), "af_heart");
+            /* the cover as an attached picture, and the audio still decodes to its length */
+            const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "streams"), 1);
+            assert_non_null(v);
+            assert_string_equal(at_json_str(v, "codec_name"), "png");
+            size_t n = 0;
+            float *y = at_read_sndfile(path, &n, NULL, NULL);
+            assert_non_null(y);
+            assert_int_equal(n, SR / 2);
+            free(y);
+        }
+        cJSON_Delete(p);
+    }
+    /* invalid UTF-8 in a tag is refused with the field's name */
+    md.genre = "bad \xC3";
+    snprintf(path, sizeof path, "%s/bad.mp3", dir);
+    kokoro_writer_options o = kokoro_writer_options_default();
+    o.metadata = &md;
+    kokoro_writer *w;
+    assert_int_equal(kokoro_writer_open(path, &o, &w), KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "genre is not valid UTF-8"));
+    free(x);
+    assert_int_equal(at_count_entries(dir), 4);
+    at_rmtree(dir);
+}
+
 /* a full disk: the error names the output and the cause */
 static void test_write_error_disk_full(void **state)
 {
@@ -513,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_abort_leaves_nothing),
         cmocka_unit_test(test_kill_leaves_no_output),
+        cmocka_unit_test(test_tags_in_every_format),
         cmocka_unit_test(test_write_error_disk_full),
         cmocka_unit_test(test_bitrate_option),
         cmocka_unit_test(test_bounded_memory),
