@@ -454,6 +454,39 @@ static void test_tags_in_every_format(void **state)
     at_rmtree(dir);
 }
 
+/* The published file gets the usual permissions (umask applies); a rename
+ * that fails at close (a folder took the name) is an error naming the path
+ * and leaves no temp file. */
+static void test_permissions_and_failed_rename(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_tmpdir(dir, sizeof dir, "perm");
+    snprintf(path, sizeof path, "%s/a.wav", dir);
+    mode_t old = umask(022);
+    kokoro_writer *w;
+    assert_int_equal(kokoro_writer_open(path, NULL, &w), KOKORO_OK);
+    assert_int_equal(kokoro_writer_write_silence(w, 100), KOKORO_OK);
+    assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    umask(old);
+    snprintf(path, sizeof path, "%s/b.flac", dir);
+    assert_int_equal(kokoro_writer_open(path, NULL, &w), KOKORO_OK);
+    assert_int_equal(kokoro_writer_write_silence(w, 100), KOKORO_OK);
+    assert_int_equal(mkdir(path, 0755), 0);
+    char inside[400];
+    snprintf(inside, sizeof inside, "%s/keep", path);
+    FILE *f = fopen(inside, "w");
+    fclose(f);
+    assert_int_equal(kokoro_writer_close(w), KOKORO_ERR_IO);
+    assert_non_null(strstr(kokoro_last_error(), path));
+    assert_non_null(strstr(kokoro_last_error(), "cannot rename"));
+    assert_int_equal(at_count_entries(dir), 2); /* a.wav and the folder */
+    at_rmtree(dir);
+}
+
 /* a full disk: the error names the output and the cause */
 static void test_write_error_disk_full(void **state)
 {
@@ -612,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_abort_leaves_nothing),
         cmocka_unit_test(test_kill_leaves_no_output),
         cmocka_unit_test(test_tags_in_every_format),
+        cmocka_unit_test(test_permissions_and_failed_rename),
         cmocka_unit_test(test_write_error_disk_full),
         cmocka_unit_test(test_bitrate_option),
         cmocka_unit_test(test_bounded_memory),
