@@ -235,7 +235,10 @@ KOKORO_API const char *kokoro_audio_format_name(kokoro_audio_format format);
 /* Non-zero when the format can be written to a pipe ("-" = stdout). */
 KOKORO_API int kokoro_audio_format_can_stream(kokoro_audio_format format);
 
-/* Audiobook metadata (M4A/M4B). NULL or "" fields are left out. */
+/* Tags. M4A/M4B take every field (the cover as an attached picture); MP3 an
+ * ID3v2 tag with every field and the cover (APIC); WAV (LIST/INFO), FLAC and
+ * Ogg Opus (Vorbis comments) title, author, album, date, genre and
+ * description; raw PCM none. NULL or "" fields are left out. */
 typedef struct kokoro_metadata {
     const char *title;
     const char *author;      /* written as artist and album_artist */
@@ -253,9 +256,9 @@ typedef struct kokoro_writer_options {
     kokoro_audio_format format; /* AUTO: from the extension (stdout needs a format) */
     int wav_float;              /* WAV: 32-bit float samples instead of 16-bit PCM */
     int bitrate_kbps;           /* MP3/Opus/AAC; 0: MP3 VBR quality 4, Opus 32, AAC 64 */
-    int no_metadata;            /* M4A/M4B: no tags and no cover */
+    int no_metadata;            /* no tags and no cover */
     int no_chapters;            /* M4A/M4B: chapters are accepted but not written */
-    const kokoro_metadata *metadata; /* M4A/M4B; copied at open; NULL for none */
+    const kokoro_metadata *metadata; /* used at open only; NULL for none */
 } kokoro_writer_options;
 
 /* format AUTO, 16-bit WAV, default bitrates, metadata and chapters on. */
@@ -349,6 +352,11 @@ KOKORO_API uint64_t kokoro_joiner_position(const kokoro_joiner *j);
 KOKORO_API kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n,
                                             kokoro_pause_kind before, int no_trim,
                                             size_t *trimmed_front, uint64_t *out_start);
+/* Starts a chapter (M4A/M4B writers): writes what is held back (faded
+ * out), then the pause for `before` (none before the first chunk), then
+ * marks a chapter titled title at that sample, so the chapter's first chunk
+ * (whose own `before` is then ignored) starts exactly at the mark. */
+KOKORO_API kokoro_status kokoro_joiner_chapter(kokoro_joiner *j, const char *title, kokoro_pause_kind before);
 /* Writes what is still held back. The writer stays open. */
 KOKORO_API kokoro_status kokoro_joiner_finish(kokoro_joiner *j);
 KOKORO_API void kokoro_joiner_free(kokoro_joiner *j);

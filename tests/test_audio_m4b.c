@@ -210,7 +210,7 @@ static void test_explicit_chapters_and_jpeg(void **state)
     at_tmpdir(dir, sizeof dir, "m4b2");
     snprintf(path, sizeof path, "%s/b.m4b", dir);
     /* a JPEG is recognised by its magic bytes; ffprobe need not decode it */
-    unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, /* APP0 */
+    unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x04, 'h',  'i', /* a comment segment */
                             0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x20, 0x00, 0x30, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9};
     kokoro_metadata md = {0};
     md.cover = jpeg;
@@ -282,6 +282,148 @@ static void test_bad_cover_and_language(void **state)
     at_rmtree(dir);
 }
 
+/* The pipeline's way: chunks through the joiner, chapters placed by it;
+ * each chapter's first chunk starts exactly at its mark. */
+static void test_joiner_chapters(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_tmpdir(dir, sizeof dir, "m4bj");
+    snprintf(path, sizeof path, "%s/j.m4b", dir);
+    kokoro_writer *w;
+    assert_int_equal(kokoro_writer_open(path, NULL, &w), KOKORO_OK);
+    kokoro_join_options o = kokoro_join_options_default();
+    kokoro_joiner *j;
+    assert_int_equal(kokoro_joiner_new(&o, w, &j), KOKORO_OK);
+    /* chunks with 100 ms of silence on both sides, as the model leaves them */
+    size_t n = SR / 2 + SR / 5;
+    float *x = calloc(n, sizeof *x);
+    for (size_t i = SR / 10; i < n - SR / 10; i++) x[i] = (float)(0.5 * sin(2 * M_PI * 400.0 * (double)i / SR));
+    uint64_t marks[3], first[3], at;
+    for (int c = 0; c < 3; c++) {
+        char title[32];
+        snprintf(title, sizeof title, "Part %d", c + 1);
+        assert_int_equal(kokoro_joiner_chapter(j, title, KOKORO_PAUSE_CHAPTER), KOKORO_OK);
+        marks[c] = kokoro_writer_position(w);
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(kokoro_joiner_push(j, x, n, k == 0 ? KOKORO_PAUSE_PARAGRAPH : KOKORO_PAUSE_SENTENCE, 0,
+                                                NULL, &at),
+                             KOKORO_OK);
+            if (k == 0) first[c] = at;
+        }
+    }
+    /* an empty chapter is refused */
+    assert_int_equal(kokoro_joiner_chapter(j, "Empty", KOKORO_PAUSE_CHAPTER), KOKORO_OK);
+    assert_int_equal(kokoro_joiner_chapter(j, "Empty 2", KOKORO_PAUSE_CHAPTER), KOKORO_ERR_INVALID_ARG);
+    assert_int_equal(kokoro_joiner_push(j, x, n, KOKORO_PAUSE_NONE, 0, NULL, NULL), KOKORO_OK);
+    assert_int_equal(kokoro_joiner_finish(j), KOKORO_OK);
+    kokoro_joiner_free(j);
+    uint64_t total = kokoro_writer_position(w);
+    assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+    free(x);
+    assert_int_equal(marks[0], 0);
+    for (int c = 0; c < 3; c++) assert_int_equal(first[c], marks[c]);
+    /* between chapters: the chapter pause, nothing else */
+    size_t kept = n - 2 * (SR / 10) + 2 * (size_t)(SR * o.margin_ms / 1000);
+    size_t per_chapter = 3 * kept + 2 * kokoro_join_pause_samples(&o, KOKORO_PAUSE_SENTENCE);
+    assert_int_equal(marks[1] - marks[0], per_chapter + kokoro_join_pause_samples(&o, KOKORO_PAUSE_CHAPTER));
+    cJSON *p = at_ffprobe(path);
+    assert_non_null(p);
+    const cJSON *chs = cJSON_GetObjectItem(p, "chapters");
+    assert_int_equal(cJSON_GetArraySize(chs), 4);
+    for (int c = 0; c < 3; c++)
+        assert_true(fabs(at_json_num_str(cJSON_GetArrayItem(chs, c), "start_time") - (double)marks[c] / SR) <= 0.001);
+    assert_true(fabs(at_json_num_str(cJSON_GetObjectItem(p, "format"), "duration") - (double)total / SR) <= 0.001);
+    cJSON_Delete(p);
+    at_rmtree(dir);
+}
+
+/* The same input gives the same bytes (a resumed run can be compared with
+ * an uninterrupted one). */
+static void test_deterministic_output(void **state)
+{
+    (void)state;
+    char dir[256], a[300], b[300];
+    at_tmpdir(dir, sizeof dir, "m4bdet");
+    kokoro_metadata md = {0};
+    md.title = "Same";
+    md.author = "Twice";
+    md.cover = kPng;
+    md.cover_size = sizeof kPng;
+    /* not Ogg Opus: libsndfile gives each Ogg stream a random serial number */
+    const char *exts[] = {"m4b", "mp3", "flac", "wav"};
+    for (int i = 0; i < 4; i++) {
+        uint64_t starts[N_CH], total;
+        snprintf(a, sizeof a, "%s/a.%s", dir, exts[i]);
+        snprintf(b, sizeof b, "%s/b.%s", dir, exts[i]);
+        if (i == 0) {
+            write_book(a, KOKORO_AUDIO_AUTO, &md, 0, 0, starts, &total);
+            write_book(b, KOKORO_AUDIO_AUTO, &md, 0, 0, starts, &total);
+        } else {
+            for (int r = 0; r < 2; r++) {
+                kokoro_writer *w;
+                assert_int_equal(kokoro_writer_open(r ? b : a, NULL, &w), KOKORO_OK);
+                float *x = at_sine(SR, 330, 0.4);
+                assert_int_equal(kokoro_writer_write(w, x, SR), KOKORO_OK);
+                free(x);
+                assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+            }
+        }
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+        if (system(cmd) != 0) fprintf(stderr, "%s: two runs differ\n", exts[i]);
+        assert_int_equal(system(cmd), 0);
+    }
+    at_rmtree(dir);
+}
+
+/* A book with 1,000 chapters of odd lengths: every mark still lands on its
+ * sample (no drift accumulates). */
+static void test_thousand_chapters(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_tmpdir(dir, sizeof dir, "m4b1k");
+    snprintf(path, sizeof path, "%s/k.m4b", dir);
+    kokoro_writer *w;
+    assert_int_equal(kokoro_writer_open(path, NULL, &w), KOKORO_OK);
+    enum { NCH = 1000 };
+    uint64_t *starts = malloc(NCH * sizeof *starts);
+    float *x = at_sine(4000, 250, 0.3);
+    for (int c = 0; c < NCH; c++) {
+        char title[32];
+        snprintf(title, sizeof title, "Chapter %d", c + 1);
+        starts[c] = kokoro_writer_position(w);
+        assert_int_equal(kokoro_writer_add_chapter(w, title), KOKORO_OK);
+        assert_int_equal(kokoro_writer_write(w, x, 1500 + (size_t)(c * 37) % 2400), KOKORO_OK);
+    }
+    uint64_t total = kokoro_writer_position(w);
+    assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+    free(x);
+    cJSON *p = at_ffprobe(path);
+    assert_non_null(p);
+    const cJSON *chs = cJSON_GetObjectItem(p, "chapters");
+    assert_int_equal(cJSON_GetArraySize(chs), NCH);
+    double worst = 0.0;
+    for (int c = 0; c < NCH; c++) {
+        const cJSON *ch = cJSON_GetArrayItem(chs, c);
+        double d = fabs(at_json_num_str(ch, "start_time") - (double)starts[c] / SR);
+        if (d > worst) worst = d;
+        char title[32];
+        snprintf(title, sizeof title, "Chapter %d", c + 1);
+        assert_string_equal(tag(ch, "title"), title);
+    }
+    fprintf(stderr, "1000 chapters over %.1f s: worst mark error %.6f s\n", (double)total / SR, worst);
+    /* exact to the sample: the movie time scale is the sample rate, so only
+     * ffprobe's printing to the microsecond remains */
+    assert_true(worst <= 1e-6);
+    double end = at_json_num_str(cJSON_GetArrayItem(chs, NCH - 1), "end_time");
+    assert_true(fabs(end - (double)total / SR) <= 0.001);
+    cJSON_Delete(p);
+    free(starts);
+    at_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +431,9 @@ int main(void)
         cmocka_unit_test(test_m4a_no_chapters_no_metadata),
         cmocka_unit_test(test_explicit_chapters_and_jpeg),
         cmocka_unit_test(test_bad_cover_and_language),
+        cmocka_unit_test(test_joiner_chapters),
+        cmocka_unit_test(test_deterministic_output),
+        cmocka_unit_test(test_thousand_chapters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -368,7 +368,16 @@ kokoro_status kk_enc_av_open(const kk_encoder_args *a, kk_encoder **out)
         if ((st = set_metadata(e, m, a->format == KOKORO_AUDIO_M4B)) != KOKORO_OK) goto fail;
         if (m->cover && m->cover_size && (st = add_cover(e, m)) != KOKORO_OK) goto fail;
     }
-    if ((r = avformat_write_header(e->oc, NULL)) < 0) {
+    /* The chapter track is timed in the movie time scale (1/1000 s by
+     * default): in our sample rate's scale the marks are exact. */
+    AVDictionary *mux_opts = NULL;
+    if (av_dict_set(&mux_opts, "movie_timescale", "24000", 0) < 0) {
+        st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    r = avformat_write_header(e->oc, &mux_opts);
+    av_dict_free(&mux_opts);
+    if (r < 0) {
         st = r == AVERROR(EIO) ? KOKORO_ERR_IO
                                : kk_error(KOKORO_ERR_INTERNAL, "%s: cannot start the MPEG-4 file: %s", name, av_err(r, eb, sizeof eb));
         goto fail;

@@ -121,6 +121,25 @@ kokoro_status kk_enc_sndfile_open(const kk_encoder_args *a, kk_encoder **out)
     /* float -> int conversion clips instead of wrapping (input is clipped
      * already; this guards the rounding at exactly +1.0) */
     sf_command(e->sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    const kokoro_metadata *m = a->opts->no_metadata ? NULL : a->opts->metadata;
+    if (m) {
+        /* WAV: LIST/INFO chunk; FLAC and Ogg Opus: Vorbis comments. libsndfile
+         * has no composer or language field; the cover needs MPEG-4 or MP3. */
+        const struct { int id; const char *v; } tags[] = {
+            {SF_STR_TITLE, m->title},   {SF_STR_ARTIST, m->author},
+            {SF_STR_ALBUM, m->album && *m->album ? m->album : m->title},
+            {SF_STR_DATE, m->date},     {SF_STR_GENRE, m->genre},
+            {SF_STR_COMMENT, m->description},
+        };
+        for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+            if (tags[i].v && *tags[i].v && sf_set_string(e->sf, tags[i].id, tags[i].v) != 0) {
+                kokoro_status st = kk_error(KOKORO_ERR_INVALID_ARG, "%s: cannot store the tag \"%s\": %s",
+                                            a->out->name, tags[i].v, sf_strerror(e->sf));
+                sf_close(e->sf);
+                free(e);
+                return st;
+            }
+    }
     if (a->format == KOKORO_AUDIO_OPUS) {
         /* SFC_SET_BITRATE_MODE / COMPRESSION_LEVEL map to the Opus bitrate;
          * libsndfile 1.2 takes a 0..1 level: 0 = highest bitrate. */

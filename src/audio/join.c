@@ -127,6 +127,8 @@ struct kokoro_joiner {
     size_t n_tail, cap_tail;
     int tail_raw;      /* the tail came from a no_trim chunk: written as is */
     int started;
+    int at_mark;       /* a chapter mark was just placed: no pause, no crossfade */
+    kokoro_writer *w;  /* the writer behind the sink, if it is one (for chapter marks) */
 };
 
 kokoro_status kokoro_joiner_new_sink(const kokoro_join_options *opts, kokoro_sample_sink sink, void *user,
@@ -160,7 +162,9 @@ static kokoro_status writer_sink(void *user, const float *x, size_t n)
 kokoro_status kokoro_joiner_new(const kokoro_join_options *opts, kokoro_writer *w, kokoro_joiner **out)
 {
     if (!w) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_new: NULL writer");
-    return kokoro_joiner_new_sink(opts, writer_sink, w, out);
+    kokoro_status st = kokoro_joiner_new_sink(opts, writer_sink, w, out);
+    if (st == KOKORO_OK) (*out)->w = w;
+    return st;
 }
 
 static kokoro_status emit(kokoro_joiner *j, const float *x, size_t n)
@@ -193,6 +197,7 @@ kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n, kok
     if (trimmed_front) *trimmed_front = s;
     size_t len = e - s;
     if (no_trim) {
+        j->at_mark = 0;
         if (j->n_tail && (st = flush_tail(j)) != KOKORO_OK) return st;
         if (out_start) *out_start = j->pos;
         j->started = 1;
@@ -207,7 +212,8 @@ kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n, kok
     /* the chunk's head: faded in, or crossfaded with the held tail */
     float head[1024];
     size_t pos = 0; /* samples of the chunk already consumed */
-    size_t pause = j->started ? kokoro_join_pause_samples(&j->o, before) : 0;
+    size_t pause = j->started && !j->at_mark ? kokoro_join_pause_samples(&j->o, before) : 0;
+    j->at_mark = 0;
     if (j->started && pause == 0 && j->n_tail > 0 && !j->tail_raw) {
         size_t k = j->n_tail < fade ? j->n_tail : fade;
         /* write the part of the tail that does not overlap, then the mix */
@@ -237,6 +243,21 @@ kokoro_status kokoro_joiner_push(kokoro_joiner *j, const float *x, size_t n, kok
     j->n_tail = hold;
     j->tail_raw = 0;
     j->started = 1;
+    return KOKORO_OK;
+}
+
+kokoro_status kokoro_joiner_chapter(kokoro_joiner *j, const char *title, kokoro_pause_kind before)
+{
+    if (!j || !title) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_chapter: NULL argument");
+    if ((int)before < 0 || before > KOKORO_PAUSE_CHAPTER)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_chapter: invalid pause kind %d", (int)before);
+    if (!j->w) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_joiner_chapter: chapter marks need a joiner on a writer");
+    kokoro_status st;
+    if (j->n_tail && (st = flush_tail(j)) != KOKORO_OK) return st;
+    if (j->started && !j->at_mark && (st = emit(j, NULL, kokoro_join_pause_samples(&j->o, before))) != KOKORO_OK)
+        return st;
+    if ((st = kokoro_writer_add_chapter(j->w, title)) != KOKORO_OK) return st;
+    j->at_mark = 1;
     return KOKORO_OK;
 }
 

@@ -16,7 +16,6 @@
 struct kokoro_player {
     PaStream *stream;
     kk_ring ring;
-    atomic_size_t underruns; /* callbacks that found the ring short (gaps) */
 };
 
 static int callback(const void *in, void *outp, unsigned long frames, const PaStreamCallbackTimeInfo *ti,
@@ -26,10 +25,8 @@ static int callback(const void *in, void *outp, unsigned long frames, const PaSt
     kokoro_player *p = user;
     float *out = outp;
     size_t got = kk_ring_read(&p->ring, out, frames);
-    if (got < frames) {
-        memset(out + got, 0, (frames - got) * sizeof *out);
-        if (got > 0) atomic_fetch_add(&p->underruns, 1);
-    }
+    /* the producer is late (or done): silence rather than stale samples */
+    if (got < frames) memset(out + got, 0, (frames - got) * sizeof *out);
     return paContinue;
 }
 
@@ -80,7 +77,6 @@ kokoro_status kokoro_player_open(int buffer_ms, kokoro_player **out)
         Pa_Terminate();
         return kk_error(KOKORO_ERR_NOMEM, "audio playback: out of memory");
     }
-    atomic_init(&p->underruns, 0);
     PaStreamParameters sp;
     memset(&sp, 0, sizeof sp);
     sp.device = dev;
