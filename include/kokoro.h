@@ -491,6 +491,7 @@ KOKORO_API kokoro_status kokoro_engine_open(const kokoro_engine_options *opts, k
 KOKORO_API void kokoro_engine_free(kokoro_engine *engine);
 KOKORO_API const kokoro_model *kokoro_engine_model(const kokoro_engine *engine);
 KOKORO_API const kokoro_voices *kokoro_engine_voices(const kokoro_engine *engine);
+KOKORO_API const kokoro_perf_config *kokoro_engine_perf(const kokoro_engine *engine);
 /* The workers and threads per worker the engine runs with. */
 KOKORO_API void kokoro_engine_workers(const kokoro_engine *engine, int *workers, int *threads);
 
@@ -647,6 +648,45 @@ KOKORO_API kokoro_status kokoro_chapter_selection_parse(const char *spec, size_t
  * Duration = words / (150 × speed) minutes. Counts words if not yet done.
  * *out is malloc'd; free() it. */
 KOKORO_API kokoro_status kokoro_document_format_listing(kokoro_document *doc, float speed, char **out);
+
+/* ---- books: a document's chapters into audio files ---- */
+
+typedef enum kokoro_book_mode {
+    KOKORO_BOOK_SINGLE = 0,  /* one file, the chapters one after another (chapter marks in m4a/m4b) */
+    KOKORO_BOOK_CHAPTERS,    /* output is a folder: Chapter_NNN_<title>.<fmt> each + <title>_Complete.<fmt> */
+    KOKORO_BOOK_SPLIT,       /* output is a folder: chapter_NNN/chunk_NNN.<fmt> + info.txt */
+    KOKORO_BOOK_AUDIOBOOK    /* one .m4b/.m4a: chapter marks, metadata, cover, an intro chapter */
+} kokoro_book_mode;
+
+typedef struct kokoro_book_options {
+    kokoro_speak_options speak;   /* voice, speed...; progress (what = the chapter's title), cancel */
+    kokoro_book_mode mode;
+    const char *output;           /* a file (SINGLE, AUDIOBOOK) or a folder (CHAPTERS, SPLIT) */
+    kokoro_writer_options writer; /* format (AUTO: from the output name; folders: wav), bitrate... */
+    const char *select;           /* --select-chapters ("all" when NULL) */
+    int skip_matter;              /* front/back matter: -1 skipped in AUDIOBOOK mode only, 0 kept, 1 skipped
+                                     (only from a whole-book selection: chapters named by number are kept) */
+    const char *title, *author, *narrator, *year, *genre, *description; /* NULL: from the document */
+    const char *cover_path;       /* NULL: the document's cover (JPEG or PNG) */
+    int no_intro;                 /* AUDIOBOOK: no spoken introduction chapter */
+    const char *intro_text;       /* AUDIOBOOK: what the introduction says (NULL: title, author, narrator) */
+    const char *captions_path;    /* .srt / .vtt for the whole book (SINGLE, AUDIOBOOK, CHAPTERS) */
+    const char *work_dir;         /* resume folder (NULL: OUTPUT.work, or OUTPUT/.work for a folder) */
+    int keep_work;                /* keep the work folder after success */
+    const char *input_id;         /* names the input in the work folder's fingerprint (path, size, time) */
+    /* Called when a chapter begins (index SIZE_MAX: the introduction); resumed
+     * 1: it was finished by an earlier run and is not spoken again; -1: it is
+     * front or back matter and skipped (called before any chapter begins). */
+    void (*chapter)(void *user, size_t index, size_t count, const char *title, int resumed);
+} kokoro_book_options;
+
+KOKORO_API kokoro_book_options kokoro_book_options_default(void);
+/* Speaks the selected chapters of doc. CHAPTERS and AUDIOBOOK keep every
+ * finished chapter in the work folder: run again after an interruption and
+ * finished chapters are not spoken again; the outputs are written only when
+ * every chapter is there (AAC encoded once), then the work folder goes. */
+KOKORO_API kokoro_status kokoro_engine_render(kokoro_engine *engine, kokoro_document *doc,
+                                              const kokoro_book_options *opts);
 
 #ifdef __cplusplus
 }

@@ -14,4 +14,10 @@
  * use a file:// folder). */
 int kk_cli_download(int quiet);
 
+/* --merge-chunks: each DIR/chapter_NNN/chunk_NNN.EXT (written by --split-output)
+ * into DIR/Chapter_NNN_<title>.EXT, decoded with libsndfile. Returns the exit
+ * status. */
+struct kokoro_writer_options;
+int kk_cli_merge_chunks(const char *dir, const struct kokoro_writer_options *wo, int quiet);
+
 #endif

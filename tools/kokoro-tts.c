@@ -33,7 +33,9 @@ enum {
     O_SEED, O_VERSION, O_STREAM, O_PHONEMES, O_NO_TRIM, O_NO_NOISE, O_TEST_WEIGHTS, O_DOWNLOAD, O_PRINT_PHONEMES,
     O_SAMPLE_FORMAT, O_BITRATE, O_LEXICON, O_PAUSE_SENTENCE, O_PAUSE_PARAGRAPH, O_PAUSE_CLAUSE, O_CHUNK_TOKENS,
     O_FIRST_CHUNK_TOKENS, O_CONVERT, O_DTYPE, O_GPU, O_PARALLEL, O_MAX_WORKERS, O_THREADS, O_ASYNC_IO,
-    O_MEMORY_STREAMING, O_CAPTIONS,
+    O_MEMORY_STREAMING, O_CAPTIONS, O_AUDIOBOOK, O_CHAPTERS, O_SPLIT_OUTPUT, O_MERGE_CHUNKS, O_SELECT_CHAPTERS,
+    O_LIST_CHAPTERS, O_KEEP_FRONT_MATTER, O_SKIP_FRONT_MATTER, O_NO_INTRO, O_INTRO_TEXT, O_COVER, O_TITLE, O_AUTHOR,
+    O_NARRATOR, O_YEAR, O_GENRE, O_DESCRIPTION, O_NO_CHAPTERS, O_NO_METADATA, O_KEEP_TEMP, O_TEMP_DIR, O_CHAPTER_PAUSE,
 };
 
 typedef struct opt_doc {
@@ -63,6 +65,28 @@ static const opt_doc opts[] = {
     {{"sample-format", required_argument, 0, O_SAMPLE_FORMAT}, "s16|f32", "WAV samples (default s16)"},
     {{"bitrate", required_argument, 0, O_BITRATE}, "KBPS", "MP3/Opus/AAC bitrate (default: per format)"},
     {{"captions", required_argument, 0, O_CAPTIONS}, "FILE", "write captions (.srt or .vtt) timed from the durations"},
+    {{"audiobook", required_argument, 0, O_AUDIOBOOK}, "OUT", "an .m4b/.m4a audiobook: chapters, metadata, cover, intro"},
+    {{"chapters", required_argument, 0, O_CHAPTERS}, "DIR", "one file per chapter, plus the whole book"},
+    {{"split-output", required_argument, 0, O_SPLIT_OUTPUT}, "DIR", "one file per chunk, a folder per chapter"},
+    {{"merge-chunks", no_argument, 0, O_MERGE_CHUNKS}, NULL, "with --split-output: join each chapter's chunks"},
+    {{"select-chapters", required_argument, 0, O_SELECT_CHAPTERS}, "SEL", "all, last, 3, 2-5, 1,4,7-last (default all)"},
+    {{"list-chapters", no_argument, 0, O_LIST_CHAPTERS}, NULL, "list the chapters with words and durations, then exit"},
+    {{"keep-front-matter", no_argument, 0, O_KEEP_FRONT_MATTER}, NULL, "audiobooks: keep copyright, contents..."},
+    {{"skip-front-matter", no_argument, 0, O_SKIP_FRONT_MATTER}, NULL, "skip front and back matter in any mode"},
+    {{"chapter-pause", required_argument, 0, O_CHAPTER_PAUSE}, "MS", "silence between chapters (default 2000)"},
+    {{"no-intro", no_argument, 0, O_NO_INTRO}, NULL, "audiobooks: no spoken introduction"},
+    {{"intro-text", required_argument, 0, O_INTRO_TEXT}, "TEXT", "audiobooks: what the introduction says"},
+    {{"cover", required_argument, 0, O_COVER}, "IMAGE", "cover picture (JPEG or PNG; default: the book's)"},
+    {{"title", required_argument, 0, O_TITLE}, "TEXT", "metadata: title (default: the book's)"},
+    {{"author", required_argument, 0, O_AUTHOR}, "TEXT", "metadata: author"},
+    {{"narrator", required_argument, 0, O_NARRATOR}, "TEXT", "metadata: narrator"},
+    {{"year", required_argument, 0, O_YEAR}, "YEAR", "metadata: year"},
+    {{"genre", required_argument, 0, O_GENRE}, "TEXT", "metadata: genre (default Audiobook)"},
+    {{"description", required_argument, 0, O_DESCRIPTION}, "TEXT", "metadata: description"},
+    {{"no-chapters", no_argument, 0, O_NO_CHAPTERS}, NULL, "no chapter marks in m4a/m4b files"},
+    {{"no-metadata", no_argument, 0, O_NO_METADATA}, NULL, "no tags and no cover"},
+    {{"temp-dir", required_argument, 0, O_TEMP_DIR}, "DIR", "work folder for resuming (default OUTPUT.work)"},
+    {{"keep-temp", no_argument, 0, O_KEEP_TEMP}, NULL, "keep the work folder after success"},
     {{"parallel", no_argument, 0, O_PARALLEL}, NULL, "synthesise chunks on several workers (same audio)"},
     {{"max-workers", required_argument, 0, O_MAX_WORKERS}, "N", "workers with --parallel (default: the cores)"},
     {{"threads", required_argument, 0, O_THREADS}, "N", "threads per worker (default: cores / workers)"},
@@ -85,7 +109,7 @@ static const opt_doc opts[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: kokoro-tts INPUT [OUTPUT] [options]\n\n"
-               "  INPUT   a UTF-8 text file, or - for standard input\n"
+               "  INPUT   a text or Markdown file, an EPUB, a PDF, or - for standard input\n"
                "  OUTPUT  an audio file (its extension picks the format; default INPUT with the\n"
                "          format's extension), or - for audio on standard output\n\n"
                "Options:\n");
@@ -214,28 +238,52 @@ static int exit_interrupted(void)
 /* ---- progress on a terminal ---- */
 
 typedef struct run_state {
-    int show_bar;
+    int show_bar, debug_matter;
     double t0;
+    double audio_s, chapter_audio_s; /* audio made: before this chapter, in it so far */
     kokoro_player *player;
-    kokoro_writer *writer;
-    kokoro_captions *captions;
-    const char *text;
+    kokoro_document *doc;
 } run_state;
 
 static void progress(void *user, const kokoro_progress *p)
 {
     run_state *rs = user;
+    rs->chapter_audio_s = p->audio_seconds;
+    if (p->done == p->total) rs->audio_s += p->audio_seconds, rs->chapter_audio_s = 0;
     if (!rs->show_bar) return;
-    double rtf = p->audio_seconds > 0 ? p->elapsed_seconds / p->audio_seconds : 0;
+    double elapsed = now() - rs->t0, made = rs->audio_s + rs->chapter_audio_s;
+    double rtf = made > 0 ? elapsed / made : 0;
     double eta = p->done ? p->elapsed_seconds / (double)p->done * (double)(p->total - p->done) : 0;
     int width = 24, fill = p->total ? (int)((double)width * (double)p->done / (double)p->total) : 0;
     char bar[32];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\r[%s] %zu/%zu chunks  %.1f s audio  RTF %.2f  ETA %d:%02d ", bar, p->done, p->total,
-            p->audio_seconds, rtf, (int)eta / 60, (int)eta % 60);
+    fprintf(stderr, "\r[%s] %zu/%zu chunks  %.1f s audio  RTF %.2f  ETA %d:%02d ", bar, p->done, p->total, made, rtf,
+            (int)eta / 60, (int)eta % 60);
     if (p->done == p->total) fprintf(stderr, "\n");
     fflush(stderr);
+}
+
+static void on_chapter(void *user, size_t i, size_t n, const char *title, int resumed)
+{
+    run_state *rs = user;
+    if (resumed < 0) { /* skipped front/back matter: shown with --debug */
+        kokoro_chapter_info ci;
+        if (rs->debug_matter && kokoro_document_chapter_info(rs->doc, i, &ci) == KOKORO_OK)
+            fprintf(stderr, "kokoro-tts: chapter %zu/%zu '%s' skipped: %s matter (%s); --keep-front-matter keeps it\n",
+                    i + 1, n, title, ci.matter == KOKORO_MATTER_FRONT ? "front" : "back", ci.matter_reason);
+        return;
+    }
+    if (rs->debug_matter && i != SIZE_MAX) {
+        kokoro_chapter_info ci;
+        if (kokoro_document_chapter_info(rs->doc, i, &ci) == KOKORO_OK)
+            fprintf(stderr, "kokoro-tts: chapter %zu/%zu '%s' kept: %s%s%s\n", i + 1, n, title,
+                    ci.matter == KOKORO_MATTER_BODY ? "body" : ci.matter == KOKORO_MATTER_FRONT ? "front matter" : "back matter",
+                    *ci.matter_reason ? ", " : "", ci.matter_reason);
+    }
+    if (quiet) return;
+    if (i == SIZE_MAX) fprintf(stderr, "Introduction%s\n", resumed ? ": done in an earlier run" : "");
+    else fprintf(stderr, "Chapter %zu/%zu: %s%s\n", i + 1, n, title, resumed ? " (done in an earlier run)" : "");
 }
 
 static kokoro_status on_piece(void *user, const kokoro_piece *piece)
@@ -245,11 +293,7 @@ static kokoro_status on_piece(void *user, const kokoro_piece *piece)
         fprintf(stderr, "kokoro-tts: chunk %zu/%zu, bytes %zu-%zu, %zu samples at %.3f s: %s\n", piece->index + 1,
                 piece->count, piece->src_begin, piece->src_end, piece->n,
                 (double)piece->position / KOKORO_SAMPLE_RATE, piece->phonemes);
-    kokoro_status st = KOKORO_OK;
-    if (rs->captions) st = kokoro_captions_add(rs->captions, rs->text, piece, 0);
-    if (st == KOKORO_OK && rs->player) st = kokoro_player_write(rs->player, piece->samples, piece->n);
-    if (st == KOKORO_OK && rs->writer) st = kokoro_writer_write(rs->writer, piece->samples, piece->n);
-    return st;
+    return rs->player ? kokoro_player_write(rs->player, piece->samples, piece->n) : KOKORO_OK;
 }
 
 /* ---- input ---- */
@@ -310,6 +354,11 @@ typedef struct cli {
     long seed, bitrate, pause_sentence, pause_paragraph, pause_clause, chunk_tokens, first_tokens;
     int stream, phonemes, no_trim, no_noise, test_weights, download, print_phonemes, help_voices, help_languages;
     int gpu;
+    const char *audiobook, *chapters, *split_output, *select, *intro_text, *cover, *title, *author, *narrator, *year;
+    const char *genre, *description, *temp_dir;
+    int merge_chunks, list_chapters, keep_front_matter, skip_front_matter, no_intro, no_chapters, no_metadata;
+    int keep_temp;
+    long chapter_pause;
     kokoro_perf_config perf;
 } cli;
 
@@ -485,7 +534,7 @@ static int run_convert(const cli *c)
 
 int main(int argc, char **argv)
 {
-    cli c = {.speed = 1.0, .pause_sentence = -1, .pause_paragraph = -1, .pause_clause = -1};
+    cli c = {.speed = 1.0, .pause_sentence = -1, .pause_paragraph = -1, .pause_clause = -1, .chapter_pause = -1};
     c.perf = kokoro_perf_config_default();
     /* variables first, flags override them */
     if (kokoro_perf_config_from_env(&c.perf) != KOKORO_OK) {
@@ -548,6 +597,31 @@ int main(int argc, char **argv)
             c.bitrate = n;
             break;
         case O_CAPTIONS: c.captions = optarg; break;
+        case O_AUDIOBOOK: c.audiobook = optarg; break;
+        case O_CHAPTERS: c.chapters = optarg; break;
+        case O_SPLIT_OUTPUT: c.split_output = optarg; break;
+        case O_MERGE_CHUNKS: c.merge_chunks = 1; break;
+        case O_SELECT_CHAPTERS: c.select = optarg; break;
+        case O_LIST_CHAPTERS: c.list_chapters = 1; break;
+        case O_KEEP_FRONT_MATTER: c.keep_front_matter = 1; break;
+        case O_SKIP_FRONT_MATTER: c.skip_front_matter = 1; break;
+        case O_NO_INTRO: c.no_intro = 1; break;
+        case O_INTRO_TEXT: c.intro_text = optarg; break;
+        case O_COVER: c.cover = optarg; break;
+        case O_TITLE: c.title = optarg; break;
+        case O_AUTHOR: c.author = optarg; break;
+        case O_NARRATOR: c.narrator = optarg; break;
+        case O_YEAR: c.year = optarg; break;
+        case O_GENRE: c.genre = optarg; break;
+        case O_DESCRIPTION: c.description = optarg; break;
+        case O_NO_CHAPTERS: c.no_chapters = 1; break;
+        case O_NO_METADATA: c.no_metadata = 1; break;
+        case O_KEEP_TEMP: c.keep_temp = 1; break;
+        case O_TEMP_DIR: c.temp_dir = optarg; break;
+        case O_CHAPTER_PAUSE:
+            if (!parse_long(optarg, 0, 600000, &n)) die_usage("--chapter-pause must be milliseconds from 0 to 600000, not '%s'", optarg);
+            c.chapter_pause = n;
+            break;
         case O_PARALLEL: c.perf.use_parallel = 1; break;
         case O_MAX_WORKERS:
             if (!parse_long(optarg, 1, 1024, &n)) die_usage("--max-workers must be a whole number >= 1, not '%s'", optarg);
@@ -600,6 +674,12 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
+    int modes = !!c.audiobook + !!c.chapters + !!c.split_output + !!c.stream + !!c.output;
+    if (modes > 1)
+        die_usage("give one destination: OUTPUT, --stream, --audiobook, --chapters or --split-output");
+    if (c.keep_front_matter && c.skip_front_matter) die_usage("--keep-front-matter and --skip-front-matter contradict");
+    if (c.merge_chunks && !c.split_output) die_usage("--merge-chunks needs --split-output DIR");
+
     size_t len = 0;
     char *text = read_input(c.input, &len);
     if (!text) return 1;
@@ -632,63 +712,125 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    /* the input as a document: chapters from headings, or an EPUB's / PDF's table of contents */
+    kokoro_document *doc = NULL;
+    kokoro_status st = is_stdin(c.input) ? kokoro_document_open_text(text, len, "stdin", &doc)
+                                         : kokoro_document_open(c.input, &doc);
+    free(text);
+    text = NULL;
+    if (st != KOKORO_OK) return fail(NULL);
+    for (size_t i = 0; debug && kokoro_document_warning(doc, i); i++)
+        fprintf(stderr, "kokoro-tts: %s: %s\n", c.input, kokoro_document_warning(doc, i));
+    if (c.list_chapters) {
+        char *listing = NULL;
+        int rc = kokoro_document_format_listing(doc, (float)c.speed, &listing) == KOKORO_OK ? 0 : fail(c.input);
+        if (listing) fputs(listing, stdout);
+        free(listing);
+        kokoro_document_free(doc);
+        return rc;
+    }
+
     char out_path[4096] = "";
     kokoro_writer_options wo = kokoro_writer_options_default();
-    if (!c.stream) resolve_output(&c, out_path, sizeof out_path, &wo);
+    kokoro_book_mode mode = KOKORO_BOOK_SINGLE;
+    if (c.audiobook) {
+        mode = KOKORO_BOOK_AUDIOBOOK;
+        kokoro_audio_format f = kokoro_audio_format_from_path(c.audiobook);
+        if (f != KOKORO_AUDIO_M4B && f != KOKORO_AUDIO_M4A)
+            die_usage("--audiobook writes an .m4b or .m4a file, not '%s'", c.audiobook);
+        wo.format = f;
+        snprintf(out_path, sizeof out_path, "%s", c.audiobook);
+    } else if (c.chapters || c.split_output) {
+        mode = c.chapters ? KOKORO_BOOK_CHAPTERS : KOKORO_BOOK_SPLIT;
+        if (c.format && kokoro_audio_format_parse(c.format, &wo.format) != KOKORO_OK) die_usage("%s", kokoro_last_error());
+        if (wo.format == KOKORO_AUDIO_AUTO) wo.format = KOKORO_AUDIO_WAV;
+        snprintf(out_path, sizeof out_path, "%s", c.chapters ? c.chapters : c.split_output);
+    } else if (!c.stream) {
+        resolve_output(&c, out_path, sizeof out_path, &wo);
+    }
     wo.wav_float = c.sample_format && !strcmp(c.sample_format, "f32");
     wo.bitrate_kbps = (int)c.bitrate;
+    wo.no_chapters = c.no_chapters;
+    wo.no_metadata = c.no_metadata;
+    if (c.merge_chunks) {
+        int rc = kk_cli_merge_chunks(c.split_output, &wo, quiet);
+        kokoro_document_free(doc);
+        return rc;
+    }
 
     kokoro_engine *e = NULL;
     if (open_engine(&c, &e, 1) != 0) {
-        free(text);
+        kokoro_document_free(doc);
         return 1;
     }
     const kokoro_voices *voices = kokoro_engine_voices(e);
-    kokoro_speak_options so = kokoro_speak_options_default();
-    so.voice = c.voice ? c.voice : default_voice(voices);
-    if (!c.voice && !quiet) fprintf(stderr, "kokoro-tts: no --voice given: using %s\n", so.voice);
-    so.lang = c.lang;
-    so.speed = (float)c.speed;
-    so.seed = (uint64_t)c.seed;
-    so.no_noise = c.no_noise;
-    so.phoneme_input = c.phonemes;
-    so.no_trim = c.no_trim;
-    so.lexicon_path = c.lexicon;
-    so.target_tokens = (size_t)c.chunk_tokens;
-    so.first_tokens = (size_t)c.first_tokens;
-    if (c.pause_sentence >= 0) so.join.pause_ms[KOKORO_PAUSE_SENTENCE] = (int)c.pause_sentence;
-    if (c.pause_paragraph >= 0) so.join.pause_ms[KOKORO_PAUSE_PARAGRAPH] = (int)c.pause_paragraph;
-    if (c.pause_clause >= 0) so.join.pause_ms[KOKORO_PAUSE_CLAUSE] = (int)c.pause_clause;
-    run_state rs = {.show_bar = !quiet && isatty(2), .t0 = now(), .text = text};
-    so.progress = progress;
-    so.cancelled = is_cancelled;
-    so.user = &rs;
+    kokoro_book_options bo = kokoro_book_options_default();
+    kokoro_speak_options *so = &bo.speak;
+    so->voice = c.voice ? c.voice : default_voice(voices);
+    if (!c.voice && !quiet) fprintf(stderr, "kokoro-tts: no --voice given: using %s\n", so->voice);
+    so->lang = c.lang;
+    so->speed = (float)c.speed;
+    so->seed = (uint64_t)c.seed;
+    so->no_noise = c.no_noise;
+    so->phoneme_input = c.phonemes;
+    so->no_trim = c.no_trim;
+    so->lexicon_path = c.lexicon;
+    so->target_tokens = (size_t)c.chunk_tokens;
+    so->first_tokens = (size_t)c.first_tokens;
+    if (c.pause_sentence >= 0) so->join.pause_ms[KOKORO_PAUSE_SENTENCE] = (int)c.pause_sentence;
+    if (c.pause_paragraph >= 0) so->join.pause_ms[KOKORO_PAUSE_PARAGRAPH] = (int)c.pause_paragraph;
+    if (c.pause_clause >= 0) so->join.pause_ms[KOKORO_PAUSE_CLAUSE] = (int)c.pause_clause;
+    if (c.chapter_pause >= 0) so->join.pause_ms[KOKORO_PAUSE_CHAPTER] = (int)c.chapter_pause;
+    run_state rs = {.show_bar = !quiet && isatty(2), .t0 = now()};
+    so->progress = progress;
+    so->cancelled = is_cancelled;
+    so->user = &rs;
+    bo.mode = mode;
+    bo.writer = wo;
+    bo.select = c.select;
+    bo.skip_matter = c.keep_front_matter ? 0 : c.skip_front_matter ? 1 : -1;
+    bo.title = c.title, bo.author = c.author, bo.narrator = c.narrator, bo.year = c.year;
+    bo.genre = c.genre, bo.description = c.description, bo.cover_path = c.cover;
+    bo.no_intro = c.no_intro;
+    bo.intro_text = c.intro_text;
+    bo.captions_path = c.captions;
+    bo.work_dir = c.temp_dir;
+    bo.keep_work = c.keep_temp;
+    bo.chapter = on_chapter;
+    char input_id[4200];
+    struct stat sb;
+    if (!is_stdin(c.input) && stat(c.input, &sb) == 0)
+        snprintf(input_id, sizeof input_id, "%s %lld %lld", c.input, (long long)sb.st_size, (long long)sb.st_mtime);
+    else
+        snprintf(input_id, sizeof input_id, "stdin");
+    bo.input_id = input_id;
+    rs.doc = doc;
+    rs.debug_matter = debug;
 
-    kokoro_status st = KOKORO_OK;
-    if (c.captions && (st = kokoro_captions_open(c.captions, &rs.captions)) != KOKORO_OK) {
-        kokoro_engine_free(e);
-        free(text);
-        return fail(NULL);
+    if (c.stream) {
+        st = kokoro_player_open(0, &rs.player);
+        for (size_t i = 0; st == KOKORO_OK && i < kokoro_document_chapter_count(doc); i++) {
+            char *t;
+            size_t tl;
+            if ((st = kokoro_document_chapter_text(doc, i, &t, &tl)) != KOKORO_OK) break;
+            st = kokoro_engine_speak(e, t, tl, so, on_piece, &rs);
+            free(t);
+        }
+        if (st == KOKORO_OK) st = kokoro_player_close(rs.player), rs.player = NULL;
+        kokoro_player_abort(rs.player);
+    } else {
+        bo.output = out_path;
+        st = kokoro_engine_render(e, doc, &bo);
     }
-    if (c.stream) st = kokoro_player_open(0, &rs.player);
-    else st = kokoro_writer_open(out_path, &wo, &rs.writer);
-    if (st == KOKORO_OK) st = kokoro_engine_speak(e, text, len, &so, on_piece, &rs);
-    double audio_s = rs.writer ? (double)kokoro_writer_position(rs.writer) / KOKORO_SAMPLE_RATE : 0;
-    if (st == KOKORO_OK && rs.player) st = kokoro_player_close(rs.player), rs.player = NULL;
-    if (st == KOKORO_OK && rs.writer) st = kokoro_writer_close(rs.writer), rs.writer = NULL;
-    if (st == KOKORO_OK && rs.captions) st = kokoro_captions_close(rs.captions), rs.captions = NULL;
     int rc = 0;
     if (st != KOKORO_OK) {
-        kokoro_writer_abort(rs.writer);
-        kokoro_player_abort(rs.player);
-        kokoro_captions_abort(rs.captions);
         rc = st == KOKORO_ERR_CANCELLED || interrupted ? exit_interrupted() : fail(NULL);
     } else if (!quiet && !c.stream && strcmp(out_path, "-") != 0) {
         double wall = now() - rs.t0;
         fprintf(stderr, "kokoro-tts: created %s: %.1f s of audio in %.1f s (real-time factor %.2f)\n", out_path,
-                audio_s, wall, audio_s > 0 ? wall / audio_s : 0);
+                rs.audio_s, wall, rs.audio_s > 0 ? wall / rs.audio_s : 0);
     }
     kokoro_engine_free(e);
-    free(text);
+    kokoro_document_free(doc);
     return rc;
 }

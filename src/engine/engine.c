@@ -74,6 +74,8 @@ void kokoro_engine_free(kokoro_engine *e)
 const kokoro_model *kokoro_engine_model(const kokoro_engine *e) { return e ? e->model : NULL; }
 const kokoro_voices *kokoro_engine_voices(const kokoro_engine *e) { return e ? e->voices : NULL; }
 
+const kokoro_perf_config *kokoro_engine_perf(const kokoro_engine *e) { return e ? &e->perf : NULL; }
+
 void kokoro_engine_workers(const kokoro_engine *e, int *workers, int *threads)
 {
     if (workers) *workers = e ? e->workers : 0;
