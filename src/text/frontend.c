@@ -620,6 +620,22 @@ static kokoro_status push_checked(build *bd, units *out, size_t before)
 
 static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, units *out);
 
+/* Phonemes the user gave for a word: an inline override or the lexicon. */
+static const char *known_phonemes(const build *bd, const word *w)
+{
+    if (w->item >= 0) return bd->mk->v[w->item].phonemes;
+    return w->lex;
+}
+
+static kokoro_status known_unit(build *bd, const words *ws, size_t k, units *out)
+{
+    const char *ph = known_phonemes(bd, &ws->v[k]);
+    size_t before = out->n;
+    int first = k == 0;
+    kokoro_status st = make_unit(bd->m, ws, k, k + 1, ph, strlen(ph), first ? bd->lead_b : 0, first ? bd->lead_e : 0, out);
+    return st ? st : push_checked(bd, out, before);
+}
+
 /* One word too long for a chunk: its text is halved (at a code point) until
  * each piece's phonemes fit. */
 static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, units *out)
@@ -711,6 +727,18 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
             asg[k] = q;
         }
     }
+    /* a word with given phonemes must be a group of its own; espeak-ng saw
+     * it in context, but if it joined it to a neighbour, redo without it */
+    for (size_t k = 0; k < N; k++) {
+        if (!known_phonemes(bd, &ws->v[a + k])) continue;
+        int alone = (k == 0 || asg[k - 1] != asg[k]) && (k + 1 == N || asg[k + 1] != asg[k]);
+        if (alone && M) continue;
+        free(ob); free(oe); free(asg); free(ph);
+        st = k ? phon_words(bd, ws, a, a + k, out) : KOKORO_OK;
+        if (!st) st = known_unit(bd, ws, a + k, out);
+        if (!st && a + k + 1 < b) st = phon_words(bd, ws, a + k + 1, b, out);
+        return st;
+    }
     /* groups of input words with the same output word */
     size_t before = out->n;
     int too_long = 0;
@@ -722,12 +750,15 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
         size_t plen = M && o1 > o0 ? oe[o1 - 1] - ob[o0] : 0;
         if (M == 0) o1 = 0;
         int first = a + k == 0;
+        const char *given = e == k + 1 ? known_phonemes(bd, &ws->v[a + k]) : NULL;
+        if (given) { p = given; plen = strlen(given); }
         st = make_unit(m, ws, a + k, a + e, p, plen, first ? bd->lead_b : 0, first ? bd->lead_e : 0, out);
-        if (!st && out->v[out->n - 1].ntok > bd->fe->max) too_long = 1;
+        if (!st && !given && out->v[out->n - 1].ntok > bd->fe->max) too_long = 1;
         k = e;
     }
     free(ob); free(oe); free(asg); free(ph);
-    if (st || !too_long) return st;
+    if (!st && !too_long) return push_checked(bd, out, before);
+    if (st) return st;
     /* something is longer than a chunk: redo in halves, or cut the word */
     for (size_t k = before; k < out->n; k++) free(out->v[k].ph);
     out->n = before;
@@ -751,18 +782,9 @@ static kokoro_status build_units(const kokoro_frontend *fe, const kk_mstr *m, co
     build bd = {fe, m, mk, pb, lead_end};
     size_t i = 0;
     while (!st && i < ws.n) {
-        word *w = &ws.v[i];
-        if (w->item >= 0 || w->lex) {
-            const char *ph = w->item >= 0 ? mk->v[w->item].phonemes : w->lex;
-            size_t before = out->n;
-            st = make_unit(m, &ws, i, i + 1, ph, strlen(ph), i == 0 ? pb : 0, i == 0 ? lead_end : 0, out);
-            if (!st) st = push_checked(&bd, out, before);
-            i++;
-            continue;
-        }
         size_t e = i;
-        /* a phonemizer segment: plain words up to a mark or a line break */
-        while (e < ws.n && ws.v[e].item < 0 && !ws.v[e].lex) {
+        /* a phonemizer segment: words up to a mark or a line break */
+        while (e < ws.n) {
             int cut = ws.v[e].me > ws.v[e].mb && ws.v[e].brk != BRK_WORD;
             for (size_t q = ws.v[e].mb; q < ws.v[e].me && !cut; q++)
                 if (m->s[q] != ' ') cut = 1;

@@ -1,6 +1,7 @@
 /* UTF-8 helpers, mapped strings and the vocabulary filter of the front end. */
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "core/error.h"
 #include "text/text.h"
@@ -134,6 +135,22 @@ size_t kk_vocab_filter(char *s, size_t n)
         if (kokoro_config_token_id(cfg, cp) > 0) {
             memmove(s + o, s + i, k);
             o += k;
+        } else if (cp >= 0x80) {
+            /* "ä" is not a symbol but its base letter is: keep what the
+             * canonical decomposition has in the vocabulary (never longer) */
+            utf8proc_int32_t d[8];
+            int last = 0;
+            utf8proc_ssize_t nd = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 8, UTF8PROC_DECOMPOSE, &last);
+            char tmp[32];
+            size_t tl = 0;
+            for (utf8proc_ssize_t q = 0; q > -1 && q < nd && nd <= 8; q++)
+                if (kokoro_config_token_id(cfg, (uint32_t)d[q]) > 0) tl += kk_utf8_encode((uint32_t)d[q], tmp + tl);
+            if (tl <= k) {
+                i += k;
+                memcpy(s + o, tmp, tl);
+                o += tl;
+                continue;
+            }
         }
         i += k;
     }
