@@ -421,6 +421,11 @@ static int mark_inside_word(const kk_mstr *m, size_t pb, size_t pe, size_t i, si
     return aw && bw && !mark_symbol(a) && !mark_symbol(b);
 }
 
+static size_t cps(const char *s, size_t n) { return kk_utf8_count(s, n); }
+
+#define KK_MAX_WORD 64   /* code points; longer runs are cut ... */
+#define KK_WORD_PIECE 40 /* ... into pieces this long */
+
 /* Splits the piece [pb, pe) into words and punctuation runs. *lead_end is
  * the end of the punctuation before the first word. */
 static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, size_t pb, size_t pe, words *out,
@@ -481,13 +486,25 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
         }
         word w = {wb, i, i, i, BRK_WORD, item, NULL};
         if (item < 0 && !fe->phoneme_input) w.lex = lex_find(fe, m->s + wb, i - wb);
-        st = words_push(out, w);
+        if (item < 0 && !w.lex && !fe->phoneme_input && cps(m->s + wb, i - wb) > KK_MAX_WORD) {
+            /* espeak-ng silently truncates very long words: cut them into
+             * pieces it reads whole (the hard split of a single long run) */
+            size_t q = wb;
+            while (!st && q < i) {
+                size_t e = q, c = 0;
+                while (e < i && c < KK_WORD_PIECE) { e++; while (e < i && ((unsigned char)m->s[e] & 0xC0) == 0x80) e++; c++; }
+                word p = {q, e, e, e, BRK_WORD, -1, NULL};
+                st = words_push(out, p);
+                q = e;
+            }
+        } else {
+            st = words_push(out, w);
+        }
         have = 1;
     }
     return st;
 }
 
-static size_t cps(const char *s, size_t n) { return kk_utf8_count(s, n); }
 
 /* Appends the phoneme form of a punctuation run (spaces become one space). */
 static void run_symbols(const kk_mstr *m, size_t b, size_t e, char *dst, size_t *dn)
@@ -534,7 +551,9 @@ static kokoro_status make_unit(const kk_mstr *m, const words *ws, size_t a, size
     run_symbols(m, last->mb, last->me, s, &n);
     /* as phonemizer restores marks: the run as written (spaces become one
      * space); a plain word gap is one space */
-    if (n == before) s[n++] = ' ';
+    /* no space inside a word cut in pieces */
+    int glued = last->me == last->mb && last->me < m->len && !is_space_b(m->s[last->me]) && m->s[last->me] != '\x01';
+    if (n == before && !glued) s[n++] = ' ';
     s[n] = 0;
     unit u;
     u.wb = ws->v[a].b;
