@@ -79,6 +79,52 @@ static size_t postprocess(char *s, size_t n)
     return w;
 }
 
+typedef struct range {
+    uint32_t lo, hi;
+} range;
+
+/* What every voice is given: Latin, punctuation, symbols, digits, emoji. */
+static const range common_ranges[] = {
+    {0x20, 0x7E}, {0xA0, 0x24F}, {0x300, 0x36F}, {0x1E00, 0x1EFF}, {0x2000, 0x206F}, {0x2070, 0x209F},
+    {0x20A0, 0x20CF}, {0x2100, 0x218F}, {0x2190, 0x23FF}, {0x2600, 0x27BF}, {0x2C60, 0x2C7F},
+    {0xA720, 0xA7FF}, {0x1F300, 0x1F3FA}, {0x1F400, 0x1F6FF}, {0x1F900, 0x1F9FF},
+};
+static const range hi_ranges[] = {{0x900, 0x97F}, {0xA8E0, 0xA8FF}};
+static const range ja_ranges[] = {{0x3000, 0x30FF}, {0x31F0, 0x31FF}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF},
+                                  {0xF900, 0xFAFF}, {0xFF01, 0xFF9F}};
+static const range zh_ranges[] = {{0x3000, 0x303F}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xF900, 0xFAFF},
+                                  {0xFF01, 0xFF5E}, {0x20000, 0x2FA1F}};
+
+static int in_ranges(uint32_t cp, const range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cp >= r[i].lo && cp <= r[i].hi) return 1;
+    return 0;
+}
+
+/* espeak-ng 1.51 reads out of bounds (and can crash) on some characters of
+ * scripts foreign to the voice (Devanagari for French, skin-tone emoji for
+ * Hindi...). A voice cannot speak those scripts anyway, so each voice is
+ * given only its own script and the common ranges; other characters become
+ * spaces in espeak-ng's input (the chunk text keeps them). */
+static void restrict_script(const char *voice, char *s, size_t n)
+{
+    const range *own = NULL;
+    size_t nown = 0;
+    if (!strncmp(voice, "hi", 2)) { own = hi_ranges; nown = sizeof hi_ranges / sizeof hi_ranges[0]; }
+    else if (!strncmp(voice, "ja", 2)) { own = ja_ranges; nown = sizeof ja_ranges / sizeof ja_ranges[0]; }
+    else if (!strncmp(voice, "cmn", 3)) { own = zh_ranges; nown = sizeof zh_ranges / sizeof zh_ranges[0]; }
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t k = kk_utf8_decode(s + i, n - i, &cp);
+        if (!k) { s[i++] = ' '; continue; }
+        if (!in_ranges(cp, common_ranges, sizeof common_ranges / sizeof common_ranges[0]) && !in_ranges(cp, own, nown))
+            memset(s + i, ' ', k);
+        i += k;
+    }
+}
+
 static kokoro_status run_espeak(const char *voice, const char *text, size_t len, char **out)
 {
     if (g_init == 0) {
@@ -103,6 +149,7 @@ static kokoro_status run_espeak(const char *voice, const char *text, size_t len,
     if (!in) return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory");
     memcpy(in, text, len);
     in[len] = 0;
+    restrict_script(voice, in, len);
     size_t cap = 2 * len + 64, n = 0;
     char *res = malloc(cap);
     if (!res) { free(in); return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory"); }
