@@ -830,10 +830,9 @@ static kokoro_status chunks_push(chunks *c, kokoro_chunk x)
         size_t cap = c->cap ? c->cap * 2 : 16;
         kokoro_chunk *v = realloc(c->v, cap * sizeof *v);
         if (!v) {
-            kokoro_chunks_free(&x, 1);
+            free(x.text); free(x.phonemes); free(x.ids); free(x.words);
             return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
         }
-        /* kokoro_chunks_free frees the array itself: x was a stack copy */
         c->v = v;
         c->cap = cap;
     }
@@ -867,7 +866,6 @@ static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size
     c.ids = malloc((pl + 1) * sizeof *c.ids);
     c.words = malloc((b - a) * sizeof *c.words);
     if (!c.text || !c.phonemes || !c.ids || !c.words) {
-        kokoro_chunks_free(NULL, 0);
         free(c.text); free(c.phonemes); free(c.ids); free(c.words);
         return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
     }
