@@ -112,6 +112,7 @@ static const kase english[] = {
     {"Part II", "Part two"},
     {"XIV.\nIt began", "fourteen.\nIt began"},
     {"I think", "I think"},
+    {"so did I. Then we left", "so did I. Then we left"},
     /* URLs and e-mails */
     {"see https://www.example.com/docs.", "see w w w dot example dot com slash docs."},
     {"see example.com", "see example.com"},

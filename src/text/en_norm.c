@@ -144,12 +144,12 @@ static int parse_num(const char *s, size_t n, size_t i, num *x)
     size_t first = j - i;
     x->int_b = i;
     if (first <= 3) {
-        while (j + 3 < n + 0 && s[j] == ',' && isdig(s[j + 1]) && isdig(s[j + 2]) && isdig(s[j + 3]) &&
+        /* thousands groups: exactly three digits after each comma */
+        while (j + 3 < n && s[j] == ',' && isdig(s[j + 1]) && isdig(s[j + 2]) && isdig(s[j + 3]) &&
                (j + 4 >= n || !isdig(s[j + 4]))) {
             j += 4;
             x->commas = 1;
         }
-        if (j + 3 == n && s[j] == ',' && isdig(s[j + 1]) && isdig(s[j + 2])) { /* ",dd" at end: not a group */ }
     }
     x->int_e = j;
     for (size_t k = i; k < j; k++)
@@ -219,8 +219,6 @@ static int unit_at(const char *s, size_t n, size_t i, size_t *end)
     }
     /* a bare degree sign must touch the number */
     if (best >= 0 && !strcmp(kk_en_units[best].tok, "\xC2\xB0") && j != i) best = -1;
-    /* "m", "g", "mi", "min", "sec" only directly after the number or when not a word start
-     * of ordinary text: "5 m" yes, "5 g" yes, but "I have 5 mi..." is not reachable */
     if (best >= 0) *end = j + bl;
     return best;
 }
@@ -340,7 +338,7 @@ static size_t number_rule(ctx *c, size_t i, sb *w, int minus)
             size_t k = j + 1;
             while (k < n && isdig(s[k]) && k - j - 1 < 3) k++;
             bb = k - j - 1;
-            if (bb >= 1 && bb <= 2 && k + 4 < n + 0 + 1 && k < n && s[k] == '/' && k + 5 <= n && isdig(s[k + 1]) &&
+            if (bb >= 1 && bb <= 2 && k + 5 <= n && s[k] == '/' && isdig(s[k + 1]) &&
                 isdig(s[k + 2]) && isdig(s[k + 3]) && isdig(s[k + 4]) && (k + 5 == n || !isdig(s[k + 5]))) {
                 int m = atoi(s + i), d = atoi(s + j + 1), y = atoi(s + k + 1);
                 if (m >= 1 && m <= 12 && d >= 1 && d <= 31) {
@@ -360,7 +358,7 @@ static size_t number_rule(ctx *c, size_t i, sb *w, int minus)
     int is_int = x.frac_e == x.frac_b;
     if (minus) sb_str(w, "minus");
     /* time 10:30 (+ am/pm) */
-    if (is_int && !x.commas && x.ipn <= 2 && j + 2 < n + 0 + 1 && j + 3 <= n && s[j] == ':' && isdig(s[j + 1]) &&
+    if (is_int && !x.commas && x.ipn <= 2 && j + 3 <= n && s[j] == ':' && isdig(s[j + 1]) &&
         isdig(s[j + 2]) && (j + 3 == n || !isdig(s[j + 3]))) {
         unsigned h = (unsigned)num_int(&x), m = (unsigned)((s[j + 1] - '0') * 10 + s[j + 2] - '0');
         if (h <= 24 && m < 60) {
@@ -588,7 +586,7 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
         return j + 1;
     }
     /* initials: "J. R. R. Tolkien" loses the periods that would end a sentence */
-    if (j - i == 1 && s[i] >= 'A' && s[i] <= 'Z' && j + 2 < n && s[j] == '.' && s[j + 1] == ' ' && s[j + 2] >= 'A' &&
+    if (j - i == 1 && s[i] >= 'A' && s[i] <= 'Z' && s[i] != 'I' && j + 2 < n && s[j] == '.' && s[j + 1] == ' ' && s[j + 2] >= 'A' &&
         s[j + 2] <= 'Z') {
         sb_add(w, s + i, 1);
         return j + 1;

@@ -10,7 +10,8 @@
 #include "core/error.h"
 #include "text/text.h"
 
-#define CACHE_CAP (1u << 15) /* slots; cleared when three quarters full */
+#define CACHE_CAP (1u << 15)          /* slots; cleared when three quarters full ... */
+#define CACHE_BYTES ((size_t)32 << 20) /* ... or when keys and values pass 32 MiB */
 
 typedef struct entry {
     char *key;   /* voice '\x1f' text */
@@ -23,6 +24,7 @@ static int g_init; /* 0 not tried, 1 ready, -1 failed */
 static char g_voice[32];
 static entry *g_cache;
 static size_t g_cache_n;
+static size_t g_cache_bytes;
 
 static uint64_t fnv(const char *s, size_t n)
 {
@@ -36,6 +38,7 @@ static void cache_clear(void)
     for (size_t i = 0; i < CACHE_CAP; i++) { free(g_cache[i].key); free(g_cache[i].value); }
     memset(g_cache, 0, CACHE_CAP * sizeof *g_cache);
     g_cache_n = 0;
+    g_cache_bytes = 0;
 }
 
 static entry *cache_slot(const char *key, size_t klen, uint64_t h)
@@ -199,13 +202,13 @@ kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t le
         char *res = NULL;
         st = run_espeak(voice, text, len, &res);
         if (!st) {
-            if (g_cache_n + 1 > CACHE_CAP / 4 * 3) cache_clear();
+            if (g_cache_n + 1 > CACHE_CAP / 4 * 3 || g_cache_bytes > CACHE_BYTES) cache_clear();
             e = cache_slot(key, klen, h);
             e->key = key;
             e->hash = h;
             e->value = strdup(res);
             if (!e->value) { free(e->key); e->key = NULL; }
-            else g_cache_n++;
+            else { g_cache_n++; g_cache_bytes += klen + strlen(res) + 2; }
             *out = res;
         } else {
             free(key);

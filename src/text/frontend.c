@@ -370,7 +370,7 @@ static int abbrev_word(const char *w, size_t n)
                                      "no", "fig", "approx", "sra", "srta", "dra", "mme", "mlle", "av", "gen",
                                      "capt", "lt", "col", "sgt", "rev", "mt", "vol", "pp", "cf", "ca", "sig",
                                      "ing", "dott", "sig.ra", "p.ex", "ex", "env", "cap", "pág", "núm"};
-    if (n == 1) return 1; /* an initial */
+    if (n == 1) return w[0] >= 'A' && w[0] <= 'Z' && w[0] != 'I'; /* an initial, not "I." */
     if (n > 8) return 0;
     char low[16];
     for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)w[i]);
