@@ -235,6 +235,16 @@ static void test_phoneme_input(void **state)
         assert_true(c[i].n_ids <= 20 || c[i].n_words == 1);
         total += c[i].n_ids;
     }
+    /* pause markers work on phonemes too */
+    kokoro_chunk *pc;
+    size_t pn;
+    const char *pt = "ðə [pause:2s] ɛnd";
+    assert_int_equal(kokoro_frontend_chunks(fe, pt, strlen(pt), &pc, &pn), KOKORO_OK);
+    assert_int_equal(pn, 3);
+    assert_string_equal(pc[0].phonemes, "ðə");
+    assert_true(pc[1].pause_s > 1.99f && pc[1].n_ids == 0);
+    assert_string_equal(pc[2].phonemes, "ɛnd");
+    kokoro_chunks_free(pc, pn);
     /* digits and ASCII 'x'... are not symbols: dropped from the phonemes only */
     const char *last = c[n - 1].phonemes;
     assert_true(strlen(last) > 8);

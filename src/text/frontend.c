@@ -244,13 +244,19 @@ void kokoro_frontend_free(kokoro_frontend *fe)
 
 /* ---- normalisation ---- */
 
+/* Each input byte costs ~50 bytes of bookkeeping (spans per byte, twice). */
+#define KK_MAX_TEXT ((size_t)32 << 20)
+
 static kokoro_status normalize(const kokoro_frontend *fe, const char *text, size_t len, kk_mstr *out, kk_markups *mk)
 {
     if (!text && len) return kk_error(KOKORO_ERR_INVALID_ARG, "text is NULL");
+    if (len > KK_MAX_TEXT)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "text is %zu bytes: at most %zu at once (split it, e.g. by chapter)", len,
+                        (size_t)KK_MAX_TEXT);
     kokoro_status st = kk_utf8_validate(text ? text : "", len, "text");
     if (st) return st;
     kk_mstr clean = {0};
-    st = kk_text_clean(text ? text : "", len, !fe->phoneme_input, &clean, mk);
+    st = kk_text_clean(text ? text : "", len, fe->phoneme_input ? 1 : 2, &clean, mk);
     if (!st && fe->lang->english && !fe->phoneme_input) {
         st = kk_en_normalize(&clean, out);
         kk_mstr_free(&clean);

@@ -55,7 +55,8 @@ void kk_markups_free(kk_markups *mk);
  * spaces, control and format characters, markdown. Inline overrides
  * [word](/phonemes/) keep the word with item = its markup index; a
  * [pause:1.5s] marker becomes the byte 0x01 with its markup index.
- * parse_markup = 0 leaves brackets alone (phoneme input). */
+ * parse_markup: 2 all markup and markdown, 1 pause markers only (phoneme
+ * input), 0 none. */
 kokoro_status kk_text_clean(const char *text, size_t len, int parse_markup, kk_mstr *out, kk_markups *mk);
 
 /* ---- English normalisation ---- */
