@@ -243,6 +243,37 @@ static void test_sentences_first(void **state)
     kokoro_frontend_free(fe);
 }
 
+static void test_line_breaks(void **state)
+{
+    (void)state;
+    kokoro_frontend *fe = fe_new("en-us", 0, 0, 0);
+    /* hard-wrapped prose reads as if the lines were joined */
+    const char *wrapped = "It was the best of times, it was the worst of times, it was the age of\n"
+                          "wisdom, it was the age of foolishness, it was the epoch of belief, it\n"
+                          "was the epoch of incredulity.";
+    char joined[512];
+    snprintf(joined, sizeof joined, "%s", wrapped);
+    for (char *p = joined; *p; p++) if (*p == '\n') *p = ' ';
+    char *a, *b;
+    assert_int_equal(kokoro_frontend_phoneme_lines(fe, wrapped, strlen(wrapped), &a), KOKORO_OK);
+    assert_int_equal(kokoro_frontend_phoneme_lines(fe, joined, strlen(joined), &b), KOKORO_OK);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    kokoro_frontend_free(fe);
+    /* short lines (a list, verse) end clauses: a small target cuts there */
+    fe = fe_new("en-us", 20, 0, 0);
+    const char *list = "Apples and pears\nPlums and cherries\nLemons and limes";
+    kokoro_chunk *c;
+    size_t n;
+    assert_int_equal(kokoro_frontend_chunks(fe, list, strlen(list), &c, &n), KOKORO_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(c[0].text, "Apples and pears\n");
+    assert_string_equal(c[1].text, "Plums and cherries\n");
+    kokoro_chunks_free(c, n);
+    kokoro_frontend_free(fe);
+}
+
 static void test_source_spans(void **state)
 {
     (void)state;
@@ -275,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_one_long_word),
         cmocka_unit_test(test_mixed_scripts_and_emoji),
         cmocka_unit_test(test_sentences_first),
+        cmocka_unit_test(test_line_breaks),
         cmocka_unit_test(test_source_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

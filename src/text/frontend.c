@@ -431,6 +431,7 @@ static size_t cps(const char *s, size_t n) { return kk_utf8_count(s, n); }
 
 #define KK_MAX_WORD 64   /* code points; longer runs are cut ... */
 #define KK_WORD_PIECE 40 /* ... into pieces this long */
+#define KK_SHORT_LINE 50 /* bytes: a shorter line's break is a clause break */
 
 /* Splits the piece [pb, pe) into words and punctuation runs. *lead_end is
  * the end of the punctuation before the first word. */
@@ -444,11 +445,19 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
     while (i < pe && !st) {
         /* a punctuation and space run */
         size_t rb = i;
-        int sent = 0, any = 0, nl = 0, para = 0;
+        int sent = 0, any = 0, nl = 0, para = 0, hard_nl = 0;
         while (i < pe) {
             if (m->item[i] >= 0) break;
             if (is_space_b(m->s[i])) {
-                if (m->s[i] == '\n') { nl++; if (nl >= 2) para = 1; }
+                if (m->s[i] == '\n') {
+                    nl++;
+                    if (nl >= 2) para = 1;
+                    /* a line break ends a clause after a short line (a heading,
+                     * a list item, verse) but not inside hard-wrapped prose */
+                    size_t q = i;
+                    while (q > pb && m->s[q - 1] != '\n') q--;
+                    if (i - q < KK_SHORT_LINE) hard_nl = 1;
+                }
                 i++;
                 continue;
             }
@@ -469,8 +478,7 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
             if (sent && i - rb >= 1 && m->s[rb] == '.' && (rb + 1 == i || is_space_b(m->s[rb + 1])) &&
                 w->item < 0 && abbrev_word(m->s + w->b, w->e - w->b) && i < pe)
                 sent = 0, any = 0;
-            for (size_t q = rb; q < i; q++) if (m->s[q] == '\n') { nl = 1; break; }
-            w->brk = para ? BRK_PARA : sent ? BRK_SENT : (any || (nl && i < pe)) ? BRK_CLAUSE : BRK_WORD;
+            w->brk = para ? BRK_PARA : sent ? BRK_SENT : (any || (hard_nl && i < pe)) ? BRK_CLAUSE : BRK_WORD;
             if (para && !any) w->brk = BRK_PARA;
         } else {
             *lead_end = i;
@@ -810,9 +818,10 @@ static kokoro_status build_units(const kokoro_frontend *fe, const kk_mstr *m, co
         size_t e = i;
         /* a phonemizer segment: words up to a mark or a line break */
         while (e < ws.n) {
-            int cut = ws.v[e].me > ws.v[e].mb && ws.v[e].brk != BRK_WORD;
+            /* phonemizer cuts at marks; a clause-ending line break cuts too */
+            int cut = ws.v[e].brk >= BRK_CLAUSE;
             for (size_t q = ws.v[e].mb; q < ws.v[e].me && !cut; q++)
-                if (m->s[q] != ' ') cut = 1;
+                if (!is_space_b(m->s[q])) cut = 1;
             e++;
             if (cut) break;
         }
