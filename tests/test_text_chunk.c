@@ -261,6 +261,23 @@ static void test_line_breaks(void **state)
     free(a);
     free(b);
     kokoro_frontend_free(fe);
+    /* a period before a lower-case word ends no sentence */
+    const char *fr = "Le Dr. Martin et M. Dupont, etc. sont venus. Fin.";
+    kokoro_chunk *s2;
+    size_t n2;
+    fe = fe_new("en-us", 8, 0, 0);
+    const char *us = "The U.S. forces arrived. Then approx. five left.";
+    assert_int_equal(kokoro_frontend_chunks(fe, us, strlen(us), &s2, &n2), KOKORO_OK);
+    for (size_t i = 0; i < n2; i++)
+        if (s2[i].ends_sentence) assert_true(strstr(s2[i].text, "arrived.") || strstr(s2[i].text, "left."));
+    kokoro_chunks_free(s2, n2);
+    kokoro_frontend_free(fe);
+    fe = fe_new("fr-fr", 8, 0, 0);
+    assert_int_equal(kokoro_frontend_chunks(fe, fr, strlen(fr), &s2, &n2), KOKORO_OK);
+    for (size_t i = 0; i < n2; i++)
+        if (s2[i].ends_sentence) assert_true(strstr(s2[i].text, "venus.") || strstr(s2[i].text, "Fin."));
+    kokoro_chunks_free(s2, n2);
+    kokoro_frontend_free(fe);
     /* short lines (a list, verse) end clauses: a small target cuts there */
     fe = fe_new("en-us", 20, 0, 0);
     const char *list = "Apples and pears\nPlums and cherries\nLemons and limes";

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "core/error.h"
 #include "text/text.h"
@@ -386,6 +387,13 @@ static int abbrev_word(const char *w, size_t n)
     return 0;
 }
 
+static int lower_at(const kk_mstr *m, size_t i, size_t pe)
+{
+    uint32_t cp;
+    if (!kk_utf8_decode(m->s + i, pe - i, &cp)) return 0;
+    return utf8proc_category((utf8proc_int32_t)cp) == UTF8PROC_CATEGORY_LL;
+}
+
 typedef struct word {
     size_t b, e;        /* the word in the normalised text */
     size_t mb, me;      /* the punctuation run after it (may be empty) */
@@ -475,8 +483,9 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
             w->mb = rb;
             w->me = i;
             /* a lone period after an abbreviation or an initial is no sentence end */
-            if (sent && i - rb >= 1 && m->s[rb] == '.' && (rb + 1 == i || is_space_b(m->s[rb + 1])) &&
-                w->item < 0 && abbrev_word(m->s + w->b, w->e - w->b) && i < pe)
+            /* ... nor is one followed by a lower-case word ("U.S. forces", "approx. five") */
+            int lone_period = sent && m->s[rb] == '.' && (rb + 1 == i || is_space_b(m->s[rb + 1])) && i < pe;
+            if (lone_period && w->item < 0 && (abbrev_word(m->s + w->b, w->e - w->b) || lower_at(m, i, pe)))
                 sent = 0, any = 0;
             w->brk = para ? BRK_PARA : sent ? BRK_SENT : (any || (hard_nl && i < pe)) ? BRK_CLAUSE : BRK_WORD;
             if (para && !any) w->brk = BRK_PARA;
