@@ -246,7 +246,7 @@ void kokoro_frontend_free(kokoro_frontend *fe)
 /* ---- normalisation ---- */
 
 /* Each input byte costs ~50 bytes of bookkeeping (spans per byte, twice). */
-#define KK_MAX_TEXT ((size_t)32 << 20)
+#define KK_MAX_TEXT ((size_t)16 << 20)
 
 static kokoro_status normalize(const kokoro_frontend *fe, const char *text, size_t len, kk_mstr *out, kk_markups *mk)
 {
