@@ -559,8 +559,8 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
     size_t n = c->in->len;
     size_t j = i;
     while (j < n && isalpha_a(s[j])) j++;
-    /* abbreviations (with their periods, e.g. "e.g.") */
-    for (size_t a = 0; a < NELEM(kk_en_abbrevs); a++) {
+    /* abbreviations (with their periods, e.g. "e.g."): only where a period follows */
+    for (size_t a = 0; j < n && s[j] == '.' && a < NELEM(kk_en_abbrevs); a++) {
         size_t l = strlen(kk_en_abbrevs[a].abbr);
         if (n - i < l || strncmp(s + i, kk_en_abbrevs[a].abbr, l)) continue;
         if (i + l < n && isalnum_a(s[i + l])) continue;
@@ -592,7 +592,8 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
         return j + 1;
     }
     /* roman numerals after chapter words */
-    for (size_t k = 0; k < NELEM(kk_en_roman_keys); k++) {
+    int roman_next = j + 1 < n && s[j] == ' ' && strchr("IVXLCDM", s[j + 1]) && s[j + 1];
+    for (size_t k = 0; roman_next && k < NELEM(kk_en_roman_keys); k++) {
         size_t l = strlen(kk_en_roman_keys[k]);
         if (j - i != l || strncmp(s + i, kk_en_roman_keys[k], l) || j + 1 >= n || s[j] != ' ') continue;
         size_t rl;
@@ -604,7 +605,8 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
         }
     }
     /* month + day: "May 17" -> "May seventeenth" */
-    for (size_t m = 0; m < 12; m++) {
+    int digit_next = j + 1 < n && s[j] == ' ' && isdig(s[j + 1]);
+    for (size_t m = 0; digit_next && m < 12; m++) {
         size_t l = strlen(kk_en_months[m]);
         if (j - i != l || strncmp(s + i, kk_en_months[m], l) || j + 1 >= n || s[j] != ' ' || !isdig(s[j + 1])) continue;
         size_t k = j + 1;

@@ -543,7 +543,7 @@ static void run_symbols(const kk_mstr *m, size_t b, size_t e, char *dst, size_t 
         size_t k = kk_utf8_decode(m->s + i, e - i, &cp);
         if (!k) { i++; continue; }
         const char *sym = mark_symbol(cp);
-        if (sym && kokoro_config_token_id(kokoro_config_default(), kk_utf8_decode(sym, strlen(sym), &cp) ? cp : 0) > 0) {
+        if (sym && kk_utf8_decode(sym, strlen(sym), &cp) && kk_vocab_id(cp) > 0) {
             size_t l = strlen(sym);
             memcpy(dst + *dn, sym, l);
             *dn += l;
@@ -910,12 +910,11 @@ static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size
     }
     while (n && c.phonemes[n - 1] == ' ') n--;
     c.phonemes[n] = 0;
-    const kokoro_config *cfg = kokoro_config_default();
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t k = kk_utf8_decode(c.phonemes + i, n - i, &cp);
         if (!k) { k = 1; cp = 0; }
-        int64_t id = kokoro_config_token_id(cfg, cp);
+        int64_t id = kk_vocab_id(cp);
         if (id > 0) c.ids[c.n_ids++] = id;
         i += k;
     }

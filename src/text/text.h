@@ -76,6 +76,8 @@ void kk_en_cardinal(uint64_t n, char *out, size_t cap);
  * code ("en-us", "fr-fr", "cmn"...). */
 kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t len, char **out);
 
+/* The id of a vocabulary symbol of the built-in config, or -1 (fast). */
+int64_t kk_vocab_id(uint32_t cp);
 /* Keeps only vocabulary symbols of s (in place); returns the new length. */
 size_t kk_vocab_filter(char *s, size_t n);
 /* Number of code points in valid UTF-8. */
