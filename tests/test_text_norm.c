@@ -69,6 +69,14 @@ static const kase english[] = {
     {"the 1980s", "the nineteen eighties"},
     {"the 2000s", "the two thousands"},
     {"the 80s", "the eighties"},
+    {"the '90s", "the nineties"},
+    /* fractions */
+    {"1/2 cup", "one half cup"},
+    {"3/4 of it", "three quarters of it"},
+    {"5/8 inch", "five eighths inch"},
+    {"2/3", "two thirds"},
+    {"1/3", "one third"},
+    {"3/2", "three halves"},
     /* times */
     {"at 10:30", "at ten thirty"},
     {"at 7:05 am", "at seven oh five A M"},

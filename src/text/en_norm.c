@@ -357,6 +357,24 @@ static size_t number_rule(ctx *c, size_t i, sb *w, int minus)
     size_t j = x.end;
     int is_int = x.frac_e == x.frac_b;
     if (minus) sb_str(w, "minus");
+    /* simple fractions: 1/2, 3/4, 5/8 */
+    if (is_int && !x.commas && x.ipn <= 3 && j + 1 < n && s[j] == '/' && isdig(s[j + 1])) {
+        size_t k = j + 1;
+        while (k < n && isdig(s[k])) k++;
+        unsigned num = (unsigned)num_int(&x), den = (unsigned)atoi(s + j + 1);
+        if (k - j - 1 <= 2 && den >= 2 && den <= 16 && (k >= n || (s[k] != '/' && !isalnum_a(s[k])))) {
+            cardinal(num, w);
+            size_t from = w->n;
+            if (den == 2) sb_str(w, " half");
+            else if (den == 4) sb_str(w, " quarter");
+            else { cardinal(den, w); ordinalize(w, from); }
+            if (num != 1) {
+                if (den == 2) { w->n -= 1; w->p[w->n] = 0; sb_str(w, "ves"); }
+                else pluralize(w);
+            }
+            return k;
+        }
+    }
     /* time 10:30 (+ am/pm) */
     if (is_int && !x.commas && x.ipn <= 2 && j + 3 <= n && s[j] == ':' && isdig(s[j + 1]) &&
         isdig(s[j + 2]) && (j + 3 == n || !isdig(s[j + 3]))) {
@@ -660,6 +678,12 @@ kokoro_status kk_en_normalize(const kk_mstr *in, kk_mstr *out)
                 if (!e) e = number_rule(&c, i, &w, 0);
             } else if ((ch == '-') && i + 1 < n && isdig(s[i + 1]) && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '(' || s[i - 1] == '\n')) {
                 e = number_rule(&c, i + 1, &w, 1);
+            } else if (ch == '\'' && i + 3 < n && isdig(s[i + 1]) && isdig(s[i + 2]) && s[i + 2] == '0' && s[i + 3] == 's' &&
+                       (i + 4 == n || !isalnum_a(s[i + 4]))) {
+                /* '90s */
+                cardinal((uint64_t)((s[i + 1] - '0') * 10), &w);
+                pluralize(&w);
+                e = i + 4;
             } else if (ch == '#' && i + 1 < n && isdig(s[i + 1])) {
                 sb_str(&w, "number");
                 e = number_rule(&c, i + 1, &w, 0);
