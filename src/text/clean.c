@@ -48,7 +48,7 @@ static size_t match_pause(const char *t, size_t n, size_t i, float *sec)
         if (j - d0 > 12) return 0;
     }
     if (j == d0) return 0;
-    if (j + 2 < n + 1 && n - j >= 3 && strncmp(t + j, "ms]", 3) == 0) { v /= 1000; j += 3; }
+    if (n - j >= 3 && strncmp(t + j, "ms]", 3) == 0) { v /= 1000; j += 3; }
     else if (n - j >= 2 && strncmp(t + j, "s]", 2) == 0) j += 2;
     else if (n - j >= 1 && t[j] == ']') j += 1;
     else return 0;

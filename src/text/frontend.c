@@ -703,7 +703,6 @@ static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, uni
     pieces[0].mb = pieces[0].me = mid;
     pieces[0].brk = BRK_WORD;
     pieces[1].b = mid;
-    words two = {pieces, 2, 2};
     kokoro_status st = KOKORO_OK;
     for (int k = 0; k < 2 && !st; k++) {
         words one = {&pieces[k], 1, 1};
@@ -713,7 +712,6 @@ static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, uni
         st = phon_words(&sub, &one, 0, 1, out);
         if (!st && !(a_is_first && k == 0) && out->n > before) out->v[before].nb = pieces[k].b;
     }
-    (void)two;
     return st;
 }
 
