@@ -323,6 +323,58 @@ static void test_threads(void **state)
     for (int i = 0; i < N; i++) free(want[i]);
 }
 
+typedef struct shared_job {
+    const kokoro_frontend *fe;
+    const char *text;
+    char *out;
+} shared_job;
+
+static void *shared_worker(void *arg)
+{
+    shared_job *j = arg;
+    for (int r = 0; r < 3; r++) {
+        free(j->out);
+        j->out = NULL;
+        if (kokoro_frontend_phoneme_lines(j->fe, j->text, strlen(j->text), &j->out)) break;
+    }
+    return NULL;
+}
+
+/* one front end used by several threads at once */
+static void test_threads_shared_frontend(void **state)
+{
+    (void)state;
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.lexicon_path = KOKORO_TEST_DATA "/lexicon-en.tsv";
+    o.target_tokens = 40;
+    kokoro_frontend *fe;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_OK);
+    const char *texts[3] = {
+        "Kokoro reads 3,497 words on May 17, 2024 at 10:30 pm. Then it rests.",
+        "Dr. Smith paid $1.5 million (about 20% more) for the 21st-century house in 1984.",
+        "Call me Ishmael. Some years ago\xE2\x80\x94never mind how long precisely\xE2\x80\x94I went to sea.",
+    };
+    char *want[3];
+    for (int i = 0; i < 3; i++) want[i] = lines(fe, texts[i]);
+    enum { T = 6 };
+    pthread_t th[T];
+    shared_job jobs[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i].fe = fe;
+        jobs[i].text = texts[i % 3];
+        jobs[i].out = NULL;
+        assert_int_equal(pthread_create(&th[i], NULL, shared_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < T; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < T; i++) {
+        assert_non_null(jobs[i].out);
+        assert_string_equal(jobs[i].out, want[i % 3]);
+        free(jobs[i].out);
+    }
+    for (int i = 0; i < 3; i++) free(want[i]);
+    kokoro_frontend_free(fe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_phoneme_input),
         cmocka_unit_test(test_print_phonemes),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads_shared_frontend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
