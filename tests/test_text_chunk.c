@@ -312,6 +312,24 @@ static void test_source_spans(void **state)
     assert_int_equal(c[0].words[0].token_begin, 0);
     assert_int_equal(c[0].words[0].token_end, 6);
     kokoro_chunks_free(c, n);
+    /* espeak-ng joins "in the" into "ɪnðə": one word entry for both, the
+     * others one each, every token range on its own word's phonemes */
+    const char *j = "Most of the people in the world want to go.";
+    assert_int_equal(kokoro_frontend_chunks(fe, j, strlen(j), &c, &n), KOKORO_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].phonemes, "mˈoʊst əv ðə pˈiːpəl ɪnðə wˈɜːld wˈɔnt tə ɡˈoʊ.");
+    static const struct { const char *src; size_t tb, te; } wj[] = {
+        {"Most", 0, 6}, {"of", 7, 9}, {"the", 10, 12}, {"people", 13, 20}, {"in the", 21, 25},
+        {"world", 26, 32}, {"want", 33, 38}, {"to", 39, 41}, {"go", 42, 46}};
+    assert_int_equal(c[0].n_words, 9);
+    for (size_t w = 0; w < 9; w++) {
+        const kokoro_word *x = &c[0].words[w];
+        assert_int_equal(x->src_end - x->src_begin, strlen(wj[w].src));
+        assert_memory_equal(j + x->src_begin, wj[w].src, strlen(wj[w].src));
+        assert_int_equal(x->token_begin, wj[w].tb);
+        assert_int_equal(x->token_end, wj[w].te);
+    }
+    kokoro_chunks_free(c, n);
     kokoro_frontend_free(fe);
 }
 

@@ -715,6 +715,72 @@ static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, uni
     return st;
 }
 
+/* Aligns N input words to M output words of espeak-ng when their counts
+ * differ (it joins "in the" into "ɪnðə", splits "1984"): a dynamic program
+ * over steps of a input words to b output words (one side 1, the other 1..4),
+ * costing the squared gap between the output length and the length the
+ * input letters predict, plus a little for every join or split. A band
+ * around the diagonal keeps it linear. Sets asg[k] to the first output word
+ * of input word k's step; returns 0 when no path exists. */
+#define ALIGN_BAND 12
+static int align_dp(const build *bd, const words *ws, size_t a, size_t N, const char *ph, const size_t *ob,
+                    const size_t *oe, size_t M, size_t *asg)
+{
+    static const struct { unsigned char a, b; } steps[] = {{1, 1}, {2, 1}, {3, 1}, {4, 1}, {1, 2}, {1, 3}, {1, 4}};
+    const size_t W = 2 * ALIGN_BAND + 1;
+    double *pi = malloc((N + 1) * sizeof *pi), *po = malloc((M + 1) * sizeof *po);
+    double *cost = malloc((N + 1) * W * sizeof *cost);
+    unsigned char *from = malloc((N + 1) * W);
+    int ok = 0;
+    if (!pi || !po || !cost || !from) goto done;
+    pi[0] = po[0] = 0;
+    for (size_t k = 0; k < N; k++) pi[k + 1] = pi[k] + (double)cps(bd->m->s + ws->v[a + k].b, ws->v[a + k].e - ws->v[a + k].b);
+    for (size_t q = 0; q < M; q++) po[q + 1] = po[q] + (double)cps(ph + ob[q], oe[q] - ob[q]);
+    double r = pi[N] > 0 ? po[M] / pi[N] : 1;
+    /* cell (k, q) lives at column q - centre(k) + band */
+#define CENTRE(k) ((long)((double)(k) * (double)M / (double)N + 0.5))
+    for (size_t i = 0; i < (N + 1) * W; i++) { cost[i] = 1e300; from[i] = 255; }
+    cost[0 * W + (size_t)(0 - CENTRE(0) + ALIGN_BAND)] = 0;
+    for (size_t k = 0; k < N; k++) {
+        long c0 = CENTRE(k);
+        for (size_t col = 0; col < W; col++) {
+            double here = cost[k * W + col];
+            if (here >= 1e299) continue;
+            long q = c0 + (long)col - ALIGN_BAND;
+            for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+                size_t k2 = k + steps[s].a;
+                long q2 = q + steps[s].b;
+                if (k2 > N || q2 > (long)M) continue;
+                long col2 = q2 - CENTRE(k2) + ALIGN_BAND;
+                if (col2 < 0 || col2 >= (long)W) continue;
+                double want = (pi[k2] - pi[k]) * r, got = po[q2] - po[q];
+                double c = here + (got - want) * (got - want) + 4.0 * (steps[s].a + steps[s].b - 2);
+                if (c < cost[k2 * W + (size_t)col2]) { cost[k2 * W + (size_t)col2] = c; from[k2 * W + (size_t)col2] = (unsigned char)s; }
+            }
+        }
+    }
+    long endcol = (long)M - CENTRE(N) + ALIGN_BAND;
+    if (endcol < 0 || endcol >= (long)W || from[N * W + (size_t)endcol] == 255) goto done;
+    /* walk back */
+    size_t k = N;
+    long q = (long)M;
+    while (k > 0) {
+        long col = q - CENTRE(k) + ALIGN_BAND;
+        unsigned char s = from[k * W + (size_t)col];
+        if (s == 255) goto done;
+        size_t k0 = k - steps[s].a;
+        long q0 = q - steps[s].b;
+        for (size_t i = k0; i < k; i++) asg[i] = (size_t)q0;
+        k = k0;
+        q = q0;
+    }
+    ok = q == 0;
+#undef CENTRE
+done:
+    free(pi); free(po); free(cost); free(from);
+    return ok;
+}
+
 /* Phonemizes the plain words [a, b) as one espeak-ng run and aligns its
  * words back to them. */
 static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, units *out)
@@ -748,7 +814,7 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
     }
     if (M == N || M == 0) {
         for (size_t k = 0; k < N; k++) asg[k] = M ? k : 0;
-    } else {
+    } else if (!align_dp(bd, ws, a, N, ph, ob, oe, M, asg)) {
         /* proportional alignment: an input word goes to the output word
          * under its middle (espeak-ng joins "in the" and splits "1984") */
         double tin = 0, tout = 0;
