@@ -397,7 +397,8 @@ typedef struct kokoro_frontend_options {
     size_t target_tokens;      /* chunk size aimed at; 0: 250 */
     size_t first_tokens;       /* size aimed at for the first chunk (fast first audio); 0: target_tokens */
     size_t max_tokens;         /* hard limit, 1..KOKORO_MAX_TOKENS; 0: KOKORO_MAX_TOKENS */
-    int phoneme_input;         /* non-zero: the text already is phonemes (no normalisation, no G2P) */
+    int phoneme_input;         /* non-zero: the text already is phonemes (no normalisation, no G2P;
+                                  [pause:Ns] markers still work) */
 } kokoro_frontend_options;
 
 KOKORO_API kokoro_frontend_options kokoro_frontend_options_default(void);
@@ -417,7 +418,8 @@ typedef struct kokoro_chunk {
     char *text;              /* the normalised text of the chunk (UTF-8) */
     size_t src_begin, src_end; /* byte span of the chunk in the original input */
     char *phonemes;          /* IPA, vocabulary symbols only ("" for a pause) */
-    int64_t *ids;            /* token ids, pads excluded; n_ids <= max_tokens */
+    int64_t *ids;            /* token ids, pads excluded; n_ids <= max_tokens; 0 for a pause
+                                and for text with nothing to say (only punctuation): skip those */
     size_t n_ids;
     kokoro_word *words;      /* words in order; a word may cover several input words
                                 where espeak-ng joined them ("in the" -> "ɪnðə") */
@@ -428,7 +430,8 @@ typedef struct kokoro_chunk {
 } kokoro_chunk;
 
 /* Turns text into chunks ready for kokoro_synthesize():
- *  1. the input must be UTF-8 (else KOKORO_ERR_FORMAT naming the byte offset);
+ *  1. the input must be UTF-8 (else KOKORO_ERR_FORMAT naming the byte offset)
+ *     and at most 16 MiB (else KOKORO_ERR_INVALID_ARG: split bigger books by chapter);
  *  2. clean-up for all languages: NFC, quotes, dashes, ellipses, odd spaces,
  *     control characters, markdown markup; English text normalisation
  *     (numbers, money, dates, times, units, abbreviations, URLs...);

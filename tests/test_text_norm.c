@@ -69,6 +69,14 @@ static const kase english[] = {
     {"the 1980s", "the nineteen eighties"},
     {"the 2000s", "the two thousands"},
     {"the 80s", "the eighties"},
+    {"the '90s", "the nineties"},
+    /* fractions */
+    {"1/2 cup", "one half cup"},
+    {"3/4 of it", "three quarters of it"},
+    {"5/8 inch", "five eighths inch"},
+    {"2/3", "two thirds"},
+    {"1/3", "one third"},
+    {"3/2", "three halves"},
     /* times */
     {"at 10:30", "at ten thirty"},
     {"at 7:05 am", "at seven oh five A M"},
@@ -112,6 +120,7 @@ static const kase english[] = {
     {"Part II", "Part two"},
     {"XIV.\nIt began", "fourteen.\nIt began"},
     {"I think", "I think"},
+    {"so did I. Then we left", "so did I. Then we left"},
     /* URLs and e-mails */
     {"see https://www.example.com/docs.", "see w w w dot example dot com slash docs."},
     {"see example.com", "see example.com"},
@@ -215,6 +224,10 @@ static void test_empty_and_args(void **state)
     kokoro_chunks_free(c, n);
     assert_int_equal(kokoro_frontend_chunks(NULL, "x", 1, &c, &n), KOKORO_ERR_INVALID_ARG);
     assert_int_equal(kokoro_frontend_chunks(fe, NULL, 3, &c, &n), KOKORO_ERR_INVALID_ARG);
+    /* enormous input is refused before a byte of it is read */
+    static const char small[] = "x";
+    assert_int_equal(kokoro_frontend_chunks(fe, small, ((size_t)16 << 20) + 1, &c, &n), KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "at most"));
     kokoro_frontend_free(fe);
 }
 

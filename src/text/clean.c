@@ -48,7 +48,7 @@ static size_t match_pause(const char *t, size_t n, size_t i, float *sec)
         if (j - d0 > 12) return 0;
     }
     if (j == d0) return 0;
-    if (j + 2 < n + 1 && n - j >= 3 && strncmp(t + j, "ms]", 3) == 0) { v /= 1000; j += 3; }
+    if (n - j >= 3 && strncmp(t + j, "ms]", 3) == 0) { v /= 1000; j += 3; }
     else if (n - j >= 2 && strncmp(t + j, "s]", 2) == 0) j += 2;
     else if (n - j >= 1 && t[j] == ']') j += 1;
     else return 0;
@@ -122,7 +122,7 @@ static kokoro_status pass1(const char *t, size_t n, int parse_markup, kk_mstr *o
     size_t i = 0;
     while (i < n && st == KOKORO_OK) {
         if (i == link_close) { i = link_resume; link_close = (size_t)-1; continue; }
-        if (line_start && parse_markup) {
+        if (line_start && parse_markup > 1) {
             size_t j = i;
             while (j < n && (t[j] == ' ' || t[j] == '\t')) j++;
             if (line_is_rule(t, n, j)) {
@@ -172,6 +172,7 @@ static kokoro_status pass1(const char *t, size_t n, int parse_markup, kk_mstr *o
                 i += l;
                 continue;
             }
+            if (parse_markup < 2) goto plain;
             int img = (c == '!' && i + 1 < n && t[i + 1] == '[');
             if ((c == '[' || img) && match_link(t, n, i + (size_t)img, &tb, &te, &ub, &ue)) {
                 if (!img && ue - ub >= 2 && t[ub] == '/' && t[ue - 1] == '/') {
@@ -224,6 +225,7 @@ static kokoro_status pass1(const char *t, size_t n, int parse_markup, kk_mstr *o
                 if (!(pw && nw)) { i++; continue; }
             }
         }
+    plain:
         if (c == '.' && i + 2 < n && t[i + 1] == '.' && t[i + 2] == '.') {
             size_t j = i;
             while (j < n && t[j] == '.') j++;

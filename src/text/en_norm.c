@@ -144,12 +144,12 @@ static int parse_num(const char *s, size_t n, size_t i, num *x)
     size_t first = j - i;
     x->int_b = i;
     if (first <= 3) {
-        while (j + 3 < n + 0 && s[j] == ',' && isdig(s[j + 1]) && isdig(s[j + 2]) && isdig(s[j + 3]) &&
+        /* thousands groups: exactly three digits after each comma */
+        while (j + 3 < n && s[j] == ',' && isdig(s[j + 1]) && isdig(s[j + 2]) && isdig(s[j + 3]) &&
                (j + 4 >= n || !isdig(s[j + 4]))) {
             j += 4;
             x->commas = 1;
         }
-        if (j + 3 == n && s[j] == ',' && isdig(s[j + 1]) && isdig(s[j + 2])) { /* ",dd" at end: not a group */ }
     }
     x->int_e = j;
     for (size_t k = i; k < j; k++)
@@ -219,8 +219,6 @@ static int unit_at(const char *s, size_t n, size_t i, size_t *end)
     }
     /* a bare degree sign must touch the number */
     if (best >= 0 && !strcmp(kk_en_units[best].tok, "\xC2\xB0") && j != i) best = -1;
-    /* "m", "g", "mi", "min", "sec" only directly after the number or when not a word start
-     * of ordinary text: "5 m" yes, "5 g" yes, but "I have 5 mi..." is not reachable */
     if (best >= 0) *end = j + bl;
     return best;
 }
@@ -340,7 +338,7 @@ static size_t number_rule(ctx *c, size_t i, sb *w, int minus)
             size_t k = j + 1;
             while (k < n && isdig(s[k]) && k - j - 1 < 3) k++;
             bb = k - j - 1;
-            if (bb >= 1 && bb <= 2 && k + 4 < n + 0 + 1 && k < n && s[k] == '/' && k + 5 <= n && isdig(s[k + 1]) &&
+            if (bb >= 1 && bb <= 2 && k + 5 <= n && s[k] == '/' && isdig(s[k + 1]) &&
                 isdig(s[k + 2]) && isdig(s[k + 3]) && isdig(s[k + 4]) && (k + 5 == n || !isdig(s[k + 5]))) {
                 int m = atoi(s + i), d = atoi(s + j + 1), y = atoi(s + k + 1);
                 if (m >= 1 && m <= 12 && d >= 1 && d <= 31) {
@@ -359,8 +357,26 @@ static size_t number_rule(ctx *c, size_t i, sb *w, int minus)
     size_t j = x.end;
     int is_int = x.frac_e == x.frac_b;
     if (minus) sb_str(w, "minus");
+    /* simple fractions: 1/2, 3/4, 5/8 */
+    if (is_int && !x.commas && x.ipn <= 3 && j + 1 < n && s[j] == '/' && isdig(s[j + 1])) {
+        size_t k = j + 1;
+        while (k < n && isdig(s[k])) k++;
+        unsigned num = (unsigned)num_int(&x), den = (unsigned)atoi(s + j + 1);
+        if (k - j - 1 <= 2 && den >= 2 && den <= 16 && (k >= n || (s[k] != '/' && !isalnum_a(s[k])))) {
+            cardinal(num, w);
+            size_t from = w->n;
+            if (den == 2) sb_str(w, " half");
+            else if (den == 4) sb_str(w, " quarter");
+            else { cardinal(den, w); ordinalize(w, from); }
+            if (num != 1) {
+                if (den == 2) { w->n -= 1; w->p[w->n] = 0; sb_str(w, "ves"); }
+                else pluralize(w);
+            }
+            return k;
+        }
+    }
     /* time 10:30 (+ am/pm) */
-    if (is_int && !x.commas && x.ipn <= 2 && j + 2 < n + 0 + 1 && j + 3 <= n && s[j] == ':' && isdig(s[j + 1]) &&
+    if (is_int && !x.commas && x.ipn <= 2 && j + 3 <= n && s[j] == ':' && isdig(s[j + 1]) &&
         isdig(s[j + 2]) && (j + 3 == n || !isdig(s[j + 3]))) {
         unsigned h = (unsigned)num_int(&x), m = (unsigned)((s[j + 1] - '0') * 10 + s[j + 2] - '0');
         if (h <= 24 && m < 60) {
@@ -561,8 +577,8 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
     size_t n = c->in->len;
     size_t j = i;
     while (j < n && isalpha_a(s[j])) j++;
-    /* abbreviations (with their periods, e.g. "e.g.") */
-    for (size_t a = 0; a < NELEM(kk_en_abbrevs); a++) {
+    /* abbreviations (with their periods, e.g. "e.g."): only where a period follows */
+    for (size_t a = 0; j < n && s[j] == '.' && a < NELEM(kk_en_abbrevs); a++) {
         size_t l = strlen(kk_en_abbrevs[a].abbr);
         if (n - i < l || strncmp(s + i, kk_en_abbrevs[a].abbr, l)) continue;
         if (i + l < n && isalnum_a(s[i + l])) continue;
@@ -588,13 +604,14 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
         return j + 1;
     }
     /* initials: "J. R. R. Tolkien" loses the periods that would end a sentence */
-    if (j - i == 1 && s[i] >= 'A' && s[i] <= 'Z' && j + 2 < n && s[j] == '.' && s[j + 1] == ' ' && s[j + 2] >= 'A' &&
+    if (j - i == 1 && s[i] >= 'A' && s[i] <= 'Z' && s[i] != 'I' && j + 2 < n && s[j] == '.' && s[j + 1] == ' ' && s[j + 2] >= 'A' &&
         s[j + 2] <= 'Z') {
         sb_add(w, s + i, 1);
         return j + 1;
     }
     /* roman numerals after chapter words */
-    for (size_t k = 0; k < NELEM(kk_en_roman_keys); k++) {
+    int roman_next = j + 1 < n && s[j] == ' ' && strchr("IVXLCDM", s[j + 1]) && s[j + 1];
+    for (size_t k = 0; roman_next && k < NELEM(kk_en_roman_keys); k++) {
         size_t l = strlen(kk_en_roman_keys[k]);
         if (j - i != l || strncmp(s + i, kk_en_roman_keys[k], l) || j + 1 >= n || s[j] != ' ') continue;
         size_t rl;
@@ -606,7 +623,8 @@ static size_t word_rule(ctx *c, size_t i, sb *w)
         }
     }
     /* month + day: "May 17" -> "May seventeenth" */
-    for (size_t m = 0; m < 12; m++) {
+    int digit_next = j + 1 < n && s[j] == ' ' && isdig(s[j + 1]);
+    for (size_t m = 0; digit_next && m < 12; m++) {
         size_t l = strlen(kk_en_months[m]);
         if (j - i != l || strncmp(s + i, kk_en_months[m], l) || j + 1 >= n || s[j] != ' ' || !isdig(s[j + 1])) continue;
         size_t k = j + 1;
@@ -660,6 +678,12 @@ kokoro_status kk_en_normalize(const kk_mstr *in, kk_mstr *out)
                 if (!e) e = number_rule(&c, i, &w, 0);
             } else if ((ch == '-') && i + 1 < n && isdig(s[i + 1]) && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '(' || s[i - 1] == '\n')) {
                 e = number_rule(&c, i + 1, &w, 1);
+            } else if (ch == '\'' && i + 3 < n && isdig(s[i + 1]) && isdig(s[i + 2]) && s[i + 2] == '0' && s[i + 3] == 's' &&
+                       (i + 4 == n || !isalnum_a(s[i + 4]))) {
+                /* '90s */
+                cardinal((uint64_t)((s[i + 1] - '0') * 10), &w);
+                pluralize(&w);
+                e = i + 4;
             } else if (ch == '#' && i + 1 < n && isdig(s[i + 1])) {
                 sb_str(&w, "number");
                 e = number_rule(&c, i + 1, &w, 0);

@@ -10,7 +10,8 @@
 #include "core/error.h"
 #include "text/text.h"
 
-#define CACHE_CAP (1u << 15) /* slots; cleared when three quarters full */
+#define CACHE_CAP (1u << 15)          /* slots; cleared when three quarters full ... */
+#define CACHE_BYTES ((size_t)32 << 20) /* ... or when keys and values pass 32 MiB */
 
 typedef struct entry {
     char *key;   /* voice '\x1f' text */
@@ -23,6 +24,7 @@ static int g_init; /* 0 not tried, 1 ready, -1 failed */
 static char g_voice[32];
 static entry *g_cache;
 static size_t g_cache_n;
+static size_t g_cache_bytes;
 
 static uint64_t fnv(const char *s, size_t n)
 {
@@ -36,6 +38,7 @@ static void cache_clear(void)
     for (size_t i = 0; i < CACHE_CAP; i++) { free(g_cache[i].key); free(g_cache[i].value); }
     memset(g_cache, 0, CACHE_CAP * sizeof *g_cache);
     g_cache_n = 0;
+    g_cache_bytes = 0;
 }
 
 static entry *cache_slot(const char *key, size_t klen, uint64_t h)
@@ -79,6 +82,52 @@ static size_t postprocess(char *s, size_t n)
     return w;
 }
 
+typedef struct range {
+    uint32_t lo, hi;
+} range;
+
+/* What every voice is given: Latin, punctuation, symbols, digits, emoji. */
+static const range common_ranges[] = {
+    {0x20, 0x7E}, {0xA0, 0x24F}, {0x300, 0x36F}, {0x1E00, 0x1EFF}, {0x2000, 0x206F}, {0x2070, 0x209F},
+    {0x20A0, 0x20CF}, {0x2100, 0x218F}, {0x2190, 0x23FF}, {0x2600, 0x27BF}, {0x2C60, 0x2C7F},
+    {0xA720, 0xA7FF}, {0x1F300, 0x1F3FA}, {0x1F400, 0x1F6FF}, {0x1F900, 0x1F9FF},
+};
+static const range hi_ranges[] = {{0x900, 0x97F}, {0xA8E0, 0xA8FF}};
+static const range ja_ranges[] = {{0x3000, 0x30FF}, {0x31F0, 0x31FF}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF},
+                                  {0xF900, 0xFAFF}, {0xFF01, 0xFF9F}};
+static const range zh_ranges[] = {{0x3000, 0x303F}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xF900, 0xFAFF},
+                                  {0xFF01, 0xFF5E}, {0x20000, 0x2FA1F}};
+
+static int in_ranges(uint32_t cp, const range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cp >= r[i].lo && cp <= r[i].hi) return 1;
+    return 0;
+}
+
+/* espeak-ng 1.51 reads out of bounds (and can crash) on some characters of
+ * scripts foreign to the voice (Devanagari for French, skin-tone emoji for
+ * Hindi...). A voice cannot speak those scripts anyway, so each voice is
+ * given only its own script and the common ranges; other characters become
+ * spaces in espeak-ng's input (the chunk text keeps them). */
+static void restrict_script(const char *voice, char *s, size_t n)
+{
+    const range *own = NULL;
+    size_t nown = 0;
+    if (!strncmp(voice, "hi", 2)) { own = hi_ranges; nown = sizeof hi_ranges / sizeof hi_ranges[0]; }
+    else if (!strncmp(voice, "ja", 2)) { own = ja_ranges; nown = sizeof ja_ranges / sizeof ja_ranges[0]; }
+    else if (!strncmp(voice, "cmn", 3)) { own = zh_ranges; nown = sizeof zh_ranges / sizeof zh_ranges[0]; }
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t k = kk_utf8_decode(s + i, n - i, &cp);
+        if (!k) { s[i++] = ' '; continue; }
+        if (!in_ranges(cp, common_ranges, sizeof common_ranges / sizeof common_ranges[0]) && !in_ranges(cp, own, nown))
+            memset(s + i, ' ', k);
+        i += k;
+    }
+}
+
 static kokoro_status run_espeak(const char *voice, const char *text, size_t len, char **out)
 {
     if (g_init == 0) {
@@ -103,6 +152,7 @@ static kokoro_status run_espeak(const char *voice, const char *text, size_t len,
     if (!in) return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory");
     memcpy(in, text, len);
     in[len] = 0;
+    restrict_script(voice, in, len);
     size_t cap = 2 * len + 64, n = 0;
     char *res = malloc(cap);
     if (!res) { free(in); return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory"); }
@@ -152,13 +202,13 @@ kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t le
         char *res = NULL;
         st = run_espeak(voice, text, len, &res);
         if (!st) {
-            if (g_cache_n + 1 > CACHE_CAP / 4 * 3) cache_clear();
+            if (g_cache_n + 1 > CACHE_CAP / 4 * 3 || g_cache_bytes > CACHE_BYTES) cache_clear();
             e = cache_slot(key, klen, h);
             e->key = key;
             e->hash = h;
             e->value = strdup(res);
             if (!e->value) { free(e->key); e->key = NULL; }
-            else g_cache_n++;
+            else { g_cache_n++; g_cache_bytes += klen + strlen(res) + 2; }
             *out = res;
         } else {
             free(key);

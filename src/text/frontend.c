@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "core/error.h"
 #include "text/text.h"
@@ -244,13 +245,19 @@ void kokoro_frontend_free(kokoro_frontend *fe)
 
 /* ---- normalisation ---- */
 
+/* Each input byte costs ~50 bytes of bookkeeping (spans per byte, twice). */
+#define KK_MAX_TEXT ((size_t)16 << 20)
+
 static kokoro_status normalize(const kokoro_frontend *fe, const char *text, size_t len, kk_mstr *out, kk_markups *mk)
 {
     if (!text && len) return kk_error(KOKORO_ERR_INVALID_ARG, "text is NULL");
+    if (len > KK_MAX_TEXT)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "text is %zu bytes: at most %zu at once (split it, e.g. by chapter)", len,
+                        (size_t)KK_MAX_TEXT);
     kokoro_status st = kk_utf8_validate(text ? text : "", len, "text");
     if (st) return st;
     kk_mstr clean = {0};
-    st = kk_text_clean(text ? text : "", len, !fe->phoneme_input, &clean, mk);
+    st = kk_text_clean(text ? text : "", len, fe->phoneme_input ? 1 : 2, &clean, mk);
     if (!st && fe->lang->english && !fe->phoneme_input) {
         st = kk_en_normalize(&clean, out);
         kk_mstr_free(&clean);
@@ -370,7 +377,7 @@ static int abbrev_word(const char *w, size_t n)
                                      "no", "fig", "approx", "sra", "srta", "dra", "mme", "mlle", "av", "gen",
                                      "capt", "lt", "col", "sgt", "rev", "mt", "vol", "pp", "cf", "ca", "sig",
                                      "ing", "dott", "sig.ra", "p.ex", "ex", "env", "cap", "pág", "núm"};
-    if (n == 1) return 1; /* an initial */
+    if (n == 1) return w[0] >= 'A' && w[0] <= 'Z' && w[0] != 'I'; /* an initial, not "I." */
     if (n > 8) return 0;
     char low[16];
     for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)w[i]);
@@ -378,6 +385,13 @@ static int abbrev_word(const char *w, size_t n)
     for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++)
         if (!strcmp(low, ab[i])) return 1;
     return 0;
+}
+
+static int lower_at(const kk_mstr *m, size_t i, size_t pe)
+{
+    uint32_t cp;
+    if (!kk_utf8_decode(m->s + i, pe - i, &cp)) return 0;
+    return utf8proc_category((utf8proc_int32_t)cp) == UTF8PROC_CATEGORY_LL;
 }
 
 typedef struct word {
@@ -421,6 +435,12 @@ static int mark_inside_word(const kk_mstr *m, size_t pb, size_t pe, size_t i, si
     return aw && bw && !mark_symbol(a) && !mark_symbol(b);
 }
 
+static size_t cps(const char *s, size_t n) { return kk_utf8_count(s, n); }
+
+#define KK_MAX_WORD 64   /* code points; longer runs are cut ... */
+#define KK_WORD_PIECE 40 /* ... into pieces this long */
+#define KK_SHORT_LINE 50 /* bytes: a shorter line's break is a clause break */
+
 /* Splits the piece [pb, pe) into words and punctuation runs. *lead_end is
  * the end of the punctuation before the first word. */
 static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, size_t pb, size_t pe, words *out,
@@ -433,11 +453,19 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
     while (i < pe && !st) {
         /* a punctuation and space run */
         size_t rb = i;
-        int sent = 0, any = 0, nl = 0, para = 0;
+        int sent = 0, any = 0, nl = 0, para = 0, hard_nl = 0;
         while (i < pe) {
             if (m->item[i] >= 0) break;
             if (is_space_b(m->s[i])) {
-                if (m->s[i] == '\n') { nl++; if (nl >= 2) para = 1; }
+                if (m->s[i] == '\n') {
+                    nl++;
+                    if (nl >= 2) para = 1;
+                    /* a line break ends a clause after a short line (a heading,
+                     * a list item, verse) but not inside hard-wrapped prose */
+                    size_t q = i;
+                    while (q > pb && m->s[q - 1] != '\n') q--;
+                    if (i - q < KK_SHORT_LINE) hard_nl = 1;
+                }
                 i++;
                 continue;
             }
@@ -455,11 +483,11 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
             w->mb = rb;
             w->me = i;
             /* a lone period after an abbreviation or an initial is no sentence end */
-            if (sent && i - rb >= 1 && m->s[rb] == '.' && (rb + 1 == i || is_space_b(m->s[rb + 1])) &&
-                w->item < 0 && abbrev_word(m->s + w->b, w->e - w->b) && i < pe)
+            /* ... nor is one followed by a lower-case word ("U.S. forces", "approx. five") */
+            int lone_period = sent && m->s[rb] == '.' && (rb + 1 == i || is_space_b(m->s[rb + 1])) && i < pe;
+            if (lone_period && w->item < 0 && (abbrev_word(m->s + w->b, w->e - w->b) || lower_at(m, i, pe)))
                 sent = 0, any = 0;
-            for (size_t q = rb; q < i; q++) if (m->s[q] == '\n') { nl = 1; break; }
-            w->brk = para ? BRK_PARA : sent ? BRK_SENT : (any || (nl && i < pe)) ? BRK_CLAUSE : BRK_WORD;
+            w->brk = para ? BRK_PARA : sent ? BRK_SENT : (any || (hard_nl && i < pe)) ? BRK_CLAUSE : BRK_WORD;
             if (para && !any) w->brk = BRK_PARA;
         } else {
             *lead_end = i;
@@ -481,13 +509,25 @@ static kokoro_status split_words(const kokoro_frontend *fe, const kk_mstr *m, si
         }
         word w = {wb, i, i, i, BRK_WORD, item, NULL};
         if (item < 0 && !fe->phoneme_input) w.lex = lex_find(fe, m->s + wb, i - wb);
-        st = words_push(out, w);
+        if (item < 0 && !w.lex && !fe->phoneme_input && cps(m->s + wb, i - wb) > KK_MAX_WORD) {
+            /* espeak-ng silently truncates very long words: cut them into
+             * pieces it reads whole (the hard split of a single long run) */
+            size_t q = wb;
+            while (!st && q < i) {
+                size_t e = q, c = 0;
+                while (e < i && c < KK_WORD_PIECE) { e++; while (e < i && ((unsigned char)m->s[e] & 0xC0) == 0x80) e++; c++; }
+                word p = {q, e, e, e, BRK_WORD, -1, NULL};
+                st = words_push(out, p);
+                q = e;
+            }
+        } else {
+            st = words_push(out, w);
+        }
         have = 1;
     }
     return st;
 }
 
-static size_t cps(const char *s, size_t n) { return kk_utf8_count(s, n); }
 
 /* Appends the phoneme form of a punctuation run (spaces become one space). */
 static void run_symbols(const kk_mstr *m, size_t b, size_t e, char *dst, size_t *dn)
@@ -503,7 +543,7 @@ static void run_symbols(const kk_mstr *m, size_t b, size_t e, char *dst, size_t 
         size_t k = kk_utf8_decode(m->s + i, e - i, &cp);
         if (!k) { i++; continue; }
         const char *sym = mark_symbol(cp);
-        if (sym && kokoro_config_token_id(kokoro_config_default(), kk_utf8_decode(sym, strlen(sym), &cp) ? cp : 0) > 0) {
+        if (sym && kk_utf8_decode(sym, strlen(sym), &cp) && kk_vocab_id(cp) > 0) {
             size_t l = strlen(sym);
             memcpy(dst + *dn, sym, l);
             *dn += l;
@@ -534,7 +574,9 @@ static kokoro_status make_unit(const kk_mstr *m, const words *ws, size_t a, size
     run_symbols(m, last->mb, last->me, s, &n);
     /* as phonemizer restores marks: the run as written (spaces become one
      * space); a plain word gap is one space */
-    if (n == before) s[n++] = ' ';
+    /* no space inside a word cut in pieces */
+    int glued = last->me == last->mb && last->me < m->len && !is_space_b(m->s[last->me]) && m->s[last->me] != '\x01';
+    if (n == before && !glued) s[n++] = ' ';
     s[n] = 0;
     unit u;
     u.wb = ws->v[a].b;
@@ -620,6 +662,22 @@ static kokoro_status push_checked(build *bd, units *out, size_t before)
 
 static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, units *out);
 
+/* Phonemes the user gave for a word: an inline override or the lexicon. */
+static const char *known_phonemes(const build *bd, const word *w)
+{
+    if (w->item >= 0) return bd->mk->v[w->item].phonemes;
+    return w->lex;
+}
+
+static kokoro_status known_unit(build *bd, const words *ws, size_t k, units *out)
+{
+    const char *ph = known_phonemes(bd, &ws->v[k]);
+    size_t before = out->n;
+    int first = k == 0;
+    kokoro_status st = make_unit(bd->m, ws, k, k + 1, ph, strlen(ph), first ? bd->lead_b : 0, first ? bd->lead_e : 0, out);
+    return st ? st : push_checked(bd, out, before);
+}
+
 /* One word too long for a chunk: its text is halved (at a code point) until
  * each piece's phonemes fit. */
 static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, units *out)
@@ -645,7 +703,6 @@ static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, uni
     pieces[0].mb = pieces[0].me = mid;
     pieces[0].brk = BRK_WORD;
     pieces[1].b = mid;
-    words two = {pieces, 2, 2};
     kokoro_status st = KOKORO_OK;
     for (int k = 0; k < 2 && !st; k++) {
         words one = {&pieces[k], 1, 1};
@@ -655,8 +712,73 @@ static kokoro_status hard_split(build *bd, const word *w, size_t a_is_first, uni
         st = phon_words(&sub, &one, 0, 1, out);
         if (!st && !(a_is_first && k == 0) && out->n > before) out->v[before].nb = pieces[k].b;
     }
-    (void)two;
     return st;
+}
+
+/* Aligns N input words to M output words of espeak-ng when their counts
+ * differ (it joins "in the" into "ɪnðə", splits "1984"): a dynamic program
+ * over steps of a input words to b output words (one side 1, the other 1..4),
+ * costing the squared gap between the output length and the length the
+ * input letters predict, plus a little for every join or split. A band
+ * around the diagonal keeps it linear. Sets asg[k] to the first output word
+ * of input word k's step; returns 0 when no path exists. */
+#define ALIGN_BAND 12
+static int align_dp(const build *bd, const words *ws, size_t a, size_t N, const char *ph, const size_t *ob,
+                    const size_t *oe, size_t M, size_t *asg)
+{
+    static const struct { unsigned char a, b; } steps[] = {{1, 1}, {2, 1}, {3, 1}, {4, 1}, {1, 2}, {1, 3}, {1, 4}};
+    const size_t W = 2 * ALIGN_BAND + 1;
+    double *pi = malloc((N + 1) * sizeof *pi), *po = malloc((M + 1) * sizeof *po);
+    double *cost = malloc((N + 1) * W * sizeof *cost);
+    unsigned char *from = malloc((N + 1) * W);
+    int ok = 0;
+    if (!pi || !po || !cost || !from) goto done;
+    pi[0] = po[0] = 0;
+    for (size_t k = 0; k < N; k++) pi[k + 1] = pi[k] + (double)cps(bd->m->s + ws->v[a + k].b, ws->v[a + k].e - ws->v[a + k].b);
+    for (size_t q = 0; q < M; q++) po[q + 1] = po[q] + (double)cps(ph + ob[q], oe[q] - ob[q]);
+    double r = pi[N] > 0 ? po[M] / pi[N] : 1;
+    /* cell (k, q) lives at column q - centre(k) + band */
+#define CENTRE(k) ((long)((double)(k) * (double)M / (double)N + 0.5))
+    for (size_t i = 0; i < (N + 1) * W; i++) { cost[i] = 1e300; from[i] = 255; }
+    cost[0 * W + (size_t)(0 - CENTRE(0) + ALIGN_BAND)] = 0;
+    for (size_t k = 0; k < N; k++) {
+        long c0 = CENTRE(k);
+        for (size_t col = 0; col < W; col++) {
+            double here = cost[k * W + col];
+            if (here >= 1e299) continue;
+            long q = c0 + (long)col - ALIGN_BAND;
+            for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+                size_t k2 = k + steps[s].a;
+                long q2 = q + steps[s].b;
+                if (k2 > N || q2 > (long)M) continue;
+                long col2 = q2 - CENTRE(k2) + ALIGN_BAND;
+                if (col2 < 0 || col2 >= (long)W) continue;
+                double want = (pi[k2] - pi[k]) * r, got = po[q2] - po[q];
+                double c = here + (got - want) * (got - want) + 4.0 * (steps[s].a + steps[s].b - 2);
+                if (c < cost[k2 * W + (size_t)col2]) { cost[k2 * W + (size_t)col2] = c; from[k2 * W + (size_t)col2] = (unsigned char)s; }
+            }
+        }
+    }
+    long endcol = (long)M - CENTRE(N) + ALIGN_BAND;
+    if (endcol < 0 || endcol >= (long)W || from[N * W + (size_t)endcol] == 255) goto done;
+    /* walk back */
+    size_t k = N;
+    long q = (long)M;
+    while (k > 0) {
+        long col = q - CENTRE(k) + ALIGN_BAND;
+        unsigned char s = from[k * W + (size_t)col];
+        if (s == 255) goto done;
+        size_t k0 = k - steps[s].a;
+        long q0 = q - steps[s].b;
+        for (size_t i = k0; i < k; i++) asg[i] = (size_t)q0;
+        k = k0;
+        q = q0;
+    }
+    ok = q == 0;
+#undef CENTRE
+done:
+    free(pi); free(po); free(cost); free(from);
+    return ok;
 }
 
 /* Phonemizes the plain words [a, b) as one espeak-ng run and aligns its
@@ -692,7 +814,7 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
     }
     if (M == N || M == 0) {
         for (size_t k = 0; k < N; k++) asg[k] = M ? k : 0;
-    } else {
+    } else if (!align_dp(bd, ws, a, N, ph, ob, oe, M, asg)) {
         /* proportional alignment: an input word goes to the output word
          * under its middle (espeak-ng joins "in the" and splits "1984") */
         double tin = 0, tout = 0;
@@ -711,6 +833,18 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
             asg[k] = q;
         }
     }
+    /* a word with given phonemes must be a group of its own; espeak-ng saw
+     * it in context, but if it joined it to a neighbour, redo without it */
+    for (size_t k = 0; k < N; k++) {
+        if (!known_phonemes(bd, &ws->v[a + k])) continue;
+        int alone = (k == 0 || asg[k - 1] != asg[k]) && (k + 1 == N || asg[k + 1] != asg[k]);
+        if (alone && M) continue;
+        free(ob); free(oe); free(asg); free(ph);
+        st = k ? phon_words(bd, ws, a, a + k, out) : KOKORO_OK;
+        if (!st) st = known_unit(bd, ws, a + k, out);
+        if (!st && a + k + 1 < b) st = phon_words(bd, ws, a + k + 1, b, out);
+        return st;
+    }
     /* groups of input words with the same output word */
     size_t before = out->n;
     int too_long = 0;
@@ -722,12 +856,15 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
         size_t plen = M && o1 > o0 ? oe[o1 - 1] - ob[o0] : 0;
         if (M == 0) o1 = 0;
         int first = a + k == 0;
+        const char *given = e == k + 1 ? known_phonemes(bd, &ws->v[a + k]) : NULL;
+        if (given) { p = given; plen = strlen(given); }
         st = make_unit(m, ws, a + k, a + e, p, plen, first ? bd->lead_b : 0, first ? bd->lead_e : 0, out);
-        if (!st && out->v[out->n - 1].ntok > bd->fe->max) too_long = 1;
+        if (!st && !given && out->v[out->n - 1].ntok > bd->fe->max) too_long = 1;
         k = e;
     }
     free(ob); free(oe); free(asg); free(ph);
-    if (st || !too_long) return st;
+    if (!st && !too_long) return push_checked(bd, out, before);
+    if (st) return st;
     /* something is longer than a chunk: redo in halves, or cut the word */
     for (size_t k = before; k < out->n; k++) free(out->v[k].ph);
     out->n = before;
@@ -751,21 +888,13 @@ static kokoro_status build_units(const kokoro_frontend *fe, const kk_mstr *m, co
     build bd = {fe, m, mk, pb, lead_end};
     size_t i = 0;
     while (!st && i < ws.n) {
-        word *w = &ws.v[i];
-        if (w->item >= 0 || w->lex) {
-            const char *ph = w->item >= 0 ? mk->v[w->item].phonemes : w->lex;
-            size_t before = out->n;
-            st = make_unit(m, &ws, i, i + 1, ph, strlen(ph), i == 0 ? pb : 0, i == 0 ? lead_end : 0, out);
-            if (!st) st = push_checked(&bd, out, before);
-            i++;
-            continue;
-        }
         size_t e = i;
-        /* a phonemizer segment: plain words up to a mark or a line break */
-        while (e < ws.n && ws.v[e].item < 0 && !ws.v[e].lex) {
-            int cut = ws.v[e].me > ws.v[e].mb && ws.v[e].brk != BRK_WORD;
+        /* a phonemizer segment: words up to a mark or a line break */
+        while (e < ws.n) {
+            /* phonemizer cuts at marks; a clause-ending line break cuts too */
+            int cut = ws.v[e].brk >= BRK_CLAUSE;
             for (size_t q = ws.v[e].mb; q < ws.v[e].me && !cut; q++)
-                if (m->s[q] != ' ') cut = 1;
+                if (!is_space_b(m->s[q])) cut = 1;
             e++;
             if (cut) break;
         }
@@ -789,10 +918,9 @@ static kokoro_status chunks_push(chunks *c, kokoro_chunk x)
         size_t cap = c->cap ? c->cap * 2 : 16;
         kokoro_chunk *v = realloc(c->v, cap * sizeof *v);
         if (!v) {
-            kokoro_chunks_free(&x, 1);
+            free(x.text); free(x.phonemes); free(x.ids); free(x.words);
             return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
         }
-        /* kokoro_chunks_free frees the array itself: x was a stack copy */
         c->v = v;
         c->cap = cap;
     }
@@ -826,7 +954,6 @@ static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size
     c.ids = malloc((pl + 1) * sizeof *c.ids);
     c.words = malloc((b - a) * sizeof *c.words);
     if (!c.text || !c.phonemes || !c.ids || !c.words) {
-        kokoro_chunks_free(NULL, 0);
         free(c.text); free(c.phonemes); free(c.ids); free(c.words);
         return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
     }
@@ -847,12 +974,11 @@ static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size
     }
     while (n && c.phonemes[n - 1] == ' ') n--;
     c.phonemes[n] = 0;
-    const kokoro_config *cfg = kokoro_config_default();
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t k = kk_utf8_decode(c.phonemes + i, n - i, &cp);
         if (!k) { k = 1; cp = 0; }
-        int64_t id = kokoro_config_token_id(cfg, cp);
+        int64_t id = kk_vocab_id(cp);
         if (id > 0) c.ids[c.n_ids++] = id;
         i += k;
     }

@@ -55,7 +55,8 @@ void kk_markups_free(kk_markups *mk);
  * spaces, control and format characters, markdown. Inline overrides
  * [word](/phonemes/) keep the word with item = its markup index; a
  * [pause:1.5s] marker becomes the byte 0x01 with its markup index.
- * parse_markup = 0 leaves brackets alone (phoneme input). */
+ * parse_markup: 2 all markup and markdown, 1 pause markers only (phoneme
+ * input), 0 none. */
 kokoro_status kk_text_clean(const char *text, size_t len, int parse_markup, kk_mstr *out, kk_markups *mk);
 
 /* ---- English normalisation ---- */
@@ -75,6 +76,8 @@ void kk_en_cardinal(uint64_t n, char *out, size_t cap);
  * code ("en-us", "fr-fr", "cmn"...). */
 kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t len, char **out);
 
+/* The id of a vocabulary symbol of the built-in config, or -1 (fast). */
+int64_t kk_vocab_id(uint32_t cp);
 /* Keeps only vocabulary symbols of s (in place); returns the new length. */
 size_t kk_vocab_filter(char *s, size_t n);
 /* Number of code points in valid UTF-8. */

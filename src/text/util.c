@@ -1,6 +1,8 @@
 /* UTF-8 helpers, mapped strings and the vocabulary filter of the front end. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "core/error.h"
 #include "text/text.h"
@@ -123,17 +125,53 @@ void kk_markups_free(kk_markups *mk)
     memset(mk, 0, sizeof *mk);
 }
 
-size_t kk_vocab_filter(char *s, size_t n)
+/* Vocabulary ids by code point, built once: the config's lookup is a scan. */
+#define VOCAB_TABLE 0xAC00
+static int16_t g_vocab[VOCAB_TABLE];
+static pthread_once_t g_vocab_once = PTHREAD_ONCE_INIT;
+
+static void vocab_build(void)
 {
     const kokoro_config *cfg = kokoro_config_default();
+    for (uint32_t cp = 0; cp < VOCAB_TABLE; cp++) {
+        int64_t id = kokoro_config_token_id(cfg, cp);
+        g_vocab[cp] = (int16_t)(id > 0 ? id : -1);
+    }
+}
+
+int64_t kk_vocab_id(uint32_t cp)
+{
+    pthread_once(&g_vocab_once, vocab_build);
+    if (cp < VOCAB_TABLE) return g_vocab[cp];
+    return kokoro_config_token_id(kokoro_config_default(), cp);
+}
+
+size_t kk_vocab_filter(char *s, size_t n)
+{
     size_t o = 0, i = 0;
     while (i < n) {
         uint32_t cp;
         size_t k = kk_utf8_decode(s + i, n - i, &cp);
         if (!k) { i++; continue; }
-        if (kokoro_config_token_id(cfg, cp) > 0) {
+        if (kk_vocab_id(cp) > 0) {
             memmove(s + o, s + i, k);
             o += k;
+        } else if (cp >= 0x80) {
+            /* "ä" is not a symbol but its base letter is: keep what the
+             * canonical decomposition has in the vocabulary (never longer) */
+            utf8proc_int32_t d[8];
+            int last = 0;
+            utf8proc_ssize_t nd = utf8proc_decompose_char((utf8proc_int32_t)cp, d, 8, UTF8PROC_DECOMPOSE, &last);
+            char tmp[32];
+            size_t tl = 0;
+            for (utf8proc_ssize_t q = 0; q > -1 && q < nd && nd <= 8; q++)
+                if (kk_vocab_id((uint32_t)d[q]) > 0) tl += kk_utf8_encode((uint32_t)d[q], tmp + tl);
+            if (tl <= k) {
+                i += k;
+                memcpy(s + o, tmp, tl);
+                o += tl;
+                continue;
+            }
         }
         i += k;
     }

@@ -1,0 +1,392 @@
+/* Phonemes: exact espeak-ng output for fixed English sentences (Debian 12's
+ * espeak-ng 1.51 is fixed), every language non-empty and vocabulary-only,
+ * languages and voices, lexicon, inline overrides, pauses, phoneme input,
+ * the --print-phonemes text, and two threads giving one thread's results. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kokoro.h"
+
+static kokoro_frontend *fe_new(const char *lang)
+{
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.lang = lang;
+    kokoro_frontend *fe = NULL;
+    if (kokoro_frontend_new(&o, &fe)) printf("error: %s\n", kokoro_last_error());
+    assert_non_null(fe);
+    return fe;
+}
+
+static char *lines(kokoro_frontend *fe, const char *text)
+{
+    char *out = NULL;
+    kokoro_status st = kokoro_frontend_phoneme_lines(fe, text, strlen(text), &out);
+    if (st) printf("error: %s\n", kokoro_last_error());
+    assert_int_equal(st, KOKORO_OK);
+    return out;
+}
+
+static size_t utf8_decode1(const char *s, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (u[0] < 0x80) { *cp = u[0]; return 1; }
+    if ((u[0] & 0xE0) == 0xC0) { *cp = ((uint32_t)(u[0] & 0x1F) << 6) | (u[1] & 0x3F); return 2; }
+    if ((u[0] & 0xF0) == 0xE0) { *cp = ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F); return 3; }
+    *cp = ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3F) << 12) | ((uint32_t)(u[2] & 0x3F) << 6) | (u[3] & 0x3F);
+    return 4;
+}
+
+/* every code point of s is a vocabulary symbol; ids match them one to one */
+static void check_vocab(const kokoro_chunk *c)
+{
+    const kokoro_config *cfg = kokoro_config_default();
+    size_t k = 0;
+    for (const char *p = c->phonemes; *p;) {
+        uint32_t cp;
+        p += utf8_decode1(p, &cp);
+        int64_t id = kokoro_config_token_id(cfg, cp);
+        if (id <= 0) printf("U+%04X not in vocab in '%s'\n", (unsigned)cp, c->phonemes);
+        assert_true(id > 0);
+        assert_true(k < c->n_ids);
+        assert_int_equal(c->ids[k], id);
+        k++;
+    }
+    assert_int_equal(k, c->n_ids);
+}
+
+static void test_english_exact(void **state)
+{
+    (void)state;
+    kokoro_frontend *us = fe_new("en-us"), *gb = fe_new("b");
+    static const struct { int gb; const char *in, *want; } cases[] = {
+        {0, "The quick brown fox jumps over the lazy dog.", "ðə kwˈɪk bɹˈaʊn fˈɑːks dʒˈʌmps ˌoʊvɚ ðə lˈeɪzi dˈɑːɡ.\n"},
+        {0, "Hello, world! How are you today?", "həlˈoʊ, wˈɜːld! hˌaʊ ɑːɹ juː tədˈeɪ?\n"},
+        {0, "It cost $5 (about 4 euros)\xE2\x80\x94" "cheap.",
+         "ɪt kˈɔst fˈaɪv dˈɑːlɚz (ɐbˌaʊt fˈoːɹ jˈʊɹɹoʊz)—tʃˈiːp.\n"},
+        {1, "The quick brown fox jumps over the lazy dog.", "ðə kwˈɪk bɹˈaʊn fˈɒks dʒˈʌmps ˌəʊvə ðə lˈeɪzi dˈɒɡ.\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = lines(cases[i].gb ? gb : us, cases[i].in);
+        if (strcmp(got, cases[i].want)) printf("got  %s\nwant %s", got, cases[i].want);
+        assert_string_equal(got, cases[i].want);
+        free(got);
+    }
+    kokoro_frontend_free(us);
+    kokoro_frontend_free(gb);
+}
+
+static const struct { const char *lang, *text; } sentences[] = {
+    {"en-us", "The quick brown fox jumps over the lazy dog."},
+    {"en-gb", "The quick brown fox jumps over the lazy dog."},
+    {"es", "El veloz murciélago hindú comía feliz cardillo y kiwi."},
+    {"fr-fr", "Le vif renard brun saute par-dessus le chien paresseux."},
+    {"hi", "नमस्ते, आप कैसे हैं?"},
+    {"it", "La volpe veloce salta sopra il cane pigro."},
+    {"pt-br", "A rápida raposa marrom pula sobre o cão preguiçoso."},
+    {"ja", "こんにちは、元気ですか？"},
+    {"zh", "你好，你今天好吗？"},
+};
+
+static void test_all_languages(void **state)
+{
+    (void)state;
+    assert_int_equal(kokoro_lang_count(), 9);
+    for (size_t i = 0; i < sizeof sentences / sizeof sentences[0]; i++) {
+        assert_string_equal(kokoro_lang_name(i), sentences[i].lang);
+        kokoro_frontend *fe = fe_new(sentences[i].lang);
+        kokoro_chunk *c, *c2;
+        size_t n, n2;
+        const char *t = sentences[i].text;
+        assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c, &n), KOKORO_OK);
+        assert_int_equal(n, 1);
+        printf("%-6s %s\n", sentences[i].lang, c[0].phonemes);
+        assert_true(c[0].n_ids >= 10);
+        check_vocab(&c[0]);
+        assert_true(c[0].ends_sentence);
+        /* stable: the same again (from the cache) and from a fresh front end */
+        assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c2, &n2), KOKORO_OK);
+        assert_string_equal(c[0].phonemes, c2[0].phonemes);
+        kokoro_chunks_free(c2, n2);
+        kokoro_chunks_free(c, n);
+        kokoro_frontend_free(fe);
+    }
+    /* Mandarin is read as Mandarin (pinyin voice), not as English letters */
+    kokoro_frontend *zh = fe_new("zh");
+    char *got = lines(zh, "你好");
+    assert_string_equal(got, "nˈi χˈɑu\n");
+    free(got);
+    kokoro_frontend_free(zh);
+}
+
+static void test_languages_and_voices(void **state)
+{
+    (void)state;
+    assert_string_equal(kokoro_lang_from_voice("af_heart"), "en-us");
+    assert_string_equal(kokoro_lang_from_voice("bm_george"), "en-gb");
+    assert_string_equal(kokoro_lang_from_voice("ef_dora"), "es");
+    assert_string_equal(kokoro_lang_from_voice("ff_siwis"), "fr-fr");
+    assert_string_equal(kokoro_lang_from_voice("hf_alpha"), "hi");
+    assert_string_equal(kokoro_lang_from_voice("if_sara"), "it");
+    assert_string_equal(kokoro_lang_from_voice("pf_dora"), "pt-br");
+    assert_string_equal(kokoro_lang_from_voice("jf_alpha"), "ja");
+    assert_string_equal(kokoro_lang_from_voice("zf_xiaobei"), "zh");
+    assert_null(kokoro_lang_from_voice("xx_nobody"));
+    assert_null(kokoro_lang_from_voice(""));
+    assert_null(kokoro_lang_from_voice(NULL));
+    assert_true(kokoro_lang_valid("EN-US") && kokoro_lang_valid("fr") && kokoro_lang_valid("cmn") && kokoro_lang_valid("z"));
+    assert_false(kokoro_lang_valid("de") || kokoro_lang_valid("") || kokoro_lang_valid(NULL) || kokoro_lang_valid("x"));
+    assert_string_equal(kokoro_lang_canonical("fr"), "fr-fr");
+    assert_string_equal(kokoro_lang_canonical("pt"), "pt-br");
+    assert_string_equal(kokoro_lang_canonical("cmn"), "zh");
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.lang = "klingon";
+    kokoro_frontend *fe = (kokoro_frontend *)1;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_ERR_INVALID_ARG);
+    assert_null(fe);
+    assert_non_null(strstr(kokoro_last_error(), "klingon"));
+    o = kokoro_frontend_options_default();
+    o.max_tokens = 511;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_ERR_INVALID_ARG);
+}
+
+static void test_lexicon(void **state)
+{
+    (void)state;
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.lexicon_path = KOKORO_TEST_DATA "/lexicon-en.tsv";
+    kokoro_frontend *fe;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_OK);
+    char *got = lines(fe, "Kokoro will lead. A gif.");
+    assert_string_equal(got, "kˈOkəɹO wɪl lˈɛd. ɐ dʒˈɪf.\n");
+    free(got);
+    kokoro_frontend_free(fe);
+    o.lexicon_path = KOKORO_TEST_DATA "/lexicon-bad-notab.tsv";
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_ERR_FORMAT);
+    assert_non_null(strstr(kokoro_last_error(), "line 2"));
+    o.lexicon_path = KOKORO_TEST_DATA "/lexicon-bad-symbol.tsv";
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_ERR_FORMAT);
+    assert_non_null(strstr(kokoro_last_error(), "line 2"));
+    assert_non_null(strstr(kokoro_last_error(), "U+0023"));
+    o.lexicon_path = KOKORO_TEST_DATA "/no-such-lexicon.tsv";
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_ERR_IO);
+}
+
+static void test_overrides_and_pauses(void **state)
+{
+    (void)state;
+    kokoro_frontend *fe = fe_new("en-us");
+    const char *t = "Say [Kokoro](/kˈOkəɹO/) now. [pause:1.5s]Then [pause:250ms] go.";
+    kokoro_chunk *c;
+    size_t n;
+    assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c, &n), KOKORO_OK);
+    assert_int_equal(n, 5);
+    assert_string_equal(c[0].phonemes, "sˈeɪ kˈOkəɹO nˈaʊ.");
+    assert_string_equal(c[0].text, "Say Kokoro now. ");
+    /* the override word points at its word inside the markup */
+    assert_int_equal(c[0].n_words, 3);
+    assert_int_equal(c[0].words[1].src_begin, 5);
+    assert_int_equal(c[0].words[1].src_end, 11);
+    assert_int_equal(c[0].words[1].token_begin, 5);
+    assert_int_equal(c[0].words[1].token_end, 12);
+    assert_true(c[1].pause_s > 1.49f && c[1].pause_s < 1.51f);
+    assert_int_equal(c[1].n_ids, 0);
+    assert_int_equal(c[1].src_begin, strlen("Say [Kokoro](/kˈOkəɹO/) now. "));
+    assert_int_equal(c[1].src_end, c[1].src_begin + strlen("[pause:1.5s]"));
+    assert_string_equal(c[2].phonemes, "ðˈɛn");
+    assert_true(c[3].pause_s > 0.249f && c[3].pause_s < 0.251f);
+    assert_string_equal(c[4].phonemes, "ɡˈoʊ.");
+    kokoro_chunks_free(c, n);
+    /* an override with a symbol outside the vocabulary is an error with its offset */
+    const char *bad = "x [y](/ab#/)";
+    assert_int_equal(kokoro_frontend_chunks(fe, bad, strlen(bad), &c, &n), KOKORO_ERR_FORMAT);
+    assert_non_null(strstr(kokoro_last_error(), "byte offset 9"));
+    /* not a marker: kept as text */
+    char *norm;
+    assert_int_equal(kokoro_frontend_normalize(fe, "[pause:x] [pause:]", 18, &norm), KOKORO_OK);
+    assert_string_equal(norm, "[pause:x] [pause:]");
+    free(norm);
+    kokoro_frontend_free(fe);
+}
+
+static void test_phoneme_input(void **state)
+{
+    (void)state;
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.phoneme_input = 1;
+    o.target_tokens = 20;
+    kokoro_frontend *fe;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_OK);
+    const char *t = "həlˈoʊ, wˈɜːld! ðɪs ɪz ɐ tˈɛst ʌv ðə fˈoʊniːm mˈoʊd. 123 x";
+    kokoro_chunk *c;
+    size_t n;
+    assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c, &n), KOKORO_OK);
+    assert_true(n >= 2);
+    assert_string_equal(c[0].phonemes, "həlˈoʊ, wˈɜːld!");
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        check_vocab(&c[i]);
+        assert_true(c[i].n_ids <= 20 || c[i].n_words == 1);
+        total += c[i].n_ids;
+    }
+    /* pause markers work on phonemes too */
+    kokoro_chunk *pc;
+    size_t pn;
+    const char *pt = "ðə [pause:2s] ɛnd";
+    assert_int_equal(kokoro_frontend_chunks(fe, pt, strlen(pt), &pc, &pn), KOKORO_OK);
+    assert_int_equal(pn, 3);
+    assert_string_equal(pc[0].phonemes, "ðə");
+    assert_true(pc[1].pause_s > 1.99f && pc[1].n_ids == 0);
+    assert_string_equal(pc[2].phonemes, "ɛnd");
+    kokoro_chunks_free(pc, pn);
+    /* digits and ASCII 'x'... are not symbols: dropped from the phonemes only */
+    const char *last = c[n - 1].phonemes;
+    assert_true(strlen(last) > 8);
+    assert_string_equal(last + strlen(last) - strlen("mˈoʊd. x"), "mˈoʊd. x");
+    kokoro_chunks_free(c, n);
+    kokoro_frontend_free(fe);
+}
+
+static void test_print_phonemes(void **state)
+{
+    (void)state;
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.target_tokens = 30;
+    kokoro_frontend *fe;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_OK);
+    char *got = lines(fe, "One sentence here. Another one there. [pause:1s] And a third.");
+    assert_string_equal(got, "wˈʌn sˈɛntəns hˈɪɹ.\nɐnˈʌðɚ wˈʌn ðˈɛɹ.\nænd ɐ θˈɜːd.\n");
+    free(got);
+    kokoro_frontend_free(fe);
+}
+
+typedef struct job {
+    const char *text;
+    const char *lang;
+    char *out;
+} job;
+
+static void *worker(void *arg)
+{
+    job *j = arg;
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.lang = j->lang;
+    kokoro_frontend *fe;
+    if (kokoro_frontend_new(&o, &fe)) return NULL;
+    /* a different language each time forces voice switches under the lock */
+    for (int r = 0; r < 3; r++) {
+        free(j->out);
+        j->out = NULL;
+        if (kokoro_frontend_phoneme_lines(fe, j->text, strlen(j->text), &j->out)) break;
+    }
+    kokoro_frontend_free(fe);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    job jobs[N] = {
+        {"It was the best of times, it was the worst of times, it was the age of wisdom.", "en-us", NULL},
+        {"En un lugar de la Mancha, de cuyo nombre no quiero acordarme.", "es", NULL},
+        {"Longtemps, je me suis couché de bonne heure. Parfois, à peine ma bougie éteinte.", "fr-fr", NULL},
+        {"Nel mezzo del cammin di nostra vita mi ritrovai per una selva oscura.", "it", NULL},
+    };
+    /* one thread at a time first */
+    char *want[N];
+    for (int i = 0; i < N; i++) {
+        worker(&jobs[i]);
+        assert_non_null(jobs[i].out);
+        want[i] = jobs[i].out;
+        jobs[i].out = NULL;
+    }
+    /* then all at once, twice each */
+    pthread_t th[2 * N];
+    job par[2 * N];
+    for (int i = 0; i < 2 * N; i++) {
+        par[i] = jobs[i % N];
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &par[i]), 0);
+    }
+    for (int i = 0; i < 2 * N; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 2 * N; i++) {
+        assert_non_null(par[i].out);
+        assert_string_equal(par[i].out, want[i % N]);
+        free(par[i].out);
+    }
+    for (int i = 0; i < N; i++) free(want[i]);
+}
+
+typedef struct shared_job {
+    const kokoro_frontend *fe;
+    const char *text;
+    char *out;
+} shared_job;
+
+static void *shared_worker(void *arg)
+{
+    shared_job *j = arg;
+    for (int r = 0; r < 3; r++) {
+        free(j->out);
+        j->out = NULL;
+        if (kokoro_frontend_phoneme_lines(j->fe, j->text, strlen(j->text), &j->out)) break;
+    }
+    return NULL;
+}
+
+/* one front end used by several threads at once */
+static void test_threads_shared_frontend(void **state)
+{
+    (void)state;
+    kokoro_frontend_options o = kokoro_frontend_options_default();
+    o.lexicon_path = KOKORO_TEST_DATA "/lexicon-en.tsv";
+    o.target_tokens = 40;
+    kokoro_frontend *fe;
+    assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_OK);
+    const char *texts[3] = {
+        "Kokoro reads 3,497 words on May 17, 2024 at 10:30 pm. Then it rests.",
+        "Dr. Smith paid $1.5 million (about 20% more) for the 21st-century house in 1984.",
+        "Call me Ishmael. Some years ago\xE2\x80\x94never mind how long precisely\xE2\x80\x94I went to sea.",
+    };
+    char *want[3];
+    for (int i = 0; i < 3; i++) want[i] = lines(fe, texts[i]);
+    enum { T = 6 };
+    pthread_t th[T];
+    shared_job jobs[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i].fe = fe;
+        jobs[i].text = texts[i % 3];
+        jobs[i].out = NULL;
+        assert_int_equal(pthread_create(&th[i], NULL, shared_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < T; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < T; i++) {
+        assert_non_null(jobs[i].out);
+        assert_string_equal(jobs[i].out, want[i % 3]);
+        free(jobs[i].out);
+    }
+    for (int i = 0; i < 3; i++) free(want[i]);
+    kokoro_frontend_free(fe);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_english_exact),
+        cmocka_unit_test(test_all_languages),
+        cmocka_unit_test(test_languages_and_voices),
+        cmocka_unit_test(test_lexicon),
+        cmocka_unit_test(test_overrides_and_pauses),
+        cmocka_unit_test(test_phoneme_input),
+        cmocka_unit_test(test_print_phonemes),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads_shared_frontend),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
