@@ -252,17 +252,27 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out)
 {
     const kk_resblock1 *r = &m->res[3 * stage];
-    size_t total = (size_t)r->C * n;
-    float *t = malloc(total * sizeof *t);
-    if (!t) return KK_NOMEM("generator");
+    size_t total = (size_t)r->C * n, wsn = 0;
+    for (int j = 0; j < 3; j++) {
+        size_t k = kk_resblock1_ws_floats(&r[j], n);
+        wsn = k > wsn ? k : wsn;
+    }
+    /* one scratch for the three blocks: fresh pages cost more than the work on them */
+    float *t = malloc(total * sizeof *t), *ws = malloc(wsn * sizeof *ws);
+    if (!t || !ws) {
+        free(t);
+        free(ws);
+        return KK_NOMEM("generator");
+    }
     kokoro_status st = KOKORO_OK;
     memset(out, 0, total * sizeof *out);
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
-        st = kk_resblock1_forward(&r[j], x, n, s, t);
+        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws);
         for (size_t i = 0; i < total; i++) out[i] += t[i];
     }
     for (size_t i = 0; i < total; i++) out[i] /= 3.0f;
     free(t);
+    free(ws);
     return st;
 }
 
