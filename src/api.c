@@ -46,6 +46,12 @@ kokoro_synth_options kokoro_synth_options_default(void)
 kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
                                 const kokoro_synth_options *opts, kokoro_audio *out)
 {
+    return kk_synthesize_profiled(model, ids, n_ids, style, opts, out, NULL);
+}
+
+kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
+                                     const kokoro_synth_options *opts, kokoro_audio *out, kk_profile *prof)
+{
     if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: out is NULL");
     memset(out, 0, sizeof *out);
     if (!model) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: model is NULL");
@@ -75,7 +81,7 @@ kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, s
     if (!padded) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
     padded[0] = padded[T - 1] = 0;
     memcpy(padded + 1, ids, n_ids * sizeof *ids);
-    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed};
+    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed, .prof = prof};
     float *audio;
     int64_t n, *dur;
     kokoro_status st = kk_forward(model, padded, T, style, o.speed, &noise, &audio, &n, &dur);

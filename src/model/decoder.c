@@ -298,19 +298,38 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     float *xs = kk_arena_floats(&a, 256 * (size_t)n1), *u = kk_arena_floats(&a, 256 * (size_t)n1);
     float *v = kk_arena_floats(&a, 256 * (size_t)n1), *w = kk_arena_floats(&a, 128 * (size_t)n1);
     kokoro_status st = a.failed ? KK_NOMEM("generator") : KOKORO_OK;
+    kk_profile *prof = noise ? noise->prof : NULL;
+    double tp = prof ? kk_prof_now() : 0, tc = prof ? kk_prof_cpu() : 0;
+#define MARK(stage, mc)                                                                                        \
+    if (prof) {                                                                                                    \
+        double now_ = kk_prof_now(), cpu_ = kk_prof_cpu();                                                         \
+        prof->sec[stage] += now_ - tp;                                                                             \
+        prof->cpu[stage] += cpu_ - tc;                                                                             \
+        tc = cpu_;                                                                                                 \
+        prof->macs[stage] += (mc);                                                                               \
+        tp = now_;                                                                                                 \
+    }
+#define CMACS(c, n) ((double)(c).cout * (c).cin * (c).k * (n))
+#define R1MACS(r, n) (6.0 * (r).C * (r).C * (r).K * (n))
     int no;
     if (st == KOKORO_OK) st = kk_gen_source(m, F0, M, noise, src);
     if (st == KOKORO_OK) kk_gen_stft(src, nsrc, har);
+    MARK(KK_PROF_SOURCE, 0)
     /* stage 0 (800 Hz) */
     if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 0, har, F, s, xs, &no);
+    MARK(KK_PROF_NOISE, CMACS(m->noise_convs[0], n0) + R1MACS(m->noise_res[0], n0))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
+    MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
         for (size_t i = 0; i < 256 * (size_t)n0; i++) u[i] += xs[i];
         st = kk_gen_resblocks(m, 0, u, n0, s, v);
     }
+    MARK(KK_PROF_RES0, R1MACS(m->res[0], n0) + R1MACS(m->res[1], n0) + R1MACS(m->res[2], n0))
     /* stage 1 (4.8 kHz): ups.1 output gets a one-sample reflection pad on the left */
     if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 1, har, F, s, xs, &no);
+    MARK(KK_PROF_NOISE, CMACS(m->noise_convs[1], n1) + R1MACS(m->noise_res[1], n1))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
+    MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
     if (st == KOKORO_OK) {
         for (int c = 0; c < 128; c++) {
             const float *wr = w + (size_t)c * (n1 - 1);
@@ -321,8 +340,13 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
         }
         st = kk_gen_resblocks(m, 1, u, n1, s, v);
     }
+    MARK(KK_PROF_RES1, R1MACS(m->res[3], n1) + R1MACS(m->res[4], n1) + R1MACS(m->res[5], n1))
     if (st == KOKORO_OK) st = kk_gen_post(m, v, n1, xs);
     if (st == KOKORO_OK) st = kk_istft(xs, n1, audio);
+    MARK(KK_PROF_POST, CMACS(m->conv_post, n1))
+#undef MARK
+#undef CMACS
+#undef R1MACS
     kk_arena_free(&a);
     return st;
 }

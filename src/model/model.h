@@ -149,9 +149,23 @@ void kk_test_weights_fill(const char *name, double center, double scale, float *
 /* ---- forward stages (B = 1; T tokens incl. pads; L frames) ---- */
 
 /* Per-call options for the stochastic parts. */
+/* Per-stage wall time and multiply-accumulates, filled when a caller asks
+ * (kokoro-bench --profile); the stages add to it, so runs can be summed. */
+enum {
+    KK_PROF_BERT, KK_PROF_DURATION, KK_PROF_PROSODY, KK_PROF_TEXTENC, KK_PROF_DECODER, KK_PROF_SOURCE,
+    KK_PROF_NOISE, KK_PROF_UPS, KK_PROF_RES0, KK_PROF_RES1, KK_PROF_POST, KK_PROF_COUNT
+};
+typedef struct kk_profile {
+    double sec[KK_PROF_COUNT], cpu[KK_PROF_COUNT], macs[KK_PROF_COUNT];
+} kk_profile;
+extern const char *const kk_prof_names[KK_PROF_COUNT];
+double kk_prof_now(void);
+double kk_prof_cpu(void); /* CPU seconds of the whole process (all threads) */
+
 typedef struct kk_noise {
     int enabled;
     uint64_t seed;
+    kk_profile *prof; /* NULL: no timing */
 } kk_noise;
 
 kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out /*[T,768]*/);
@@ -203,6 +217,9 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x /*[512,M]*/, co
                            const float *s_dec, const kk_noise *noise, float *audio /*[300M]*/);
 
 /* The whole pipeline from padded ids. durations (T) and audio are malloc'd. */
+/* kokoro_synthesize with an optional per-stage profile (kokoro-bench). */
+kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
+                                     const kokoro_synth_options *opts, kokoro_audio *out, kk_profile *prof);
 kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const float *style, float speed,
                          const kk_noise *noise, float **audio, int64_t *n_samples, int64_t **durations);
 

@@ -4,4 +4,8 @@
 #define VL 8
 #define MR 4
 #define NR 3
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SPLAT _mm256_set1_ps
+#endif
 #include "nn/dconv_kern.inc"

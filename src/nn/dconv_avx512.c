@@ -4,4 +4,8 @@
 #define VL 16
 #define MR 8
 #define NR 3
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SPLAT _mm512_set1_ps
+#endif
 #include "nn/dconv_kern.inc"
