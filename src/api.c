@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/model.h"
+#include "nn/dconv.h"
 
 int kokoro_vocab_has_id(int64_t id) { return kk_config_has_id(kokoro_config_default(), id); }
 
@@ -32,6 +33,11 @@ kokoro_status kokoro_model_load_test_weights(kokoro_model **out)
     kk_table_free(&table);
     if (st != KOKORO_OK) kk_error_prefix("test weights");
     return st;
+}
+
+int kokoro_dtype_supported(int dtype)
+{
+    return dtype == KOKORO_DTYPE_F32 || (dtype == KOKORO_DTYPE_BF16 && kk_bf16_supported());
 }
 
 kokoro_synth_options kokoro_synth_options_default(void)
@@ -76,12 +82,18 @@ kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *i
         return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: speed %g is outside [%g, %g]", (double)o.speed,
                         (double)KK_SPEED_MIN, (double)KK_SPEED_MAX);
 
+    if (o.dtype != KOKORO_DTYPE_F32 && o.dtype != KOKORO_DTYPE_BF16)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: dtype %d is neither KOKORO_DTYPE_F32 (0) nor "
+                        "KOKORO_DTYPE_BF16 (1)", o.dtype);
+    if (!kokoro_dtype_supported(o.dtype))
+        return kk_error(KOKORO_ERR_INVALID_ARG,
+                        "kokoro_synthesize: bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
     int T = (int)n_ids + 2;
     int64_t *padded = malloc((size_t)T * sizeof *padded);
     if (!padded) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
     padded[0] = padded[T - 1] = 0;
     memcpy(padded + 1, ids, n_ids * sizeof *ids);
-    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed, .prof = prof};
+    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed, .prof = prof, .bf16 = o.dtype == KOKORO_DTYPE_BF16};
     float *audio;
     int64_t n, *dur;
     kokoro_status st = kk_forward(model, padded, T, style, o.speed, &noise, &audio, &n, &dur);

@@ -134,6 +134,70 @@ static void test_isa_override(void **state)
     assert_string_equal(kk_isa_name(KK_ISA_AVX512), "avx512");
 }
 
+/* bf16 pairs: exact bits for representable values, round to nearest even */
+static void test_bf16_pairs(void **state)
+{
+    (void)state;
+    if (!kk_bf16_supported()) {
+        printf("  AVX512-BF16 not available here: bf16 kernels not run\n");
+        assert_false(kokoro_dtype_supported(KOKORO_DTYPE_BF16));
+        return;
+    }
+    assert_true(kokoro_dtype_supported(KOKORO_DTYPE_BF16));
+    float x0[19], x1[19];
+    uint32_t out[19];
+    for (int i = 0; i < 19; i++) x0[i] = 1.0f, x1[i] = -2.0f;
+    /* 1 + 2^-8 lies halfway between bf16 1 and 1 + 2^-7: ties to even (1);
+     * 1 + 3·2^-8 lies halfway up from an odd mantissa: rounds up */
+    x0[3] = 1.0f + 1.0f / 256, x0[18] = 1.0f + 3.0f / 256, x1[18] = 0.0f;
+    kk_bf16_pair_row(x0, x1, 19, out);
+    assert_int_equal(out[0], 0xC0003F80u);
+    assert_int_equal(out[3], 0xC0003F80u);
+    assert_int_equal(out[18], 0x00003F82u);
+    kk_bf16_pair_row(x0, NULL, 19, out);
+    assert_int_equal(out[5], 0x00003F80u);
+}
+
+/* the bf16 convolution against the double reference: bf16 rounding of
+ * inputs and weights (2^-9 relative each) bounds the error */
+static void test_bf16_conv(void **state)
+{
+    (void)state;
+    if (!kk_bf16_supported()) return;
+    static const int shapes[][4] = {{5, 7, 3, 1}, {16, 16, 11, 5}, {9, 24, 7, 3}, {130, 9, 3, 1}};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        int cin = shapes[k][0], cout = shapes[k][1], K = shapes[k][2], dil = shapes[k][3], n = 37 + 50 * (int)k;
+        unsigned s = 99 + (unsigned)k;
+        int pad = dil * (K - 1) / 2;
+        size_t ldx = kk_dconv_ldx(n, K, dil);
+        float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
+        float *b = malloc((size_t)cout * sizeof *b), *y = malloc((size_t)cout * n * sizeof *y);
+        float *xp = calloc((size_t)(cin + 1) * ldx, sizeof *xp);
+        uint32_t *xb = calloc((size_t)(cin + 1) / 2 * ldx, sizeof *xb);
+        uint32_t *wp = malloc(kk_dconv_pack_bf16_words(cout, cin, K) * sizeof *wp);
+        double *ref = malloc((size_t)cout * n * sizeof *ref);
+        assert_true(x && W && b && y && xp && xb && wp && ref);
+        for (size_t i = 0; i < (size_t)cin * n; i++) x[i] = frand(&s);
+        for (size_t i = 0; i < (size_t)cout * cin * K; i++) W[i] = frand(&s);
+        for (int i = 0; i < cout; i++) b[i] = frand(&s);
+        for (int c = 0; c < cin; c++) memcpy(xp + (size_t)c * ldx + pad, x + (size_t)c * n, (size_t)n * sizeof *x);
+        for (int c = 0; c < cin; c += 2)
+            kk_bf16_pair_row(xp + (size_t)c * ldx, c + 1 < cin ? xp + (size_t)(c + 1) * ldx : NULL, ldx,
+                             xb + (size_t)(c / 2) * ldx);
+        kk_dconv_pack_bf16(W, cout, cin, K, wp);
+        kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .b = b, .cin = cin,
+                      .cout = cout, .K = K, .dil = dil, .n = n, .y = y, .ldy = (size_t)n};
+        kk_dconv_run_bf16(&d, 2);
+        ref_conv(x, cin, n, W, b, cout, K, dil, NULL, ref);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < (size_t)cout * n; i++) num += (y[i] - ref[i]) * (y[i] - ref[i]), den += ref[i] * ref[i];
+        double e = sqrt(num / den);
+        printf("  bf16 conv cin %3d cout %2d K %2d dil %d n %3d: rel L2 %.2e (tol 1e-2)\n", cin, cout, K, dil, n, e);
+        assert_true(e <= 1e-2 && e > 1e-5); /* really rounded, yet close */
+        free(x), free(W), free(b), free(y), free(xp), free(xb), free(wp), free(ref);
+    }
+}
+
 static kokoro_model *model;
 
 static int setup(void **state)
@@ -198,6 +262,51 @@ static void test_golden_every_path(void **state)
     free(a), free(b);
 }
 
+/* bf16 audio against the float32 path on the three golden cases */
+static void test_bf16_quality(void **state)
+{
+    (void)state;
+    static const char *cases[] = {"short", "fast", "slow"};
+    kokoro_synth_options o = kokoro_synth_options_default();
+    kokoro_audio out;
+    o.dtype = 7;
+    assert_int_equal(kokoro_synthesize(model, (const int64_t[]){50}, 1, G("short.style"), &o, &out),
+                     KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "dtype"));
+    if (!kk_bf16_supported()) {
+        o.dtype = KOKORO_DTYPE_BF16;
+        assert_int_equal(kokoro_synthesize(model, (const int64_t[]){50}, 1, G("short.style"), &o, &out),
+                         KOKORO_ERR_INVALID_ARG);
+        printf("  AVX512-BF16 not available here: bf16 quality not measured\n");
+        return;
+    }
+    for (int c = 0; c < 3; c++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.input_ids", cases[c]);
+        const kk_tensor *ids = kt_golden_get(k);
+        snprintf(k, sizeof k, "%s.style", cases[c]);
+        const float *style = G(k);
+        snprintf(k, sizeof k, "%s.speed", cases[c]);
+        o = kokoro_synth_options_default();
+        o.speed = G(k)[0];
+        o.no_noise = 1;
+        kokoro_audio f32, bf;
+        const int64_t *p = (const int64_t *)ids->data + 1;
+        size_t n = (size_t)ids->shape[1] - 2;
+        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &f32), KOKORO_OK);
+        o.dtype = KOKORO_DTYPE_BF16;
+        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &bf), KOKORO_OK);
+        assert_int_equal(bf.n_samples, f32.n_samples);
+        double e = kt_rel_l2(bf.samples, f32.samples, f32.n_samples);
+        double corr = kt_spectral_corr(bf.samples, f32.samples, f32.n_samples);
+        printf("  bf16 vs f32 %-6s rel L2 %.3e (tol 5e-2)  spectral corr %.7f (min 0.999)\n", cases[c], e, corr);
+        assert_true(e <= 5e-2 && corr >= 0.999);
+        assert_true(e > 0); /* the bf16 path really ran */
+        kokoro_audio_free(&f32);
+        kokoro_audio_free(&bf);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +314,9 @@ int main(void)
         cmocka_unit_test(test_snake_matches_libm),
         cmocka_unit_test(test_isa_override),
         cmocka_unit_test(test_golden_every_path),
+        cmocka_unit_test(test_bf16_pairs),
+        cmocka_unit_test(test_bf16_conv),
+        cmocka_unit_test(test_bf16_quality),
     };
     return cmocka_run_group_tests_name("kernels", tests, setup, teardown);
 }

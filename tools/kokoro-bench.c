@@ -2,7 +2,7 @@
  *
  *   kokoro-bench --cases IN.npz --out OUT.npz [--test-weights | --model FILE]
  *                [--no-noise] [--seed N] [--threads N] [--repeat N] [--json FILE]
- *                [--tokens N] [--profile] [--peak GFLOPS]
+ *                [--tokens N] [--profile] [--peak GFLOPS] [--dtype f32|bf16]
  *
  * A case <name> is given by <name>.input_ids (1,T) int64 with the 0 pad at
  * both ends, <name>.style (1,256) float32 and <name>.speed (1,) float32. For
@@ -41,7 +41,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: kokoro-bench --cases IN.npz --out OUT.npz [--test-weights | --model FILE]\n"
             "                    [--no-noise] [--seed N] [--threads N] [--repeat N] [--json FILE]\n"
-            "                    [--tokens N] [--profile] [--peak GFLOPS]\n"
+            "                    [--tokens N] [--profile] [--peak GFLOPS] [--dtype f32|bf16]\n"
             "\n"
             "  --cases IN.npz    cases: <name>.input_ids (1,T) int64 incl. the 0 pads,\n"
             "                    <name>.style (1,256) float32, <name>.speed (1,) float32\n"
@@ -56,8 +56,10 @@ static void usage(FILE *f)
             "  --tokens N        add a case 'long': N random valid ids (fixed seed), the first case's\n"
             "                    style (or a fixed one), speed 1 (--cases becomes optional)\n"
             "  --profile         per-stage time, GMAC, GFLOPS and percent of peak (summed over cases)\n"
-            "  --peak GFLOPS     peak for the percentages (default 261 per thread: the measured fp32\n"
-            "                    FMA peak of one Zen 5 core)\n"
+            "  --peak GFLOPS     peak for the percentages (default per thread 261 fp32 / 485 bf16:\n"
+            "                    the measured FMA peaks of one Zen 5 core)\n"
+            "  --dtype f32|bf16  precision of the generator's resblock convolutions (bf16:\n"
+            "                    AVX512-BF16 CPUs; default f32)\n"
             "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n");
 }
 
@@ -227,7 +229,7 @@ static int add_long_case(bench_case **cases, size_t *n, long ntok, int64_t **ids
     return 0;
 }
 
-static void print_profile(const bench_case *cases, size_t n, int threads, double peak)
+static void print_profile(const bench_case *cases, size_t n, int threads, double peak, int bf16)
 {
     kk_profile p = {0};
     double audio = 0, wall = 0;
@@ -242,8 +244,8 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
     }
     double tsec = 0, tmac = 0, tcpu = 0;
     for (int s = 0; s < KK_PROF_COUNT; s++) tsec += p.sec[s], tmac += p.macs[s], tcpu += p.cpu[s];
-    printf("profile: %.2f s of audio, %d thread%s, kernel path %s, peak %.0f GFLOPS (fp32)\n", audio, threads,
-           threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()), peak);
+    printf("profile: %.2f s of audio, %d thread%s, kernel path %s%s, peak %.0f GFLOPS\n", audio, threads,
+           threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()), bf16 ? " + bf16 resblocks" : "", peak);
     /* GFLOPS per wall second against the peak of all threads; GF/cpu-s per
      * CPU second (all threads), which a busy machine disturbs far less */
     printf("  %-32s %9s %6s %7s %9s %8s %7s %9s %8s\n", "stage", "ms", "time%", "RTF", "GMAC", "GFLOPS", "%peak",
@@ -263,7 +265,7 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
 int main(int argc, char **argv)
 {
     const char *cases_path = NULL, *out_path = NULL, *model_path = NULL, *json_path = NULL;
-    int test_weights = 0, no_noise = 0, profile = 0;
+    int test_weights = 0, no_noise = 0, profile = 0, dtype = KOKORO_DTYPE_F32;
     long threads = 0, repeat = 1, ntokens = 0;
     double peak = 0;
     int64_t *long_ids = NULL;
@@ -275,7 +277,7 @@ int main(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"json", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
         {"tokens", required_argument, 0, 'T'}, {"profile", no_argument, 0, 'p'},
-        {"peak", required_argument, 0, 'P'},
+        {"peak", required_argument, 0, 'P'},   {"dtype", required_argument, 0, 'd'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -300,6 +302,14 @@ int main(int argc, char **argv)
             if (parse_long("--tokens", optarg, 1, KOKORO_MAX_TOKENS, &ntokens)) return 2;
             break;
         case 'p': profile = 1; break;
+        case 'd':
+            if (strcmp(optarg, "f32") == 0 || strcmp(optarg, "fp32") == 0) dtype = KOKORO_DTYPE_F32;
+            else if (strcmp(optarg, "bf16") == 0) dtype = KOKORO_DTYPE_BF16;
+            else {
+                fprintf(stderr, "kokoro-bench: --dtype expects f32 or bf16, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'P': {
             char *end;
             peak = strtod(optarg, &end);
@@ -359,9 +369,10 @@ int main(int argc, char **argv)
         kk_table_free(&table);
         return 1;
     }
-    printf("kokoro-bench %s: %s loaded in %.2f s, %zu cases, %d thread%s, noise %s\n", kokoro_version(),
-           test_weights ? "test weights" : model_path, now() - t0, ncases, nthreads, nthreads == 1 ? "" : "s",
-           no_noise ? "off" : "on");
+    printf("kokoro-bench %s: %s loaded in %.2f s, %zu cases, %d thread%s, noise %s, dtype %s, kernels %s\n",
+           kokoro_version(), test_weights ? "test weights" : model_path, now() - t0, ncases, nthreads,
+           nthreads == 1 ? "" : "s", no_noise ? "off" : "on", dtype == KOKORO_DTYPE_BF16 ? "bf16" : "f32",
+           kk_isa_name(kk_isa_active()));
 
     kk_table outt;
     kk_table_init(&outt);
@@ -373,6 +384,7 @@ int main(int argc, char **argv)
         o.speed = c->speed;
         o.seed = seed;
         o.no_noise = no_noise;
+        o.dtype = dtype;
         kokoro_audio audio = {0};
         double best = 0;
         for (long r = 0; r < (repeat > 1 ? repeat + 1 : 1); r++) { /* run 0 is the warm-up when repeating */
@@ -416,7 +428,8 @@ int main(int argc, char **argv)
     if (rc == 0) {
         printf("  %-16s %34s (%6.2f s audio)  wall %8.4f s  RTF %.4f\n", "total", "", total_audio, total_wall,
                total_audio > 0 ? total_wall / total_audio : 0);
-        if (profile) print_profile(cases, ncases, nthreads, peak > 0 ? peak : 261.0 * nthreads);
+        if (profile)
+            print_profile(cases, ncases, nthreads, peak > 0 ? peak : (dtype ? 485.0 : 261.0) * nthreads, dtype);
         if (kk_npz_write(out_path, &outt) != KOKORO_OK) {
             fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
             rc = 1;

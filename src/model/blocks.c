@@ -28,6 +28,7 @@ typedef struct prep_ctx {
     float *xp;
     size_t ldx;
     kk_isa isa;
+    uint32_t *xb; /* bf16 path: the rows as bf16 channel pairs (tasks hold whole pairs) */
 } prep_ctx;
 
 static void prep_rows(void *p, int task)
@@ -49,43 +50,62 @@ static void prep_rows(void *p, int task)
                         row + c->pad);
         memset(row + c->pad + c->n, 0, (c->ldx - c->pad - c->n) * sizeof *row);
     }
+    if (c->xb)
+        for (int ch = task * 16; ch < c->C && ch < task * 16 + 16; ch += 2)
+            kk_bf16_pair_row(c->xp + (size_t)ch * c->ldx, ch + 1 < c->C ? c->xp + (size_t)(ch + 1) * c->ldx : NULL,
+                             c->ldx, c->xb + (size_t)(ch / 2) * c->ldx);
+}
+
+static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
+{
+    if (bf16) {
+        kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
+        kk_dconv_run_bf16(d, nth);
+    } else {
+        kk_dconv_pack(isa, W, d->cout, d->cin, d->K, wp);
+        kk_dconv_run(isa, d, nth);
+    }
 }
 
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
 {
     const size_t C = (size_t)r->C;
-    return C * kk_dconv_ldx(n, r->K, 5) + C * n + 2 * C +
-           kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K); /* the widest row block packs the most */
+    /* padded rows, u, gb, packed weights (the widest row block packs the
+     * most; bf16 pairs take fewer words), bf16 pair rows */
+    return C * kk_dconv_ldx(n, r->K, 5) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
+           (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
 }
 
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
-                                      float *ws)
+                                      float *ws, int bf16)
 {
     const int C = r->C, K = r->K, nth = kk_threads();
     static const int dil[3] = {1, 3, 5};
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, K, 5), total = (size_t)C * n;
     float *xp = ws, *u = xp + (size_t)C * ldx, *gb = u + total, *wp = gb + 2 * (size_t)C;
+    uint32_t *xb = bf16 ? (uint32_t *)(wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)) : NULL;
+    if (bf16 && !kk_bf16_supported())
+        return kk_error(KOKORO_ERR_INVALID_ARG, "bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
     if (y != x) memcpy(y, x, total * sizeof *y);
-    prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb};
-    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n, .ldy = (size_t)n};
+    prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
+    kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,
+                  .ldy = (size_t)n};
     for (int j = 0; j < 3; j++) {
         /* u = conv1(snake1(adain1(y))) */
         kk_style_fc(&r->a1[j], s, gb);
         pc.x = y, pc.nw = r->a1[j].nw, pc.nb = r->a1[j].nb, pc.alpha = r->alpha1[j];
         pc.pad = dil[j] * (K - 1) / 2;
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
-        kk_dconv_pack(isa, r->c1[j].w, C, C, K, wp);
         d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
-        kk_dconv_run(isa, &d, nth);
+        conv(isa, r->c1[j].w, &d, wp, nth, bf16);
         /* y += conv2(snake2(adain2(u))) */
         kk_style_fc(&r->a2[j], s, gb);
         pc.x = u, pc.nw = r->a2[j].nw, pc.nb = r->a2[j].nb, pc.alpha = r->alpha2[j];
         pc.pad = (K - 1) / 2;
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
-        kk_dconv_pack(isa, r->c2[j].w, C, C, K, wp);
         d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
-        kk_dconv_run(isa, &d, nth);
+        conv(isa, r->c2[j].w, &d, wp, nth, bf16);
     }
     return KOKORO_OK;
 }
@@ -94,7 +114,7 @@ kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n,
 {
     float *ws = malloc(kk_resblock1_ws_floats(r, n) * sizeof *ws);
     if (!ws) return KK_NOMEM("AdaINResBlock1");
-    kokoro_status st = kk_resblock1_forward_ws(r, x, n, s, y, ws);
+    kokoro_status st = kk_resblock1_forward_ws(r, x, n, s, y, ws, 0);
     free(ws);
     return st;
 }

@@ -221,6 +221,12 @@ kokoro_status kk_istft(const float *spec, int F, float *audio)
 kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har, int F, const float *s, float *out,
                                   int *nout)
 {
+    return kk_gen_noise_branch_dt(m, i, har, F, s, out, nout, 0);
+}
+
+kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s,
+                                     float *out, int *nout, int bf16)
+{
     const kk_conv *c = &m->noise_convs[i];
     int stride = i == 0 ? 6 : 1, pad = i == 0 ? 3 : 0;
     int no = kk_conv1d_len(F, c->k, stride, pad, 1);
@@ -228,7 +234,10 @@ kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har
     if (!tmp) return KK_NOMEM("generator");
     kokoro_status st = KOKORO_OK;
     if (kk_conv_apply(c, har, F, stride, pad, 1, tmp) < 0) st = KK_NOMEM("generator");
-    if (st == KOKORO_OK) st = kk_resblock1_forward(&m->noise_res[i], tmp, no, s, out);
+    float *ws = st == KOKORO_OK ? malloc(kk_resblock1_ws_floats(&m->noise_res[i], no) * sizeof *ws) : NULL;
+    if (st == KOKORO_OK && !ws) st = KK_NOMEM("generator");
+    if (st == KOKORO_OK) st = kk_resblock1_forward_ws(&m->noise_res[i], tmp, no, s, out, ws, bf16);
+    free(ws);
     free(tmp);
     *nout = no;
     return st;
@@ -251,6 +260,12 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out)
 {
+    return kk_gen_resblocks_dt(m, stage, x, n, s, out, 0);
+}
+
+kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out,
+                                  int bf16)
+{
     const kk_resblock1 *r = &m->res[3 * stage];
     size_t total = (size_t)r->C * n, wsn = 0;
     for (int j = 0; j < 3; j++) {
@@ -267,7 +282,7 @@ kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x,
     kokoro_status st = KOKORO_OK;
     memset(out, 0, total * sizeof *out);
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
-        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws);
+        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16);
         for (size_t i = 0; i < total; i++) out[i] += t[i];
     }
     for (size_t i = 0; i < total; i++) out[i] /= 3.0f;
@@ -299,6 +314,7 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     float *v = kk_arena_floats(&a, 256 * (size_t)n1), *w = kk_arena_floats(&a, 128 * (size_t)n1);
     kokoro_status st = a.failed ? KK_NOMEM("generator") : KOKORO_OK;
     kk_profile *prof = noise ? noise->prof : NULL;
+    const int bf16 = noise ? noise->bf16 : 0;
     double tp = prof ? kk_prof_now() : 0, tc = prof ? kk_prof_cpu() : 0;
 #define MARK(stage, mc)                                                                                        \
     if (prof) {                                                                                                    \
@@ -316,17 +332,17 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     if (st == KOKORO_OK) kk_gen_stft(src, nsrc, har);
     MARK(KK_PROF_SOURCE, 0)
     /* stage 0 (800 Hz) */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 0, har, F, s, xs, &no);
+    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 0, har, F, s, xs, &no, bf16);
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[0], n0) + R1MACS(m->noise_res[0], n0))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
     MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
         for (size_t i = 0; i < 256 * (size_t)n0; i++) u[i] += xs[i];
-        st = kk_gen_resblocks(m, 0, u, n0, s, v);
+        st = kk_gen_resblocks_dt(m, 0, u, n0, s, v, bf16);
     }
     MARK(KK_PROF_RES0, R1MACS(m->res[0], n0) + R1MACS(m->res[1], n0) + R1MACS(m->res[2], n0))
     /* stage 1 (4.8 kHz): ups.1 output gets a one-sample reflection pad on the left */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 1, har, F, s, xs, &no);
+    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 1, har, F, s, xs, &no, bf16);
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[1], n1) + R1MACS(m->noise_res[1], n1))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
     MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
@@ -338,7 +354,7 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
             ur[0] = wr[1] + xr[0]; /* ReflectionPad1d((1, 0)) */
             for (int t = 1; t < n1; t++) ur[t] = wr[t - 1] + xr[t];
         }
-        st = kk_gen_resblocks(m, 1, u, n1, s, v);
+        st = kk_gen_resblocks_dt(m, 1, u, n1, s, v, bf16);
     }
     MARK(KK_PROF_RES1, R1MACS(m->res[3], n1) + R1MACS(m->res[4], n1) + R1MACS(m->res[5], n1))
     if (st == KOKORO_OK) st = kk_gen_post(m, v, n1, xs);

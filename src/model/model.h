@@ -166,6 +166,7 @@ typedef struct kk_noise {
     int enabled;
     uint64_t seed;
     kk_profile *prof; /* NULL: no timing */
+    int bf16;         /* the generator's resblock convolutions in bfloat16 */
 } kk_noise;
 
 kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out /*[T,768]*/);
@@ -209,6 +210,11 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 /* mean of resblocks[3i..3i+2] on x[C,n] */
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
                                float *out);
+/* the same two with the convolutions in bfloat16 when bf16 is non-zero */
+kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s_dec,
+                                     float *out, int *nout, int bf16);
+kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
+                                  float *out, int bf16);
 /* lrelu 0.01 then conv_post: x[128,n] -> [22,n] */
 kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out);
 /* conv_post output [22,F] -> audio[5(F-1)] */

@@ -72,7 +72,7 @@ void kk_dconv_pack(kk_isa isa, const float *W, int cout, int cin, int K, float *
 
 typedef struct run_ctx {
     const kk_dconv *d;
-    const isa_info *in;
+    void (*block)(const kk_dconv *, int, int, int, int);
     int obs_per_task, nob, steps_per_task, ntime;
 } run_ctx;
 
@@ -82,23 +82,42 @@ static void run_task(void *p, int i)
     int og = i / c->ntime, tg = i % c->ntime;
     int ob0 = og * c->obs_per_task, ob1 = ob0 + c->obs_per_task < c->nob ? ob0 + c->obs_per_task : c->nob;
     int t0 = tg * c->steps_per_task, t1 = t0 + c->steps_per_task < c->d->n ? t0 + c->steps_per_task : c->d->n;
-    c->in->block(c->d, ob0, ob1, t0, t1);
+    c->block(c->d, ob0, ob1, t0, t1);
 }
 
-void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads)
+static void run_blocks(void (*block)(const kk_dconv *, int, int, int, int), int mr, int tile, const kk_dconv *d,
+                       int nthreads)
 {
     if (d->n <= 0) return;
-    const isa_info *in = &isas[isa];
-    run_ctx c = {.d = d, .in = in, .nob = (d->cout + in->mr - 1) / in->mr};
+    run_ctx c = {.d = d, .block = block, .nob = (d->cout + mr - 1) / mr};
     /* a task: up to 64 output channels × 4 register tiles of time, so the
      * weights of a row block are reused from cache across the time tiles */
-    c.obs_per_task = 64 / in->mr;
+    c.obs_per_task = 64 / mr;
     if (c.obs_per_task > c.nob) c.obs_per_task = c.nob;
-    c.steps_per_task = 4 * in->tile;
+    c.steps_per_task = 4 * tile;
     c.ntime = (d->n + c.steps_per_task - 1) / c.steps_per_task;
     int ntask = c.ntime * ((c.nob + c.obs_per_task - 1) / c.obs_per_task);
     kk_parallel_for(nthreads, ntask, run_task, &c);
 }
+
+void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads)
+{
+    run_blocks(isas[isa].block, isas[isa].mr, isas[isa].tile, d, nthreads);
+}
+
+int kk_bf16_supported(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return kk_bf16_compiled() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+size_t kk_dconv_pack_bf16_words(int cout, int cin, int K) { return (size_t)((cout + 7) / 8) * 8 * ((cin + 1) / 2) * K; }
+
+void kk_dconv_run_bf16(const kk_dconv *d, int nthreads) { run_blocks(kk_dconv_block_bf16, 8, 48, d, nthreads); }
 
 void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out)
 {

@@ -37,6 +37,20 @@ void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads);
 /* out[t] = v + sin²(a·v)/a with v = (x[t] − m)·scale + shift: AdaIN then Snake. */
 void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out);
 
+/* The bfloat16 path (AVX512-BF16, dconv_bf16.c): the input of
+ * kk_dconv_run_bf16 is d->xp viewed as uint32 words, each holding the bf16
+ * pair of channels (2p, 2p+1) at one step (kk_bf16_pair_row), ldx words per
+ * pair row; weights packed by kk_dconv_pack_bf16. */
+#include <stdint.h>
+int kk_bf16_supported(void);
+size_t kk_dconv_pack_bf16_words(int cout, int cin, int K);
+void kk_dconv_pack_bf16(const float *W, int cout, int cin, int K, uint32_t *wp);
+/* out[i] = bf16(x0[i]) | bf16(x1[i]) << 16 (x1 NULL: zero), round to nearest even */
+void kk_bf16_pair_row(const float *x0, const float *x1, size_t n, uint32_t *out);
+void kk_dconv_run_bf16(const kk_dconv *d, int nthreads);
+void kk_dconv_block_bf16(const kk_dconv *d, int ob0, int ob1, int t0, int t1);
+int kk_bf16_compiled(void);
+
 /* the per-isa entry points (dconv_kern.inc) */
 #define KK_DCONV_DECL(sfx)                                                                                  \
     void kk_dconv_block_##sfx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);                         \
