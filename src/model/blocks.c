@@ -20,7 +20,7 @@
 #undef R
 #undef S
 
-/* AdaIN (statistics in double, as kk_adain) fused with Snake, written into
+/* AdaIN (statistics summed in double per block, as kk_adain) fused with Snake, written into
  * the zero-padded input rows of the direct convolution. */
 typedef struct prep_ctx {
     const float *x, *gb, *nw, *nb, *alpha;
@@ -37,11 +37,8 @@ static void prep_rows(void *p, int task)
     for (int ch = task * 16; ch < c->C && ch < task * 16 + 16; ch++) {
         const float *xc = c->x + (size_t)ch * c->n;
         float *row = c->xp + (size_t)ch * c->ldx;
-        double mean = 0, var = 0;
-        for (int t = 0; t < c->n; t++) mean += xc[t];
-        mean /= c->n;
-        for (int t = 0; t < c->n; t++) var += (xc[t] - mean) * (xc[t] - mean);
-        var /= c->n;
+        double mean, var;
+        kk_row_stats(c->isa, xc, c->n, &mean, &var);
         double inv = 1.0 / sqrt(var + 1e-5);
         double w = c->nw ? c->nw[ch] : 1.0, bb = c->nb ? c->nb[ch] : 0.0;
         double g1 = 1.0 + c->gb[ch], beta = c->gb[c->C + ch];

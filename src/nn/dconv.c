@@ -10,12 +10,13 @@ typedef struct isa_info {
     int mr, tile; /* output rows and time steps of one register tile */
     void (*block)(const kk_dconv *, int, int, int, int);
     void (*snake)(const float *, int, float, float, float, float, float *);
+    void (*stats)(const float *, int, double *, double *);
 } isa_info;
 
 static const isa_info isas[KK_ISA_COUNT] = {
-    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic},
-    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2},
-    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512},
+    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic, kk_row_stats_generic},
+    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2, kk_row_stats_avx2},
+    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512, kk_row_stats_avx512},
 };
 
 const char *kk_isa_name(kk_isa isa) { return isa >= 0 && isa < KK_ISA_COUNT ? isas[isa].name : "?"; }
@@ -123,3 +124,5 @@ void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, fl
 {
     isas[isa].snake(x, n, m, scale, shift, a, out);
 }
+
+void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var) { isas[isa].stats(x, n, mean, var); }

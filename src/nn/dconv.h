@@ -51,10 +51,14 @@ void kk_dconv_run_bf16(const kk_dconv *d, int nthreads);
 void kk_dconv_block_bf16(const kk_dconv *d, int ob0, int ob1, int t0, int t1);
 int kk_bf16_compiled(void);
 
+/* mean and biased variance of a row (n ≥ 1) */
+void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var);
+
 /* the per-isa entry points (dconv_kern.inc) */
 #define KK_DCONV_DECL(sfx)                                                                                  \
     void kk_dconv_block_##sfx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);                         \
-    void kk_snake_affine_##sfx(const float *x, int n, float m, float scale, float shift, float a, float *out);
+    void kk_snake_affine_##sfx(const float *x, int n, float m, float scale, float shift, float a, float *out);   \
+    void kk_row_stats_##sfx(const float *x, int n, double *mean, double *var);
 KK_DCONV_DECL(generic)
 KK_DCONV_DECL(avx2)
 KK_DCONV_DECL(avx512)
