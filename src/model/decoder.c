@@ -223,24 +223,44 @@ kokoro_status kk_istft(const float *spec, int F, float *audio)
 kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har, int F, const float *s, float *out,
                                   int *nout)
 {
-    return kk_gen_noise_branch_dt(m, i, har, F, s, out, nout, 0);
+    return kk_gen_noise_branch_dt(m, i, har, F, s, out, nout, 0, NULL);
+}
+
+static int noise_len(const kokoro_model *m, int i, int F)
+{
+    return kk_conv1d_len(F, m->noise_convs[i].k, i == 0 ? 6 : 1, i == 0 ? 3 : 0, 1);
+}
+
+static size_t noise_ws(const kokoro_model *m, int i, int F)
+{
+    int no = noise_len(m, i, F);
+    return (size_t)m->noise_convs[i].cout * no + kk_resblock1_ws_floats(&m->noise_res[i], no);
+}
+
+static size_t res_ws(const kokoro_model *m, int stage, int n)
+{
+    size_t w = 0;
+    for (int j = 0; j < 3; j++) {
+        size_t k = kk_resblock1_ws_floats(&m->res[3 * stage + j], n);
+        w = k > w ? k : w;
+    }
+    return (size_t)m->res[3 * stage].C * n + w;
 }
 
 kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s,
-                                     float *out, int *nout, int bf16)
+                                     float *out, int *nout, int bf16, float *ws)
 {
     const kk_conv *c = &m->noise_convs[i];
     int stride = i == 0 ? 6 : 1, pad = i == 0 ? 3 : 0;
-    int no = kk_conv1d_len(F, c->k, stride, pad, 1);
-    float *tmp = malloc((size_t)c->cout * no * sizeof *tmp);
-    if (!tmp) return KK_NOMEM("generator");
+    int no = noise_len(m, i, F);
+    float *own = ws ? NULL : malloc(noise_ws(m, i, F) * sizeof *own);
+    if (!ws && !own) return KK_NOMEM("generator");
+    float *tmp = ws ? ws : own;
     kokoro_status st = KOKORO_OK;
     if (kk_conv_apply(c, har, F, stride, pad, 1, tmp) < 0) st = KK_NOMEM("generator");
-    float *ws = st == KOKORO_OK ? malloc(kk_resblock1_ws_floats(&m->noise_res[i], no) * sizeof *ws) : NULL;
-    if (st == KOKORO_OK && !ws) st = KK_NOMEM("generator");
-    if (st == KOKORO_OK) st = kk_resblock1_forward_ws(&m->noise_res[i], tmp, no, s, out, ws, bf16);
-    free(ws);
-    free(tmp);
+    if (st == KOKORO_OK)
+        st = kk_resblock1_forward_ws(&m->noise_res[i], tmp, no, s, out, tmp + (size_t)c->cout * no, bf16);
+    free(own);
     *nout = no;
     return st;
 }
@@ -262,25 +282,18 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out)
 {
-    return kk_gen_resblocks_dt(m, stage, x, n, s, out, 0);
+    return kk_gen_resblocks_dt(m, stage, x, n, s, out, 0, NULL);
 }
 
 kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out,
-                                  int bf16)
+                                  int bf16, float *ws)
 {
     const kk_resblock1 *r = &m->res[3 * stage];
-    size_t total = (size_t)r->C * n, wsn = 0;
-    for (int j = 0; j < 3; j++) {
-        size_t k = kk_resblock1_ws_floats(&r[j], n);
-        wsn = k > wsn ? k : wsn;
-    }
-    /* one scratch for the three blocks: fresh pages cost more than the work on them */
-    float *t = malloc(total * sizeof *t), *ws = malloc(wsn * sizeof *ws);
-    if (!t || !ws) {
-        free(t);
-        free(ws);
-        return KK_NOMEM("generator");
-    }
+    size_t total = (size_t)r->C * n;
+    float *own = ws ? NULL : malloc(res_ws(m, stage, n) * sizeof *own);
+    if (!ws && !own) return KK_NOMEM("generator");
+    float *t = ws ? ws : own;
+    ws = t + total;
     kokoro_status st = KOKORO_OK;
     memset(out, 0, total * sizeof *out);
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
@@ -288,8 +301,7 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
         for (size_t i = 0; i < total; i++) out[i] += t[i];
     }
     for (size_t i = 0; i < total; i++) out[i] /= 3.0f;
-    free(t);
-    free(ws);
+    free(own);
     return st;
 }
 
@@ -333,6 +345,13 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     float *src = kk_arena_floats(&a, (size_t)nsrc), *har = kk_arena_floats(&a, 22 * (size_t)F);
     float *xs = kk_arena_floats(&a, 256 * (size_t)n1), *u = kk_arena_floats(&a, 256 * (size_t)n1);
     float *v = kk_arena_floats(&a, 256 * (size_t)n1), *w = kk_arena_floats(&a, 128 * (size_t)n1);
+    /* one scratch for every resblock stage: fresh pages cost a sixth of the
+     * work on them, so they are faulted in once per call, not per stage */
+    size_t wsn = noise_ws(m, 0, F), k;
+    if ((k = noise_ws(m, 1, F)) > wsn) wsn = k;
+    if ((k = res_ws(m, 0, n0)) > wsn) wsn = k;
+    if ((k = res_ws(m, 1, n1)) > wsn) wsn = k;
+    float *ws = kk_arena_alloc(&a, wsn * sizeof *ws);
     kokoro_status st = a.failed ? KK_NOMEM("generator") : KOKORO_OK;
     kk_profile *prof = noise ? noise->prof : NULL;
     const int bf16 = noise ? noise->bf16 : 0;
@@ -353,17 +372,17 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     if (st == KOKORO_OK) kk_gen_stft(src, nsrc, har);
     MARK(KK_PROF_SOURCE, 0)
     /* stage 0 (800 Hz) */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 0, har, F, s, xs, &no, bf16);
+    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 0, har, F, s, xs, &no, bf16, ws);
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[0], n0) + R1MACS(m->noise_res[0], n0))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
     MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
         for (size_t i = 0; i < 256 * (size_t)n0; i++) u[i] += xs[i];
-        st = kk_gen_resblocks_dt(m, 0, u, n0, s, v, bf16);
+        st = kk_gen_resblocks_dt(m, 0, u, n0, s, v, bf16, ws);
     }
     MARK(KK_PROF_RES0, R1MACS(m->res[0], n0) + R1MACS(m->res[1], n0) + R1MACS(m->res[2], n0))
     /* stage 1 (4.8 kHz): ups.1 output gets a one-sample reflection pad on the left */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 1, har, F, s, xs, &no, bf16);
+    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 1, har, F, s, xs, &no, bf16, ws);
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[1], n1) + R1MACS(m->noise_res[1], n1))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
     MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
@@ -375,7 +394,7 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
             ur[0] = wr[1] + xr[0]; /* ReflectionPad1d((1, 0)) */
             for (int t = 1; t < n1; t++) ur[t] = wr[t - 1] + xr[t];
         }
-        st = kk_gen_resblocks_dt(m, 1, u, n1, s, v, bf16);
+        st = kk_gen_resblocks_dt(m, 1, u, n1, s, v, bf16, ws);
     }
     MARK(KK_PROF_RES1, R1MACS(m->res[3], n1) + R1MACS(m->res[4], n1) + R1MACS(m->res[5], n1))
     if (st == KOKORO_OK) st = kk_gen_post(m, v, n1, xs);

@@ -210,11 +210,12 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 /* mean of resblocks[3i..3i+2] on x[C,n] */
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
                                float *out);
-/* the same two with the convolutions in bfloat16 when bf16 is non-zero */
+/* the same two with the convolutions in bfloat16 when bf16 is non-zero, and
+ * scratch ws from the caller (NULL: allocated here; kk_generator sizes it) */
 kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s_dec,
-                                     float *out, int *nout, int bf16);
+                                     float *out, int *nout, int bf16, float *ws);
 kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
-                                  float *out, int bf16);
+                                  float *out, int bf16, float *ws);
 /* lrelu 0.01 then conv_post: x[128,n] -> [22,n] */
 kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out);
 /* conv_post output [22,F] -> audio[5(F-1)] */

@@ -60,6 +60,7 @@ static void tile(const kk_dconv *d, int ob, int t)
         for (int v = 0; v < NR; v++) acc[r][v] = _mm512_setzero_ps();
     for (int cp = 0; cp < ncp; cp++) {
         const uint32_t *xc = xb + (size_t)cp * d->ldx + t;
+        for (int q = 0; q < NR * 16 + (K - 1) * dil; q += 16) __builtin_prefetch(xc + d->ldx + q);
         for (int j = 0; j < K; j++, w += MR) {
             __m512bh a[NR];
             for (int v = 0; v < NR; v++) a[v] = (__m512bh)_mm512_loadu_si512(xc + j * dil + v * 16);
