@@ -8,9 +8,39 @@
 #include "core/parallel.h"
 #include "nn/dconv.h"
 
+/* Conv1d (stride 1, output as long as the input) by the direct kernel:
+ * the rows zero-padded, the weights packed per call. */
+static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int dil, float *y)
+{
+    const kk_isa isa = kk_isa_active();
+    const size_t ldx = kk_dconv_ldx(n, c->k, dil);
+    float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
+    float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
+    if (!xp || !wp) {
+        free(xp);
+        free(wp);
+        return -1;
+    }
+    for (int ch = 0; ch < c->cin; ch++) {
+        float *row = xp + (size_t)ch * ldx;
+        memset(row, 0, (size_t)pad * sizeof *row);
+        memcpy(row + pad, x + (size_t)ch * n, (size_t)n * sizeof *row);
+        memset(row + pad + n, 0, (ldx - pad - (size_t)n) * sizeof *row);
+    }
+    kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
+    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = dil,
+                  .n = n, .y = y, .ldy = (size_t)n};
+    kk_dconv_run(isa, &d, kk_threads());
+    free(xp);
+    free(wp);
+    return n;
+}
+
 #define R float
 #define S(name) name
+#define KK_REAL_IS_FLOAT
 #include "model/blocks_real.inc"
+#undef KK_REAL_IS_FLOAT
 #undef R
 #undef S
 
