@@ -56,8 +56,10 @@ KOKORO_API const char *kokoro_last_error(void);
 KOKORO_API const char *kokoro_status_string(kokoro_status status);
 KOKORO_API const char *kokoro_version(void);
 
-/* Number of threads the numeric kernels (BLAS) may use, process-wide.
- * n <= 0 restores the default (all cores). Call before synthesising. */
+/* Number of threads the numeric kernels (BLAS and the engine's own
+ * convolution kernels, which start that many threads per synthesis call for
+ * the time they run) may use, process-wide. n <= 0 restores the default
+ * (all cores). Call before synthesising. */
 KOKORO_API void kokoro_set_num_threads(int n);
 KOKORO_API int kokoro_get_num_threads(void);
 

@@ -244,19 +244,24 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
     }
     double tsec = 0, tmac = 0, tcpu = 0;
     for (int s = 0; s < KK_PROF_COUNT; s++) tsec += p.sec[s], tmac += p.macs[s], tcpu += p.cpu[s];
-    printf("profile: %.2f s of audio, %d thread%s, kernel path %s%s, peak %.0f GFLOPS\n", audio, threads,
-           threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()), bf16 ? " + bf16 resblocks" : "", peak);
+    double mpeak = kk_fma_peak(kk_isa_active(), bf16);
+    printf("profile: %.2f s of audio, %d thread%s, kernel path %s%s, peak %.0f GFLOPS (%%peak);\n"
+           "  multiply-add peak measured now: %.1f GFLOPS per CPU second of one thread (%%meas compares "
+           "GF/cpu-s with it)\n",
+           audio, threads, threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()), bf16 ? " + bf16 resblocks" : "",
+           peak, mpeak);
     /* GFLOPS per wall second against the peak of all threads; GF/cpu-s per
      * CPU second (all threads), which a busy machine disturbs far less */
-    printf("  %-32s %9s %6s %7s %9s %8s %7s %9s %8s\n", "stage", "ms", "time%", "RTF", "GMAC", "GFLOPS", "%peak",
-           "cpu ms", "GF/cpu-s");
+    printf("  %-32s %9s %6s %7s %9s %8s %7s %9s %8s %7s\n", "stage", "ms", "time%", "RTF", "GMAC", "GFLOPS", "%peak",
+           "cpu ms", "GF/cpu-s", "%meas");
     for (int s = 0; s <= KK_PROF_COUNT; s++) {
         int all = s == KK_PROF_COUNT;
         double sec = all ? tsec : p.sec[s], cpu = all ? tcpu : p.cpu[s], mac = all ? tmac : p.macs[s];
         double gf = sec > 0 ? 2e-9 * mac / sec : 0, gfc = cpu > 0 ? 2e-9 * mac / cpu : 0;
-        printf("  %-32s %9.1f %5.1f%% %7.4f %9.3f %8.1f %6.1f%% %9.1f %8.1f\n", all ? "all stages" : kk_prof_names[s],
-               1e3 * sec, tsec > 0 ? 100 * sec / tsec : 0, audio > 0 ? sec / audio : 0, 1e-9 * mac, gf, 100 * gf / peak,
-               1e3 * cpu, gfc);
+        printf("  %-32s %9.1f %5.1f%% %7.4f %9.3f %8.1f %6.1f%% %9.1f %8.1f %6.1f%%\n",
+               all ? "all stages" : kk_prof_names[s], 1e3 * sec, tsec > 0 ? 100 * sec / tsec : 0,
+               audio > 0 ? sec / audio : 0, 1e-9 * mac, gf, 100 * gf / peak, 1e3 * cpu, gfc,
+               mpeak > 0 ? 100 * gfc / mpeak : 0);
     }
     printf("  %-32s %9.1f        %7.4f   (%.2f GMAC per second of audio)\n", "wall (incl. API checks)", 1e3 * wall,
            audio > 0 ? wall / audio : 0, audio > 0 ? 1e-9 * tmac / audio : 0);

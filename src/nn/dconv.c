@@ -1,6 +1,7 @@
 #include "nn/dconv.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "core/parallel.h"
@@ -11,12 +12,13 @@ typedef struct isa_info {
     void (*block)(const kk_dconv *, int, int, int, int);
     void (*snake)(const float *, int, float, float, float, float, float *);
     void (*stats)(const float *, int, double *, double *);
+    double (*fma)(long);
 } isa_info;
 
 static const isa_info isas[KK_ISA_COUNT] = {
-    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic, kk_row_stats_generic},
-    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2, kk_row_stats_avx2},
-    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512, kk_row_stats_avx512},
+    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic, kk_row_stats_generic, kk_fma_loop_generic},
+    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2, kk_row_stats_avx2, kk_fma_loop_avx2},
+    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512, kk_row_stats_avx512, kk_fma_loop_avx512},
 };
 
 const char *kk_isa_name(kk_isa isa) { return isa >= 0 && isa < KK_ISA_COUNT ? isas[isa].name : "?"; }
@@ -126,3 +128,22 @@ void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, fl
 }
 
 void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var) { isas[isa].stats(x, n, mean, var); }
+
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double kk_fma_peak(kk_isa isa, int bf16)
+{
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t = thread_cpu();
+        double flops = bf16 ? kk_fma_loop_bf16(200000) : isas[isa].fma(200000);
+        t = thread_cpu() - t;
+        if (t > 0 && flops / t > best) best = flops / t;
+    }
+    return best * 1e-9;
+}

@@ -54,11 +54,18 @@ int kk_bf16_compiled(void);
 /* mean and biased variance of a row (n ≥ 1) */
 void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var);
 
+/* Multiply-add peak of one thread on this path (bf16: the vdpbf16ps peak),
+ * GFLOPS per CPU second, from a ~0.1 s register-only loop: the reference
+ * for "percent of peak" that a busy or shared machine cannot distort much. */
+double kk_fma_peak(kk_isa isa, int bf16);
+double kk_fma_loop_bf16(long iters);
+
 /* the per-isa entry points (dconv_kern.inc) */
 #define KK_DCONV_DECL(sfx)                                                                                  \
     void kk_dconv_block_##sfx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);                         \
     void kk_snake_affine_##sfx(const float *x, int n, float m, float scale, float shift, float a, float *out);   \
-    void kk_row_stats_##sfx(const float *x, int n, double *mean, double *var);
+    void kk_row_stats_##sfx(const float *x, int n, double *mean, double *var);                                    \
+    double kk_fma_loop_##sfx(long iters);
 KK_DCONV_DECL(generic)
 KK_DCONV_DECL(avx2)
 KK_DCONV_DECL(avx512)

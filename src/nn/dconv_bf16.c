@@ -88,6 +88,22 @@ void kk_dconv_block_bf16(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
 
 int kk_bf16_compiled(void) { return 1; }
 
+double kk_fma_loop_bf16(long iters)
+{
+    __m512 acc[MR][NR];
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3F803F80), b = (__m512bh)_mm512_set1_epi32(0x33D633D6);
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NR; v++) acc[r][v] = _mm512_set1_ps((float)(r * NR + v));
+    for (long i = 0; i < iters; i++) {
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < NR; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b);
+    }
+    float sink = 0;
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NR; v++) sink += acc[r][v][0];
+    return 4.0 * 16 * MR * NR * (double)iters + (sink == 12345.678f ? 1 : 0);
+}
+
 #else /* not built for AVX512-BF16: never called (kk_bf16_supported() is 0) */
 
 void kk_dconv_pack_bf16(const float *W, int cout, int cin, int K, uint32_t *wp)
@@ -103,5 +119,10 @@ void kk_dconv_block_bf16(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
     (void)d, (void)ob0, (void)ob1, (void)t0, (void)t1;
 }
 int kk_bf16_compiled(void) { return 0; }
+double kk_fma_loop_bf16(long iters)
+{
+    (void)iters;
+    return 0;
+}
 
 #endif
