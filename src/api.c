@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/model.h"
+#include "nn/dconv.h"
 
 int kokoro_vocab_has_id(int64_t id) { return kk_config_has_id(kokoro_config_default(), id); }
 
@@ -34,6 +35,11 @@ kokoro_status kokoro_model_load_test_weights(kokoro_model **out)
     return st;
 }
 
+int kokoro_dtype_supported(int dtype)
+{
+    return dtype == KOKORO_DTYPE_F32 || (dtype == KOKORO_DTYPE_BF16 && kk_bf16_supported());
+}
+
 kokoro_synth_options kokoro_synth_options_default(void)
 {
     kokoro_synth_options o = {.speed = 1.0f, .seed = 0, .no_noise = 0};
@@ -45,6 +51,12 @@ kokoro_synth_options kokoro_synth_options_default(void)
 
 kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
                                 const kokoro_synth_options *opts, kokoro_audio *out)
+{
+    return kk_synthesize_profiled(model, ids, n_ids, style, opts, out, NULL);
+}
+
+kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
+                                     const kokoro_synth_options *opts, kokoro_audio *out, kk_profile *prof)
 {
     if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: out is NULL");
     memset(out, 0, sizeof *out);
@@ -70,12 +82,18 @@ kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, s
         return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: speed %g is outside [%g, %g]", (double)o.speed,
                         (double)KK_SPEED_MIN, (double)KK_SPEED_MAX);
 
+    if (o.dtype != KOKORO_DTYPE_F32 && o.dtype != KOKORO_DTYPE_BF16)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: dtype %d is neither KOKORO_DTYPE_F32 (0) nor "
+                        "KOKORO_DTYPE_BF16 (1)", o.dtype);
+    if (!kokoro_dtype_supported(o.dtype))
+        return kk_error(KOKORO_ERR_INVALID_ARG,
+                        "kokoro_synthesize: bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
     int T = (int)n_ids + 2;
     int64_t *padded = malloc((size_t)T * sizeof *padded);
     if (!padded) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
     padded[0] = padded[T - 1] = 0;
     memcpy(padded + 1, ids, n_ids * sizeof *ids);
-    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed};
+    kk_noise noise = {.enabled = !o.no_noise, .seed = o.seed, .prof = prof, .bf16 = o.dtype == KOKORO_DTYPE_BF16};
     float *audio;
     int64_t n, *dur;
     kokoro_status st = kk_forward(model, padded, T, style, o.speed, &noise, &audio, &n, &dur);

@@ -194,12 +194,53 @@ static void test_bad_invocations(void **state)
     assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/* --tokens N (long synthetic input), --profile (per-stage table), --dtype */
+static void test_profile_long(void **state)
+{
+    (void)state;
+    char args[1024], path[512];
+    snprintf(args, sizeof args, "--tokens 20 --profile --out '%s/long.npz' --test-weights --no-noise --threads 2",
+             dir);
+    assert_int_equal(run(args, "long.log"), 0);
+    assert_true(log_contains("long.log", "long "));
+    assert_true(log_contains("long.log", "gen: resblocks 128ch"));
+    assert_true(log_contains("long.log", "all stages"));
+    assert_true(log_contains("long.log", "GF/cpu-s"));
+    kk_table t;
+    snprintf(path, sizeof path, "%s/long.npz", dir);
+    assert_int_equal(kk_npz_read(path, &t), KOKORO_OK);
+    const kk_tensor *a = kk_table_find(&t, "long.audio"), *d = kk_table_find(&t, "long.pred_dur");
+    assert_non_null(a);
+    assert_non_null(d);
+    assert_int_equal(d->shape[0], 22);
+    assert_true(a->shape[0] > 0);
+    kk_table_free(&t);
+
+    snprintf(args, sizeof args, "--tokens 0 --out '%s/x.npz' --test-weights", dir);
+    assert_int_equal(run(args, "badtok.log"), 2);
+    assert_true(log_contains("badtok.log", "--tokens"));
+    snprintf(args, sizeof args, "--tokens 511 --out '%s/x.npz' --test-weights", dir);
+    assert_int_equal(run(args, "badtok2.log"), 2);
+    snprintf(args, sizeof args, "--tokens 5 --dtype bf17 --out '%s/x.npz' --test-weights", dir);
+    assert_int_equal(run(args, "baddt.log"), 2);
+    assert_true(log_contains("baddt.log", "--dtype"));
+    snprintf(args, sizeof args, "--tokens 5 --dtype bf16 --out '%s/bf.npz' --test-weights", dir);
+    if (kokoro_dtype_supported(KOKORO_DTYPE_BF16)) {
+        assert_int_equal(run(args, "bf16.log"), 0);
+        assert_true(log_contains("bf16.log", "dtype bf16"));
+    } else {
+        assert_int_not_equal(run(args, "bf16.log"), 0);
+        assert_true(log_contains("bf16.log", "AVX512-BF16"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_cases),
         cmocka_unit_test(test_repeat),
         cmocka_unit_test(test_bad_invocations),
+        cmocka_unit_test(test_profile_long),
     };
     return cmocka_run_group_tests_name("bench", tests, setup, teardown);
 }

@@ -2,6 +2,7 @@
  *
  *   kokoro-bench --cases IN.npz --out OUT.npz [--test-weights | --model FILE]
  *                [--no-noise] [--seed N] [--threads N] [--repeat N] [--json FILE]
+ *                [--tokens N] [--profile] [--peak GFLOPS] [--dtype f32|bf16]
  *
  * A case <name> is given by <name>.input_ids (1,T) int64 with the 0 pad at
  * both ends, <name>.style (1,256) float32 and <name>.speed (1,) float32. For
@@ -9,6 +10,7 @@
  * float32. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -20,6 +22,8 @@
 #include "core/error.h"
 #include "io/npz.h"
 #include "kokoro.h"
+#include "model/model.h"
+#include "nn/dconv.h"
 
 typedef struct bench_case {
     char name[128];
@@ -29,6 +33,7 @@ typedef struct bench_case {
     float speed;
     size_t samples;
     double seconds, rtf;
+    kk_profile prof; /* of the fastest run */
 } bench_case;
 
 static void usage(FILE *f)
@@ -36,6 +41,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: kokoro-bench --cases IN.npz --out OUT.npz [--test-weights | --model FILE]\n"
             "                    [--no-noise] [--seed N] [--threads N] [--repeat N] [--json FILE]\n"
+            "                    [--tokens N] [--profile] [--peak GFLOPS] [--dtype f32|bf16]\n"
             "\n"
             "  --cases IN.npz    cases: <name>.input_ids (1,T) int64 incl. the 0 pads,\n"
             "                    <name>.style (1,256) float32, <name>.speed (1,) float32\n"
@@ -46,7 +52,15 @@ static void usage(FILE *f)
             "  --seed N          seed of the harmonic source's noise (default 0)\n"
             "  --threads N       threads for the numeric kernels (default: all cores)\n"
             "  --repeat N        time each case N times after a warm-up and keep the fastest\n"
-            "  --json FILE       also write {\"cases\":[{name,samples,seconds,rtf}],\"threads\"}\n");
+            "  --json FILE       also write {\"cases\":[{name,samples,seconds,rtf}],\"threads\"}\n"
+            "  --tokens N        add a case 'long': N random valid ids (fixed seed), the first case's\n"
+            "                    style (or a fixed one), speed 1 (--cases becomes optional)\n"
+            "  --profile         per-stage time, GMAC, GFLOPS and percent of peak (summed over cases)\n"
+            "  --peak GFLOPS     peak for the percentages (default per thread 261 fp32 / 485 bf16:\n"
+            "                    the measured FMA peaks of one Zen 5 core)\n"
+            "  --dtype f32|bf16  precision of the generator's resblock convolutions (bf16:\n"
+            "                    AVX512-BF16 CPUs; default f32)\n"
+            "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n");
 }
 
 static double now(void)
@@ -178,11 +192,88 @@ static int write_json(const char *path, const bench_case *cases, size_t n, int t
     return 0;
 }
 
+/* A long synthetic input: n random ids of the vocabulary (fixed xorshift
+ * seed), so speed can be measured on more than the short golden cases. */
+static int add_long_case(bench_case **cases, size_t *n, long ntok, int64_t **ids_out)
+{
+    bench_case *c = realloc(*cases, (*n + 1) * sizeof *c);
+    int64_t *ids = malloc((size_t)(ntok + 2) * sizeof *ids);
+    if (!c || !ids) {
+        if (c) *cases = c;
+        free(ids);
+        return -1;
+    }
+    *cases = c;
+    c = &c[*n];
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "long");
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    ids[0] = ids[ntok + 1] = 0;
+    for (long i = 1; i <= ntok; i++) {
+        int64_t id;
+        do {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            id = (int64_t)(x % 178);
+        } while (!kokoro_vocab_has_id(id));
+        ids[i] = id;
+    }
+    if (*n > 0)
+        memcpy(c->style, (*cases)[0].style, sizeof c->style);
+    else
+        for (int i = 0; i < KOKORO_STYLE_DIM; i++) c->style[i] = 0.1f * (float)sin(0.37 * i + 1.0);
+    c->ids = ids;
+    c->T = (size_t)ntok + 2;
+    c->speed = 1.0f;
+    *ids_out = ids;
+    (*n)++;
+    return 0;
+}
+
+static void print_profile(const bench_case *cases, size_t n, int threads, double peak, int bf16)
+{
+    kk_profile p = {0};
+    double audio = 0, wall = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int s = 0; s < KK_PROF_COUNT; s++) {
+            p.sec[s] += cases[i].prof.sec[s];
+            p.macs[s] += cases[i].prof.macs[s];
+            p.cpu[s] += cases[i].prof.cpu[s];
+        }
+        audio += (double)cases[i].samples / KOKORO_SAMPLE_RATE;
+        wall += cases[i].seconds;
+    }
+    double tsec = 0, tmac = 0, tcpu = 0;
+    for (int s = 0; s < KK_PROF_COUNT; s++) tsec += p.sec[s], tmac += p.macs[s], tcpu += p.cpu[s];
+    double mpeak = kk_fma_peak(kk_isa_active(), bf16);
+    printf("profile: %.2f s of audio, %d thread%s, kernel path %s%s, peak %.0f GFLOPS (%%peak);\n"
+           "  multiply-add peak measured now: %.1f GFLOPS per CPU second of one thread (%%meas compares "
+           "GF/cpu-s with it)\n",
+           audio, threads, threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()), bf16 ? " + bf16 resblocks" : "",
+           peak, mpeak);
+    /* GFLOPS per wall second against the peak of all threads; GF/cpu-s per
+     * CPU second (all threads), which a busy machine disturbs far less */
+    printf("  %-32s %9s %6s %7s %9s %8s %7s %9s %8s %7s\n", "stage", "ms", "time%", "RTF", "GMAC", "GFLOPS", "%peak",
+           "cpu ms", "GF/cpu-s", "%meas");
+    for (int s = 0; s <= KK_PROF_COUNT; s++) {
+        int all = s == KK_PROF_COUNT;
+        double sec = all ? tsec : p.sec[s], cpu = all ? tcpu : p.cpu[s], mac = all ? tmac : p.macs[s];
+        double gf = sec > 0 ? 2e-9 * mac / sec : 0, gfc = cpu > 0 ? 2e-9 * mac / cpu : 0;
+        printf("  %-32s %9.1f %5.1f%% %7.4f %9.3f %8.1f %6.1f%% %9.1f %8.1f %6.1f%%\n",
+               all ? "all stages" : kk_prof_names[s], 1e3 * sec, tsec > 0 ? 100 * sec / tsec : 0,
+               audio > 0 ? sec / audio : 0, 1e-9 * mac, gf, 100 * gf / peak, 1e3 * cpu, gfc,
+               mpeak > 0 ? 100 * gfc / mpeak : 0);
+    }
+    printf("  %-32s %9.1f        %7.4f   (%.2f GMAC per second of audio)\n", "wall (incl. API checks)", 1e3 * wall,
+           audio > 0 ? wall / audio : 0, audio > 0 ? 1e-9 * tmac / audio : 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *cases_path = NULL, *out_path = NULL, *model_path = NULL, *json_path = NULL;
-    int test_weights = 0, no_noise = 0;
-    long threads = 0, repeat = 1;
+    int test_weights = 0, no_noise = 0, profile = 0, dtype = KOKORO_DTYPE_F32;
+    long threads = 0, repeat = 1, ntokens = 0;
+    double peak = 0;
+    int64_t *long_ids = NULL;
     uint64_t seed = 0;
     static const struct option opts[] = {
         {"cases", required_argument, 0, 'c'},  {"out", required_argument, 0, 'o'},
@@ -190,6 +281,8 @@ int main(int argc, char **argv)
         {"no-noise", no_argument, 0, 'n'},     {"seed", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"json", required_argument, 0, 'j'},   {"help", no_argument, 0, 'h'},
+        {"tokens", required_argument, 0, 'T'}, {"profile", no_argument, 0, 'p'},
+        {"peak", required_argument, 0, 'P'},   {"dtype", required_argument, 0, 'd'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -210,6 +303,27 @@ int main(int argc, char **argv)
             if (parse_long("--repeat", optarg, 1, 1000000, &repeat)) return 2;
             break;
         case 'j': json_path = optarg; break;
+        case 'T':
+            if (parse_long("--tokens", optarg, 1, KOKORO_MAX_TOKENS, &ntokens)) return 2;
+            break;
+        case 'p': profile = 1; break;
+        case 'd':
+            if (strcmp(optarg, "f32") == 0 || strcmp(optarg, "fp32") == 0) dtype = KOKORO_DTYPE_F32;
+            else if (strcmp(optarg, "bf16") == 0) dtype = KOKORO_DTYPE_BF16;
+            else {
+                fprintf(stderr, "kokoro-bench: --dtype expects f32 or bf16, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'P': {
+            char *end;
+            peak = strtod(optarg, &end);
+            if (end == optarg || *end || !(peak > 0) || peak > 1e7) {
+                fprintf(stderr, "kokoro-bench: --peak expects GFLOPS > 0, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -219,7 +333,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!cases_path || !out_path) {
+    if ((!cases_path && !ntokens) || !out_path) {
         fprintf(stderr, "kokoro-bench: --cases and --out are required\n");
         usage(stderr);
         return 2;
@@ -230,13 +344,20 @@ int main(int argc, char **argv)
     }
 
     kk_table table;
-    if (kk_npz_read(cases_path, &table) != KOKORO_OK) {
+    kk_table_init(&table);
+    if (cases_path && kk_npz_read(cases_path, &table) != KOKORO_OK) {
         fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
         return 1;
     }
-    bench_case *cases;
-    size_t ncases;
-    if (collect_cases(&table, cases_path, &cases, &ncases)) {
+    bench_case *cases = NULL;
+    size_t ncases = 0;
+    if (cases_path && collect_cases(&table, cases_path, &cases, &ncases)) {
+        kk_table_free(&table);
+        return 1;
+    }
+    if (ntokens && add_long_case(&cases, &ncases, ntokens, &long_ids)) {
+        fprintf(stderr, "kokoro-bench: out of memory\n");
+        free(cases);
         kk_table_free(&table);
         return 1;
     }
@@ -249,12 +370,14 @@ int main(int argc, char **argv)
     if (st != KOKORO_OK) {
         fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
         free(cases);
+        free(long_ids);
         kk_table_free(&table);
         return 1;
     }
-    printf("kokoro-bench %s: %s loaded in %.2f s, %zu cases, %d thread%s, noise %s\n", kokoro_version(),
-           test_weights ? "test weights" : model_path, now() - t0, ncases, nthreads, nthreads == 1 ? "" : "s",
-           no_noise ? "off" : "on");
+    printf("kokoro-bench %s: %s loaded in %.2f s, %zu cases, %d thread%s, noise %s, dtype %s, kernels %s\n",
+           kokoro_version(), test_weights ? "test weights" : model_path, now() - t0, ncases, nthreads,
+           nthreads == 1 ? "" : "s", no_noise ? "off" : "on", dtype == KOKORO_DTYPE_BF16 ? "bf16" : "f32",
+           kk_isa_name(kk_isa_active()));
 
     kk_table outt;
     kk_table_init(&outt);
@@ -266,15 +389,20 @@ int main(int argc, char **argv)
         o.speed = c->speed;
         o.seed = seed;
         o.no_noise = no_noise;
+        o.dtype = dtype;
         kokoro_audio audio = {0};
         double best = 0;
         for (long r = 0; r < (repeat > 1 ? repeat + 1 : 1); r++) { /* run 0 is the warm-up when repeating */
             kokoro_audio_free(&audio);
+            kk_profile prof = {0};
             double s = now();
-            st = kokoro_synthesize(model, c->ids + 1, c->T - 2, c->style, &o, &audio);
+            st = kk_synthesize_profiled(model, c->ids + 1, c->T - 2, c->style, &o, &audio, profile ? &prof : NULL);
             double wall = now() - s;
             if (st != KOKORO_OK) break;
-            if ((repeat == 1 || r > 0) && (best == 0 || wall < best)) best = wall;
+            if ((repeat == 1 || r > 0) && (best == 0 || wall < best)) {
+                best = wall;
+                c->prof = prof;
+            }
         }
         if (st != KOKORO_OK) {
             fprintf(stderr, "kokoro-bench: case '%s': %s\n", c->name, kokoro_last_error());
@@ -305,6 +433,8 @@ int main(int argc, char **argv)
     if (rc == 0) {
         printf("  %-16s %34s (%6.2f s audio)  wall %8.4f s  RTF %.4f\n", "total", "", total_audio, total_wall,
                total_audio > 0 ? total_wall / total_audio : 0);
+        if (profile)
+            print_profile(cases, ncases, nthreads, peak > 0 ? peak : (dtype ? 485.0 : 261.0) * nthreads, dtype);
         if (kk_npz_write(out_path, &outt) != KOKORO_OK) {
             fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
             rc = 1;
@@ -314,6 +444,7 @@ int main(int argc, char **argv)
     kk_table_free(&outt);
     kokoro_model_free(model);
     free(cases);
+    free(long_ids);
     kk_table_free(&table);
     return rc;
 }

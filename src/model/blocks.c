@@ -5,10 +5,42 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
+#include "nn/dconv.h"
+
+/* Conv1d (stride 1, output as long as the input) by the direct kernel:
+ * the rows zero-padded, the weights packed per call. */
+static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int dil, float *y)
+{
+    const kk_isa isa = kk_isa_active();
+    const size_t ldx = kk_dconv_ldx(n, c->k, dil);
+    float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
+    float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
+    if (!xp || !wp) {
+        free(xp);
+        free(wp);
+        return -1;
+    }
+    for (int ch = 0; ch < c->cin; ch++) {
+        float *row = xp + (size_t)ch * ldx;
+        memset(row, 0, (size_t)pad * sizeof *row);
+        memcpy(row + pad, x + (size_t)ch * n, (size_t)n * sizeof *row);
+        memset(row + pad + n, 0, (ldx - pad - (size_t)n) * sizeof *row);
+    }
+    kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
+    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = dil,
+                  .n = n, .y = y, .ldy = (size_t)n};
+    kk_dconv_run(isa, &d, kk_threads());
+    free(xp);
+    free(wp);
+    return n;
+}
 
 #define R float
 #define S(name) name
+#define KK_REAL_IS_FLOAT
 #include "model/blocks_real.inc"
+#undef KK_REAL_IS_FLOAT
 #undef R
 #undef S
 
@@ -18,32 +50,98 @@
 #undef R
 #undef S
 
+/* AdaIN (statistics summed in double per block, as kk_adain) fused with Snake, written into
+ * the zero-padded input rows of the direct convolution. */
+typedef struct prep_ctx {
+    const float *x, *gb, *nw, *nb, *alpha;
+    int C, n, pad;
+    float *xp;
+    size_t ldx;
+    kk_isa isa;
+    uint32_t *xb; /* bf16 path: the rows as bf16 channel pairs (tasks hold whole pairs) */
+} prep_ctx;
+
+static void prep_rows(void *p, int task)
+{
+    const prep_ctx *c = p;
+    for (int ch = task * 16; ch < c->C && ch < task * 16 + 16; ch++) {
+        const float *xc = c->x + (size_t)ch * c->n;
+        float *row = c->xp + (size_t)ch * c->ldx;
+        double mean, var;
+        kk_row_stats(c->isa, xc, c->n, &mean, &var);
+        double inv = 1.0 / sqrt(var + 1e-5);
+        double w = c->nw ? c->nw[ch] : 1.0, bb = c->nb ? c->nb[ch] : 0.0;
+        double g1 = 1.0 + c->gb[ch], beta = c->gb[c->C + ch];
+        memset(row, 0, (size_t)c->pad * sizeof *row);
+        kk_snake_affine(c->isa, xc, c->n, (float)mean, (float)(g1 * w * inv), (float)(g1 * bb + beta), c->alpha[ch],
+                        row + c->pad);
+        memset(row + c->pad + c->n, 0, (c->ldx - c->pad - c->n) * sizeof *row);
+    }
+    if (c->xb)
+        for (int ch = task * 16; ch < c->C && ch < task * 16 + 16; ch += 2)
+            kk_bf16_pair_row(c->xp + (size_t)ch * c->ldx, ch + 1 < c->C ? c->xp + (size_t)(ch + 1) * c->ldx : NULL,
+                             c->ldx, c->xb + (size_t)(ch / 2) * c->ldx);
+}
+
+static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
+{
+    if (bf16) {
+        kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
+        kk_dconv_run_bf16(d, nth);
+    } else {
+        kk_dconv_pack(isa, W, d->cout, d->cin, d->K, wp);
+        kk_dconv_run(isa, d, nth);
+    }
+}
+
+size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
+{
+    const size_t C = (size_t)r->C;
+    /* padded rows, u, gb, packed weights (the widest row block packs the
+     * most; bf16 pairs take fewer words), bf16 pair rows */
+    return C * kk_dconv_ldx(n, r->K, 5) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
+           (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
+}
+
+kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
+                                      float *ws, int bf16)
+{
+    const int C = r->C, K = r->K, nth = kk_threads();
+    static const int dil[3] = {1, 3, 5};
+    const kk_isa isa = kk_isa_active();
+    const size_t ldx = kk_dconv_ldx(n, K, 5), total = (size_t)C * n;
+    float *xp = ws, *u = xp + (size_t)C * ldx, *gb = u + total, *wp = gb + 2 * (size_t)C;
+    uint32_t *xb = bf16 ? (uint32_t *)(wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)) : NULL;
+    if (bf16 && !kk_bf16_supported())
+        return kk_error(KOKORO_ERR_INVALID_ARG, "bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
+    if (y != x) memcpy(y, x, total * sizeof *y);
+    prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
+    kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,
+                  .ldy = (size_t)n};
+    for (int j = 0; j < 3; j++) {
+        /* u = conv1(snake1(adain1(y))) */
+        kk_style_fc(&r->a1[j], s, gb);
+        pc.x = y, pc.nw = r->a1[j].nw, pc.nb = r->a1[j].nb, pc.alpha = r->alpha1[j];
+        pc.pad = dil[j] * (K - 1) / 2;
+        kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
+        d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
+        conv(isa, r->c1[j].w, &d, wp, nth, bf16);
+        /* y += conv2(snake2(adain2(u))) */
+        kk_style_fc(&r->a2[j], s, gb);
+        pc.x = u, pc.nw = r->a2[j].nw, pc.nb = r->a2[j].nb, pc.alpha = r->alpha2[j];
+        pc.pad = (K - 1) / 2;
+        kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
+        d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
+        conv(isa, r->c2[j].w, &d, wp, nth, bf16);
+    }
+    return KOKORO_OK;
+}
+
 kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y)
 {
-    const int C = r->C, K = r->K;
-    static const int dil[3] = {1, 3, 5};
-    size_t total = (size_t)C * n;
-    kk_arena ar = {0};
-    float *t = kk_arena_floats(&ar, total), *u = kk_arena_floats(&ar, total);
-    kokoro_status st = KOKORO_OK;
-    if (ar.failed) {
-        st = KK_NOMEM("AdaINResBlock1");
-        goto out;
-    }
-    if (y != x) memcpy(y, x, total * sizeof *y);
-    for (int j = 0; j < 3; j++) {
-        if ((st = kk_adain_apply(&r->a1[j], y, n, s, t)) != KOKORO_OK) goto out;
-        kk_snake(t, C, n, r->alpha1[j], t);
-        if (kk_conv_apply(&r->c1[j], t, n, 1, (K * dil[j] - dil[j]) / 2, dil[j], u) < 0) goto nomem;
-        if ((st = kk_adain_apply(&r->a2[j], u, n, s, u)) != KOKORO_OK) goto out;
-        kk_snake(u, C, n, r->alpha2[j], u);
-        if (kk_conv_apply(&r->c2[j], u, n, 1, (K - 1) / 2, 1, t) < 0) goto nomem;
-        for (size_t i = 0; i < total; i++) y[i] += t[i];
-    }
-    goto out;
-nomem:
-    st = KK_NOMEM("AdaINResBlock1");
-out:
-    kk_arena_free(&ar);
+    float *ws = malloc(kk_resblock1_ws_floats(r, n) * sizeof *ws);
+    if (!ws) return KK_NOMEM("AdaINResBlock1");
+    kokoro_status st = kk_resblock1_forward_ws(r, x, n, s, y, ws, 0);
+    free(ws);
     return st;
 }

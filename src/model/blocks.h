@@ -22,5 +22,11 @@ kokoro_status kk_adain_apply_d(const kk_adain_p_d *a, const double *x, int n, co
 kokoro_status kk_resblk_forward_d(const kk_resblk_d *b, const double *x, int n, const double *s, double *y);
 /* AdaINResBlock1: x[C, n] -> y[C, n] */
 kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y);
+/* The same with caller-owned scratch of kk_resblock1_ws_floats(r, n) floats
+ * (no allocation: the generator reuses one buffer for all its resblocks);
+ * bf16 non-zero: the convolutions in bfloat16 (AVX512-BF16 only). */
+size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n);
+kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
+                                      float *ws, int bf16);
 
 #endif

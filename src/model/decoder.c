@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "model/blocks.h"
+#include "nn/dconv.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -221,15 +223,44 @@ kokoro_status kk_istft(const float *spec, int F, float *audio)
 kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har, int F, const float *s, float *out,
                                   int *nout)
 {
+    return kk_gen_noise_branch_dt(m, i, har, F, s, out, nout, 0, NULL);
+}
+
+static int noise_len(const kokoro_model *m, int i, int F)
+{
+    return kk_conv1d_len(F, m->noise_convs[i].k, i == 0 ? 6 : 1, i == 0 ? 3 : 0, 1);
+}
+
+static size_t noise_ws(const kokoro_model *m, int i, int F)
+{
+    int no = noise_len(m, i, F);
+    return (size_t)m->noise_convs[i].cout * no + kk_resblock1_ws_floats(&m->noise_res[i], no);
+}
+
+static size_t res_ws(const kokoro_model *m, int stage, int n)
+{
+    size_t w = 0;
+    for (int j = 0; j < 3; j++) {
+        size_t k = kk_resblock1_ws_floats(&m->res[3 * stage + j], n);
+        w = k > w ? k : w;
+    }
+    return (size_t)m->res[3 * stage].C * n + w;
+}
+
+kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s,
+                                     float *out, int *nout, int bf16, float *ws)
+{
     const kk_conv *c = &m->noise_convs[i];
     int stride = i == 0 ? 6 : 1, pad = i == 0 ? 3 : 0;
-    int no = kk_conv1d_len(F, c->k, stride, pad, 1);
-    float *tmp = malloc((size_t)c->cout * no * sizeof *tmp);
-    if (!tmp) return KK_NOMEM("generator");
+    int no = noise_len(m, i, F);
+    float *own = ws ? NULL : malloc(noise_ws(m, i, F) * sizeof *own);
+    if (!ws && !own) return KK_NOMEM("generator");
+    float *tmp = ws ? ws : own;
     kokoro_status st = KOKORO_OK;
     if (kk_conv_apply(c, har, F, stride, pad, 1, tmp) < 0) st = KK_NOMEM("generator");
-    if (st == KOKORO_OK) st = kk_resblock1_forward(&m->noise_res[i], tmp, no, s, out);
-    free(tmp);
+    if (st == KOKORO_OK)
+        st = kk_resblock1_forward_ws(&m->noise_res[i], tmp, no, s, out, tmp + (size_t)c->cout * no, bf16);
+    free(own);
     *nout = no;
     return st;
 }
@@ -251,31 +282,58 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out)
 {
+    return kk_gen_resblocks_dt(m, stage, x, n, s, out, 0, NULL);
+}
+
+kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out,
+                                  int bf16, float *ws)
+{
     const kk_resblock1 *r = &m->res[3 * stage];
     size_t total = (size_t)r->C * n;
-    float *t = malloc(total * sizeof *t);
-    if (!t) return KK_NOMEM("generator");
+    float *own = ws ? NULL : malloc(res_ws(m, stage, n) * sizeof *own);
+    if (!ws && !own) return KK_NOMEM("generator");
+    float *t = ws ? ws : own;
+    ws = t + total;
     kokoro_status st = KOKORO_OK;
     memset(out, 0, total * sizeof *out);
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
-        st = kk_resblock1_forward(&r[j], x, n, s, t);
+        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16);
         for (size_t i = 0; i < total; i++) out[i] += t[i];
     }
     for (size_t i = 0; i < total; i++) out[i] /= 3.0f;
-    free(t);
+    free(own);
     return st;
 }
 
 kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out)
 {
-    size_t total = (size_t)m->conv_post.cin * n;
-    float *t = malloc(total * sizeof *t);
-    if (!t) return KK_NOMEM("generator");
-    memcpy(t, x, total * sizeof *t);
-    kk_leaky_relu(t, total, 0.01f);
-    int r = kk_conv_apply(&m->conv_post, t, n, 1, 3, 1, out);
-    free(t);
-    return r < 0 ? KK_NOMEM("generator") : KOKORO_OK;
+    /* direct convolution on the zero-padded, leaky-ReLU'd rows (im2col of
+     * this layer would take 28 bytes per input value) */
+    const kk_conv *c = &m->conv_post;
+    const kk_isa isa = kk_isa_active();
+    const int pad = (c->k - 1) / 2;
+    const size_t ldx = kk_dconv_ldx(n, c->k, 1);
+    float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
+    float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
+    if (!xp || !wp) {
+        free(xp);
+        free(wp);
+        return KK_NOMEM("generator");
+    }
+    for (int ch = 0; ch < c->cin; ch++) {
+        float *row = xp + (size_t)ch * ldx;
+        const float *xr = x + (size_t)ch * n;
+        memset(row, 0, (size_t)pad * sizeof *row);
+        for (int t = 0; t < n; t++) row[pad + t] = xr[t] < 0 ? xr[t] * 0.01f : xr[t];
+        memset(row + pad + n, 0, (ldx - pad - (size_t)n) * sizeof *row);
+    }
+    kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
+    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = 1,
+                  .n = n, .y = out, .ldy = (size_t)n};
+    kk_dconv_run(isa, &d, kk_threads());
+    free(xp);
+    free(wp);
+    return KOKORO_OK;
 }
 
 kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F0, int M, const float *s,
@@ -287,20 +345,47 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     float *src = kk_arena_floats(&a, (size_t)nsrc), *har = kk_arena_floats(&a, 22 * (size_t)F);
     float *xs = kk_arena_floats(&a, 256 * (size_t)n1), *u = kk_arena_floats(&a, 256 * (size_t)n1);
     float *v = kk_arena_floats(&a, 256 * (size_t)n1), *w = kk_arena_floats(&a, 128 * (size_t)n1);
+    /* one scratch for every resblock stage: fresh pages cost a sixth of the
+     * work on them, so they are faulted in once per call, not per stage */
+    size_t wsn = noise_ws(m, 0, F), k;
+    if ((k = noise_ws(m, 1, F)) > wsn) wsn = k;
+    if ((k = res_ws(m, 0, n0)) > wsn) wsn = k;
+    if ((k = res_ws(m, 1, n1)) > wsn) wsn = k;
+    float *ws = kk_arena_alloc(&a, wsn * sizeof *ws);
     kokoro_status st = a.failed ? KK_NOMEM("generator") : KOKORO_OK;
+    kk_profile *prof = noise ? noise->prof : NULL;
+    const int bf16 = noise ? noise->bf16 : 0;
+    double tp = prof ? kk_prof_now() : 0, tc = prof ? kk_prof_cpu() : 0;
+#define MARK(stage, mc)                                                                                        \
+    if (prof) {                                                                                                    \
+        double now_ = kk_prof_now(), cpu_ = kk_prof_cpu();                                                         \
+        prof->sec[stage] += now_ - tp;                                                                             \
+        prof->cpu[stage] += cpu_ - tc;                                                                             \
+        tc = cpu_;                                                                                                 \
+        prof->macs[stage] += (mc);                                                                               \
+        tp = now_;                                                                                                 \
+    }
+#define CMACS(c, n) ((double)(c).cout * (c).cin * (c).k * (n))
+#define R1MACS(r, n) (6.0 * (r).C * (r).C * (r).K * (n))
     int no;
     if (st == KOKORO_OK) st = kk_gen_source(m, F0, M, noise, src);
     if (st == KOKORO_OK) kk_gen_stft(src, nsrc, har);
+    MARK(KK_PROF_SOURCE, 0)
     /* stage 0 (800 Hz) */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 0, har, F, s, xs, &no);
+    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 0, har, F, s, xs, &no, bf16, ws);
+    MARK(KK_PROF_NOISE, CMACS(m->noise_convs[0], n0) + R1MACS(m->noise_res[0], n0))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
+    MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
         for (size_t i = 0; i < 256 * (size_t)n0; i++) u[i] += xs[i];
-        st = kk_gen_resblocks(m, 0, u, n0, s, v);
+        st = kk_gen_resblocks_dt(m, 0, u, n0, s, v, bf16, ws);
     }
+    MARK(KK_PROF_RES0, R1MACS(m->res[0], n0) + R1MACS(m->res[1], n0) + R1MACS(m->res[2], n0))
     /* stage 1 (4.8 kHz): ups.1 output gets a one-sample reflection pad on the left */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch(m, 1, har, F, s, xs, &no);
+    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 1, har, F, s, xs, &no, bf16, ws);
+    MARK(KK_PROF_NOISE, CMACS(m->noise_convs[1], n1) + R1MACS(m->noise_res[1], n1))
     if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
+    MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
     if (st == KOKORO_OK) {
         for (int c = 0; c < 128; c++) {
             const float *wr = w + (size_t)c * (n1 - 1);
@@ -309,10 +394,15 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
             ur[0] = wr[1] + xr[0]; /* ReflectionPad1d((1, 0)) */
             for (int t = 1; t < n1; t++) ur[t] = wr[t - 1] + xr[t];
         }
-        st = kk_gen_resblocks(m, 1, u, n1, s, v);
+        st = kk_gen_resblocks_dt(m, 1, u, n1, s, v, bf16, ws);
     }
+    MARK(KK_PROF_RES1, R1MACS(m->res[3], n1) + R1MACS(m->res[4], n1) + R1MACS(m->res[5], n1))
     if (st == KOKORO_OK) st = kk_gen_post(m, v, n1, xs);
     if (st == KOKORO_OK) st = kk_istft(xs, n1, audio);
+    MARK(KK_PROF_POST, CMACS(m->conv_post, n1))
+#undef MARK
+#undef CMACS
+#undef R1MACS
     kk_arena_free(&a);
     return st;
 }

@@ -151,9 +151,24 @@ void kk_test_weights_fill(const char *name, double center, double scale, float *
 /* ---- forward stages (B = 1; T tokens incl. pads; L frames) ---- */
 
 /* Per-call options for the stochastic parts. */
+/* Per-stage wall time and multiply-accumulates, filled when a caller asks
+ * (kokoro-bench --profile); the stages add to it, so runs can be summed. */
+enum {
+    KK_PROF_BERT, KK_PROF_DURATION, KK_PROF_PROSODY, KK_PROF_TEXTENC, KK_PROF_DECODER, KK_PROF_SOURCE,
+    KK_PROF_NOISE, KK_PROF_UPS, KK_PROF_RES0, KK_PROF_RES1, KK_PROF_POST, KK_PROF_COUNT
+};
+typedef struct kk_profile {
+    double sec[KK_PROF_COUNT], cpu[KK_PROF_COUNT], macs[KK_PROF_COUNT];
+} kk_profile;
+extern const char *const kk_prof_names[KK_PROF_COUNT];
+double kk_prof_now(void);
+double kk_prof_cpu(void); /* CPU seconds of the whole process (all threads) */
+
 typedef struct kk_noise {
     int enabled;
     uint64_t seed;
+    kk_profile *prof; /* NULL: no timing */
+    int bf16;         /* the generator's resblock convolutions in bfloat16 */
 } kk_noise;
 
 kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out /*[T,768]*/);
@@ -197,6 +212,12 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
 /* mean of resblocks[3i..3i+2] on x[C,n] */
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
                                float *out);
+/* the same two with the convolutions in bfloat16 when bf16 is non-zero, and
+ * scratch ws from the caller (NULL: allocated here; kk_generator sizes it) */
+kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s_dec,
+                                     float *out, int *nout, int bf16, float *ws);
+kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
+                                  float *out, int bf16, float *ws);
 /* lrelu 0.01 then conv_post: x[128,n] -> [22,n] */
 kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out);
 /* conv_post output [22,F] -> audio[5(F-1)] */
@@ -205,6 +226,9 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x /*[512,M]*/, co
                            const float *s_dec, const kk_noise *noise, float *audio /*[300M]*/);
 
 /* The whole pipeline from padded ids. durations (T) and audio are malloc'd. */
+/* kokoro_synthesize with an optional per-stage profile (kokoro-bench). */
+kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
+                                     const kokoro_synth_options *opts, kokoro_audio *out, kk_profile *prof);
 kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const float *style, float speed,
                          const kk_noise *noise, float **audio, int64_t *n_samples, int64_t **durations);
 

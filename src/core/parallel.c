@@ -1,0 +1,44 @@
+#include "core/parallel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "kokoro.h"
+
+int kk_threads(void)
+{
+    int n = kokoro_get_num_threads();
+    return n < 1 ? 1 : n;
+}
+
+typedef struct pf_job {
+    void (*fn)(void *, int);
+    void *arg;
+    int n;
+    atomic_int next;
+} pf_job;
+
+static void *pf_worker(void *p)
+{
+    pf_job *j = p;
+    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->fn(j->arg, i);
+    return NULL;
+}
+
+#define KK_MAX_THREADS 64
+
+void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg)
+{
+    if (nthreads > n) nthreads = n;
+    if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
+    pf_job job = {.fn = fn, .arg = arg, .n = n};
+    atomic_init(&job.next, 0);
+    pthread_t tid[KK_MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&tid[started], NULL, pf_worker, &job) != 0) break; /* fewer threads, same result */
+        started++;
+    }
+    pf_worker(&job);
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+}

@@ -1,0 +1,149 @@
+#include "nn/dconv.h"
+
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+
+#include "core/parallel.h"
+
+typedef struct isa_info {
+    const char *name;
+    int mr, tile; /* output rows and time steps of one register tile */
+    void (*block)(const kk_dconv *, int, int, int, int);
+    void (*snake)(const float *, int, float, float, float, float, float *);
+    void (*stats)(const float *, int, double *, double *);
+    double (*fma)(long);
+} isa_info;
+
+static const isa_info isas[KK_ISA_COUNT] = {
+    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic, kk_row_stats_generic, kk_fma_loop_generic},
+    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2, kk_row_stats_avx2, kk_fma_loop_avx2},
+    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512, kk_row_stats_avx512, kk_fma_loop_avx512},
+};
+
+const char *kk_isa_name(kk_isa isa) { return isa >= 0 && isa < KK_ISA_COUNT ? isas[isa].name : "?"; }
+
+int kk_isa_supported(kk_isa isa)
+{
+    switch (isa) {
+    case KK_ISA_GENERIC: return 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    case KK_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case KK_ISA_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#endif
+    default: return 0;
+    }
+}
+
+kk_isa kk_isa_active(void)
+{
+    const char *e = getenv("KOKORO_ISA");
+    if (e && *e)
+        for (int i = 0; i < KK_ISA_COUNT; i++)
+            if (strcmp(e, isas[i].name) == 0 && kk_isa_supported((kk_isa)i)) return (kk_isa)i;
+    for (int i = KK_ISA_COUNT - 1; i > 0; i--)
+        if (kk_isa_supported((kk_isa)i)) return (kk_isa)i;
+    return KK_ISA_GENERIC;
+}
+
+size_t kk_dconv_ldx(int n, int K, int dil)
+{
+    /* the last tile reads up to 48 steps past n plus the kernel's reach; a
+     * multiple of 16 keeps rows 64-byte aligned */
+    size_t w = (size_t)n + 48 + (size_t)(K - 1) * dil;
+    return (w + 15) & ~(size_t)15;
+}
+
+size_t kk_dconv_pack_floats(kk_isa isa, int cout, int cin, int K)
+{
+    int mr = isas[isa].mr;
+    return (size_t)((cout + mr - 1) / mr) * mr * cin * K;
+}
+
+void kk_dconv_pack(kk_isa isa, const float *W, int cout, int cin, int K, float *wp)
+{
+    /* wp[ob][c][j][r] = W[ob·MR + r][c][j]; rows past cout are zero */
+    const int mr = isas[isa].mr, nob = (cout + mr - 1) / mr;
+    const size_t ck = (size_t)cin * K;
+    for (int ob = 0; ob < nob; ob++)
+        for (size_t q = 0; q < ck; q++)
+            for (int r = 0; r < mr; r++) {
+                int o = ob * mr + r;
+                *wp++ = o < cout ? W[(size_t)o * ck + q] : 0.0f;
+            }
+}
+
+typedef struct run_ctx {
+    const kk_dconv *d;
+    void (*block)(const kk_dconv *, int, int, int, int);
+    int obs_per_task, nob, steps_per_task, ntime;
+} run_ctx;
+
+static void run_task(void *p, int i)
+{
+    const run_ctx *c = p;
+    int og = i / c->ntime, tg = i % c->ntime;
+    int ob0 = og * c->obs_per_task, ob1 = ob0 + c->obs_per_task < c->nob ? ob0 + c->obs_per_task : c->nob;
+    int t0 = tg * c->steps_per_task, t1 = t0 + c->steps_per_task < c->d->n ? t0 + c->steps_per_task : c->d->n;
+    c->block(c->d, ob0, ob1, t0, t1);
+}
+
+static void run_blocks(void (*block)(const kk_dconv *, int, int, int, int), int mr, int tile, const kk_dconv *d,
+                       int nthreads)
+{
+    if (d->n <= 0) return;
+    run_ctx c = {.d = d, .block = block, .nob = (d->cout + mr - 1) / mr};
+    /* a task: up to 64 output channels × 4 register tiles of time, so the
+     * weights of a row block are reused from cache across the time tiles */
+    c.obs_per_task = 64 / mr;
+    if (c.obs_per_task > c.nob) c.obs_per_task = c.nob;
+    c.steps_per_task = 4 * tile;
+    c.ntime = (d->n + c.steps_per_task - 1) / c.steps_per_task;
+    int ntask = c.ntime * ((c.nob + c.obs_per_task - 1) / c.obs_per_task);
+    kk_parallel_for(nthreads, ntask, run_task, &c);
+}
+
+void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads)
+{
+    run_blocks(isas[isa].block, isas[isa].mr, isas[isa].tile, d, nthreads);
+}
+
+int kk_bf16_supported(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return kk_bf16_compiled() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+size_t kk_dconv_pack_bf16_words(int cout, int cin, int K) { return (size_t)((cout + 7) / 8) * 8 * ((cin + 1) / 2) * K; }
+
+void kk_dconv_run_bf16(const kk_dconv *d, int nthreads) { run_blocks(kk_dconv_block_bf16, 8, 48, d, nthreads); }
+
+void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out)
+{
+    isas[isa].snake(x, n, m, scale, shift, a, out);
+}
+
+void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var) { isas[isa].stats(x, n, mean, var); }
+
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double kk_fma_peak(kk_isa isa, int bf16)
+{
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t = thread_cpu();
+        double flops = bf16 ? kk_fma_loop_bf16(200000) : isas[isa].fma(200000);
+        t = thread_cpu() - t;
+        if (t > 0 && flops / t > best) best = flops / t;
+    }
+    return best * 1e-9;
+}

@@ -1,0 +1,73 @@
+/* Direct (im2col-free) Conv1d for the generator's resblocks, written once
+ * with vector extensions and compiled per instruction set (dconv_kern.inc),
+ * chosen at run time. Output channels are register-blocked by kk_dconv_mr()
+ * rows and time by a few vectors; weights are repacked so the inner loop
+ * reads one contiguous stream. */
+#ifndef KK_DCONV_H
+#define KK_DCONV_H
+
+#include <stddef.h>
+
+typedef enum kk_isa { KK_ISA_GENERIC = 0, KK_ISA_AVX2 = 1, KK_ISA_AVX512 = 2, KK_ISA_COUNT } kk_isa;
+
+/* The path in use: the best this CPU runs, or the one the environment
+ * variable KOKORO_ISA (generic | avx2 | avx512) forces when the CPU runs it. */
+kk_isa kk_isa_active(void);
+int kk_isa_supported(kk_isa isa);
+const char *kk_isa_name(kk_isa isa);
+
+typedef struct kk_dconv {
+    const float *xp; /* zero-padded input: xp[c·ldx + t + j·dil] = x[c, t + j·dil − pad] */
+    size_t ldx;      /* ≥ kk_dconv_ldx(n, K, dil) */
+    const float *wp; /* weights packed by kk_dconv_pack for the same isa */
+    const float *b;  /* bias [cout] or NULL */
+    int cin, cout, K, dil, n;
+    float *y; /* y[o·ldy + t], t < n */
+    size_t ldy;
+    int accumulate; /* non-zero: y += conv(x) + b */
+} kk_dconv;
+
+/* Row stride a padded input needs (room for the halo and the last tile). */
+size_t kk_dconv_ldx(int n, int K, int dil);
+size_t kk_dconv_pack_floats(kk_isa isa, int cout, int cin, int K);
+void kk_dconv_pack(kk_isa isa, const float *W, int cout, int cin, int K, float *wp);
+/* Runs the convolution on up to nthreads threads. */
+void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads);
+
+/* out[t] = v + sin²(a·v)/a with v = (x[t] − m)·scale + shift: AdaIN then Snake. */
+void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out);
+
+/* The bfloat16 path (AVX512-BF16, dconv_bf16.c): the input of
+ * kk_dconv_run_bf16 is d->xp viewed as uint32 words, each holding the bf16
+ * pair of channels (2p, 2p+1) at one step (kk_bf16_pair_row), ldx words per
+ * pair row; weights packed by kk_dconv_pack_bf16. */
+#include <stdint.h>
+int kk_bf16_supported(void);
+size_t kk_dconv_pack_bf16_words(int cout, int cin, int K);
+void kk_dconv_pack_bf16(const float *W, int cout, int cin, int K, uint32_t *wp);
+/* out[i] = bf16(x0[i]) | bf16(x1[i]) << 16 (x1 NULL: zero), round to nearest even */
+void kk_bf16_pair_row(const float *x0, const float *x1, size_t n, uint32_t *out);
+void kk_dconv_run_bf16(const kk_dconv *d, int nthreads);
+void kk_dconv_block_bf16(const kk_dconv *d, int ob0, int ob1, int t0, int t1);
+int kk_bf16_compiled(void);
+
+/* mean and biased variance of a row (n ≥ 1) */
+void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var);
+
+/* Multiply-add peak of one thread on this path (bf16: the vdpbf16ps peak),
+ * GFLOPS per CPU second, from a ~0.1 s register-only loop: the reference
+ * for "percent of peak" that a busy or shared machine cannot distort much. */
+double kk_fma_peak(kk_isa isa, int bf16);
+double kk_fma_loop_bf16(long iters);
+
+/* the per-isa entry points (dconv_kern.inc) */
+#define KK_DCONV_DECL(sfx)                                                                                  \
+    void kk_dconv_block_##sfx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);                         \
+    void kk_snake_affine_##sfx(const float *x, int n, float m, float scale, float shift, float a, float *out);   \
+    void kk_row_stats_##sfx(const float *x, int n, double *mean, double *var);                                    \
+    double kk_fma_loop_##sfx(long iters);
+KK_DCONV_DECL(generic)
+KK_DCONV_DECL(avx2)
+KK_DCONV_DECL(avx512)
+
+#endif

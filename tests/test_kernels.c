@@ -1,0 +1,322 @@
+/* The direct convolution and the fused AdaIN+Snake pass on every kernel
+ * path this CPU runs (generic, AVX2, AVX-512), against plain double
+ * references; then the golden generator stages and a whole golden case with
+ * each path forced through KOKORO_ISA, as the runtime dispatch does. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model/blocks.h"
+#include "nn/dconv.h"
+#include "testutil.h"
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* y = conv(x) (+ y0) with zero padding, in double */
+static void ref_conv(const float *x, int cin, int n, const float *W, const float *b, int cout, int K, int dil,
+                     const float *y0, double *y)
+{
+    int pad = dil * (K - 1) / 2;
+    for (int o = 0; o < cout; o++)
+        for (int t = 0; t < n; t++) {
+            double acc = b ? b[o] : 0;
+            for (int c = 0; c < cin; c++)
+                for (int j = 0; j < K; j++) {
+                    int p = t + j * dil - pad;
+                    if (p >= 0 && p < n) acc += (double)W[((size_t)o * cin + c) * K + j] * x[(size_t)c * n + p];
+                }
+            y[(size_t)o * n + t] = acc + (y0 ? y0[(size_t)o * n + t] : 0);
+        }
+}
+
+static void check_conv(kk_isa isa, int cin, int cout, int K, int dil, int n, int with_bias, int accumulate,
+                       int threads)
+{
+    unsigned s = (unsigned)(cin * 7919 + cout * 31 + K * 7 + n);
+    int pad = dil * (K - 1) / 2;
+    size_t ldx = kk_dconv_ldx(n, K, dil);
+    float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
+    float *b = malloc((size_t)cout * sizeof *b), *y = malloc((size_t)cout * n * sizeof *y);
+    float *y0 = malloc((size_t)cout * n * sizeof *y0), *xp = calloc((size_t)cin * ldx, sizeof *xp);
+    float *wp = malloc(kk_dconv_pack_floats(isa, cout, cin, K) * sizeof *wp);
+    double *ref = malloc((size_t)cout * n * sizeof *ref);
+    assert_true(x && W && b && y && y0 && xp && wp && ref);
+    for (size_t i = 0; i < (size_t)cin * n; i++) x[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)cout * cin * K; i++) W[i] = frand(&s);
+    for (int i = 0; i < cout; i++) b[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)cout * n; i++) y[i] = y0[i] = frand(&s);
+    for (int c = 0; c < cin; c++) memcpy(xp + (size_t)c * ldx + pad, x + (size_t)c * n, (size_t)n * sizeof *x);
+    kk_dconv_pack(isa, W, cout, cin, K, wp);
+    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = with_bias ? b : NULL, .cin = cin, .cout = cout, .K = K,
+                  .dil = dil, .n = n, .y = y, .ldy = (size_t)n, .accumulate = accumulate};
+    kk_dconv_run(isa, &d, threads);
+    ref_conv(x, cin, n, W, with_bias ? b : NULL, cout, K, dil, accumulate ? y0 : NULL, ref);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)cout * n; i++) {
+        double e = fabs(y[i] - ref[i]) / (1 + fabs(ref[i]));
+        worst = e > worst ? e : worst;
+    }
+    if (worst > 2e-6)
+        printf("  %s cin %d cout %d K %d dil %d n %d: max rel err %.2e\n", kk_isa_name(isa), cin, cout, K, dil, n,
+               worst);
+    assert_true(worst <= 2e-6);
+    free(x), free(W), free(b), free(y), free(y0), free(xp), free(wp), free(ref);
+}
+
+static void test_dconv_matches_reference(void **state)
+{
+    (void)state;
+    int ran = 0;
+    for (int i = 0; i < KK_ISA_COUNT; i++) {
+        kk_isa isa = (kk_isa)i;
+        if (!kk_isa_supported(isa)) continue;
+        ran++;
+        /* odd channel counts (partial row blocks), lengths shorter than one
+         * register tile and not a multiple of it, every dilation, both modes */
+        check_conv(isa, 5, 7, 3, 1, 1, 1, 0, 1);
+        check_conv(isa, 5, 7, 3, 2, 13, 0, 1, 2);
+        check_conv(isa, 16, 16, 11, 5, 101, 1, 1, 3);
+        check_conv(isa, 9, 24, 7, 3, 250, 1, 0, 2);
+        check_conv(isa, 32, 8, 1, 1, 97, 1, 1, 1);
+        check_conv(isa, 3, 130, 5, 1, 1000, 1, 0, 4);
+        printf("  dconv %-8s matches the double reference\n", kk_isa_name(isa));
+    }
+    assert_true(ran >= 1);
+    assert_true(kk_isa_supported(KK_ISA_GENERIC));
+}
+
+static void test_snake_matches_libm(void **state)
+{
+    (void)state;
+    enum { N = 4099 };
+    static float x[N], out[N];
+    unsigned s = 7;
+    for (int i = 0; i < N; i++) x[i] = 40.0f * frand(&s);
+    /* beyond the polynomial's range reduction: the libm fallback */
+    x[5] = 3e5f, x[17] = -1e7f, x[100] = 40000.0f, x[N - 1] = 1e30f;
+    const float m = 0.25f, scale = 1.7f, shift = -0.3f, a = 0.8f;
+    for (int i = 0; i < KK_ISA_COUNT; i++) {
+        kk_isa isa = (kk_isa)i;
+        if (!kk_isa_supported(isa)) continue;
+        kk_snake_affine(isa, x, N, m, scale, shift, a, out);
+        double worst = 0;
+        for (int t = 0; t < N; t++) {
+            double v = ((double)x[t] - m) * scale + shift, sn = sin((double)((float)v * a));
+            double ref = (float)v + sn * sn / a;
+            double e = fabs(out[t] - ref) / (1 + fabs(ref));
+            worst = e > worst ? e : worst;
+        }
+        printf("  snake %-8s max rel err %.2e (tol 1e-6)\n", kk_isa_name(isa), worst);
+        assert_true(worst <= 1e-6);
+    }
+}
+
+static void test_isa_override(void **state)
+{
+    (void)state;
+    kk_isa best = kk_isa_active();
+    setenv("KOKORO_ISA", "generic", 1);
+    assert_int_equal(kk_isa_active(), KK_ISA_GENERIC);
+    setenv("KOKORO_ISA", "no-such-path", 1); /* unknown: the best path */
+    assert_int_equal(kk_isa_active(), best);
+    unsetenv("KOKORO_ISA");
+    assert_int_equal(kk_isa_active(), best);
+    assert_string_equal(kk_isa_name(KK_ISA_AVX512), "avx512");
+}
+
+/* bf16 pairs: exact bits for representable values, round to nearest even */
+static void test_bf16_pairs(void **state)
+{
+    (void)state;
+    if (!kk_bf16_supported()) {
+        printf("  AVX512-BF16 not available here: bf16 kernels not run\n");
+        assert_false(kokoro_dtype_supported(KOKORO_DTYPE_BF16));
+        return;
+    }
+    assert_true(kokoro_dtype_supported(KOKORO_DTYPE_BF16));
+    float x0[19], x1[19];
+    uint32_t out[19];
+    for (int i = 0; i < 19; i++) x0[i] = 1.0f, x1[i] = -2.0f;
+    /* 1 + 2^-8 lies halfway between bf16 1 and 1 + 2^-7: ties to even (1);
+     * 1 + 3·2^-8 lies halfway up from an odd mantissa: rounds up */
+    x0[3] = 1.0f + 1.0f / 256, x0[18] = 1.0f + 3.0f / 256, x1[18] = 0.0f;
+    kk_bf16_pair_row(x0, x1, 19, out);
+    assert_int_equal(out[0], 0xC0003F80u);
+    assert_int_equal(out[3], 0xC0003F80u);
+    assert_int_equal(out[18], 0x00003F82u);
+    kk_bf16_pair_row(x0, NULL, 19, out);
+    assert_int_equal(out[5], 0x00003F80u);
+}
+
+/* the bf16 convolution against the double reference: bf16 rounding of
+ * inputs and weights (2^-9 relative each) bounds the error */
+static void test_bf16_conv(void **state)
+{
+    (void)state;
+    if (!kk_bf16_supported()) return;
+    static const int shapes[][4] = {{5, 7, 3, 1}, {16, 16, 11, 5}, {9, 24, 7, 3}, {130, 9, 3, 1}};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        int cin = shapes[k][0], cout = shapes[k][1], K = shapes[k][2], dil = shapes[k][3], n = 37 + 50 * (int)k;
+        unsigned s = 99 + (unsigned)k;
+        int pad = dil * (K - 1) / 2;
+        size_t ldx = kk_dconv_ldx(n, K, dil);
+        float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
+        float *b = malloc((size_t)cout * sizeof *b), *y = malloc((size_t)cout * n * sizeof *y);
+        float *xp = calloc((size_t)(cin + 1) * ldx, sizeof *xp);
+        uint32_t *xb = calloc((size_t)(cin + 1) / 2 * ldx, sizeof *xb);
+        uint32_t *wp = malloc(kk_dconv_pack_bf16_words(cout, cin, K) * sizeof *wp);
+        double *ref = malloc((size_t)cout * n * sizeof *ref);
+        assert_true(x && W && b && y && xp && xb && wp && ref);
+        for (size_t i = 0; i < (size_t)cin * n; i++) x[i] = frand(&s);
+        for (size_t i = 0; i < (size_t)cout * cin * K; i++) W[i] = frand(&s);
+        for (int i = 0; i < cout; i++) b[i] = frand(&s);
+        for (int c = 0; c < cin; c++) memcpy(xp + (size_t)c * ldx + pad, x + (size_t)c * n, (size_t)n * sizeof *x);
+        for (int c = 0; c < cin; c += 2)
+            kk_bf16_pair_row(xp + (size_t)c * ldx, c + 1 < cin ? xp + (size_t)(c + 1) * ldx : NULL, ldx,
+                             xb + (size_t)(c / 2) * ldx);
+        kk_dconv_pack_bf16(W, cout, cin, K, wp);
+        kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .b = b, .cin = cin,
+                      .cout = cout, .K = K, .dil = dil, .n = n, .y = y, .ldy = (size_t)n};
+        kk_dconv_run_bf16(&d, 2);
+        ref_conv(x, cin, n, W, b, cout, K, dil, NULL, ref);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < (size_t)cout * n; i++) num += (y[i] - ref[i]) * (y[i] - ref[i]), den += ref[i] * ref[i];
+        double e = sqrt(num / den);
+        printf("  bf16 conv cin %3d cout %2d K %2d dil %d n %3d: rel L2 %.2e (tol 1e-2)\n", cin, cout, K, dil, n, e);
+        assert_true(e <= 1e-2 && e > 1e-5); /* really rounded, yet close */
+        free(x), free(W), free(b), free(y), free(xp), free(xb), free(wp), free(ref);
+    }
+}
+
+static kokoro_model *model;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (kokoro_model_load_test_weights(&model) != KOKORO_OK) return -1;
+    kt_golden();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kokoro_model_free(model);
+    unsetenv("KOKORO_ISA");
+    return 0;
+}
+
+static const float *G(const char *name) { return kt_golden_get(name)->data; }
+
+/* the golden stage-1 generator (resblocks at 4.8 kHz + conv_post) and the
+ * whole short case, on each path */
+static void test_golden_every_path(void **state)
+{
+    (void)state;
+    const kk_tensor *cp = kt_golden_get("short.decoder.generator.conv_post");
+    const int F = (int)cp->shape[cp->ndim - 1];
+    const float *u1 = G("short.decoder.generator.ups.1"), *r1 = G("short.decoder.generator.noise_res.1");
+    const float *style = G("short.style");
+    float *a = malloc(128 * (size_t)F * sizeof *a), *b = malloc(128 * (size_t)F * sizeof *b);
+    assert_true(a && b);
+    const kk_tensor *ids = kt_golden_get("short.input_ids");
+    const kk_tensor *ref = kt_golden_get("short.audio");
+    for (int i = 0; i < KK_ISA_COUNT; i++) {
+        kk_isa isa = (kk_isa)i;
+        if (!kk_isa_supported(isa)) continue;
+        setenv("KOKORO_ISA", kk_isa_name(isa), 1);
+        assert_int_equal(kk_isa_active(), isa);
+        for (int c = 0; c < 128; c++)
+            for (int t = 0; t < F; t++)
+                a[(size_t)c * F + t] = u1[(size_t)c * (F - 1) + (t == 0 ? 1 : t - 1)] + r1[(size_t)c * F + t];
+        assert_int_equal(kk_gen_resblocks(model, 1, a, F, style, b), KOKORO_OK);
+        assert_int_equal(kk_gen_post(model, b, F, a), KOKORO_OK);
+        double e = kt_rel_l2(a, cp->data, 22 * (size_t)F);
+        kokoro_synth_options o = kokoro_synth_options_default();
+        o.speed = G("short.speed")[0];
+        o.no_noise = 1;
+        kokoro_audio out;
+        assert_int_equal(kokoro_synthesize(model, (const int64_t *)ids->data + 1, (size_t)ids->shape[1] - 2, style,
+                                           &o, &out),
+                         KOKORO_OK);
+        assert_int_equal(out.n_samples, (size_t)ref->shape[0]);
+        double ea = kt_rel_l2(out.samples, ref->data, out.n_samples);
+        double corr = kt_spectral_corr(out.samples, ref->data, out.n_samples);
+        printf("  %-8s conv_post rel L2 %.3e (tol 1e-4); short case rel L2 %.3e (tol 1e-2), spectral corr %.7f\n",
+               kk_isa_name(isa), e, ea, corr);
+        assert_true(e <= 1e-4);
+        assert_true(ea <= 1e-2 && corr >= 0.9999);
+        kokoro_audio_free(&out);
+    }
+    unsetenv("KOKORO_ISA");
+    free(a), free(b);
+}
+
+/* bf16 audio against the float32 path on the three golden cases */
+static void test_bf16_quality(void **state)
+{
+    (void)state;
+    static const char *cases[] = {"short", "fast", "slow"};
+    kokoro_synth_options o = kokoro_synth_options_default();
+    kokoro_audio out;
+    o.dtype = 7;
+    assert_int_equal(kokoro_synthesize(model, (const int64_t[]){50}, 1, G("short.style"), &o, &out),
+                     KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "dtype"));
+    if (!kk_bf16_supported()) {
+        o.dtype = KOKORO_DTYPE_BF16;
+        assert_int_equal(kokoro_synthesize(model, (const int64_t[]){50}, 1, G("short.style"), &o, &out),
+                         KOKORO_ERR_INVALID_ARG);
+        printf("  AVX512-BF16 not available here: bf16 quality not measured\n");
+        return;
+    }
+    for (int c = 0; c < 3; c++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.input_ids", cases[c]);
+        const kk_tensor *ids = kt_golden_get(k);
+        snprintf(k, sizeof k, "%s.style", cases[c]);
+        const float *style = G(k);
+        snprintf(k, sizeof k, "%s.speed", cases[c]);
+        o = kokoro_synth_options_default();
+        o.speed = G(k)[0];
+        o.no_noise = 1;
+        kokoro_audio f32, bf;
+        const int64_t *p = (const int64_t *)ids->data + 1;
+        size_t n = (size_t)ids->shape[1] - 2;
+        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &f32), KOKORO_OK);
+        o.dtype = KOKORO_DTYPE_BF16;
+        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &bf), KOKORO_OK);
+        assert_int_equal(bf.n_samples, f32.n_samples);
+        double e = kt_rel_l2(bf.samples, f32.samples, f32.n_samples);
+        double corr = kt_spectral_corr(bf.samples, f32.samples, f32.n_samples);
+        printf("  bf16 vs f32 %-6s rel L2 %.3e (tol 5e-2)  spectral corr %.7f (min 0.999)\n", cases[c], e, corr);
+        assert_true(e <= 5e-2 && corr >= 0.999);
+        assert_true(e > 0); /* the bf16 path really ran */
+        kokoro_audio_free(&f32);
+        kokoro_audio_free(&bf);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dconv_matches_reference),
+        cmocka_unit_test(test_snake_matches_libm),
+        cmocka_unit_test(test_isa_override),
+        cmocka_unit_test(test_golden_every_path),
+        cmocka_unit_test(test_bf16_pairs),
+        cmocka_unit_test(test_bf16_conv),
+        cmocka_unit_test(test_bf16_quality),
+    };
+    return cmocka_run_group_tests_name("kernels", tests, setup, teardown);
+}
