@@ -107,15 +107,14 @@ typedef struct kokoro_synth_options {
     float speed;       /* > 0 and finite; 1.0 is normal. Durations are divided by it. */
     uint64_t seed;     /* seeds the harmonic source's noise; same seed -> same audio */
     int no_noise;      /* non-zero: zero noise and phase, as the golden reference */
-    int dtype;         /* KOKORO_DTYPE_F32 (default) or KOKORO_DTYPE_BF16 */
+    int dtype;         /* KOKORO_DTYPE_F32 (default) or KOKORO_DTYPE_BF16: see below */
 } kokoro_synth_options;
 
-/* Compute precision of the generator's resblock convolutions (90 % of the
- * work). BF16 rounds their inputs and weights to bfloat16 and sums in
- * float32 (AVX512-BF16 only): about twice as fast, audio within ~1e-2
- * relative L2 of float32. */
-enum { KOKORO_DTYPE_F32 = 0, KOKORO_DTYPE_BF16 = 1 };
-/* Non-zero when this CPU (and build) can compute in that dtype. */
+/* dtype: the compute precision of the generator's resblock convolutions
+ * (90 % of the work), a kokoro_dtype. KOKORO_DTYPE_BF16 rounds their inputs
+ * and weights to bfloat16 and sums in float32 (AVX512-BF16 only): about
+ * twice as fast, audio within ~1e-2 relative L2 of float32.
+ * Non-zero when this CPU (and build) can compute in that dtype. */
 KOKORO_API int kokoro_dtype_supported(int dtype);
 
 /* speed 1.0, seed 0, noise on. */

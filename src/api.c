@@ -1,5 +1,7 @@
 /* The public API (include/kokoro.h): argument checks and model lifetime. */
 #include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +17,26 @@ const kokoro_config *kokoro_model_config(const kokoro_model *m)
     return m && m->config ? m->config : kokoro_config_default();
 }
 
+/* Our kernels' thread count. OpenBLAS (ALBERT, the LSTMs, small GEMMs) always
+ * runs on one thread: its results depend on its thread count, and the audio
+ * must not (a parallel run equals the sequential one, byte for byte). */
+static atomic_int kk_nthreads;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single(void) { openblas_set_num_threads(1); }
+
 void kokoro_set_num_threads(int n)
 {
-    openblas_set_num_threads(n > 0 ? n : openblas_get_num_procs());
+    pthread_once(&blas_once, blas_single);
+    atomic_store(&kk_nthreads, n > 0 ? n : kokoro_cpu_count());
 }
 
-int kokoro_get_num_threads(void) { return openblas_get_num_threads(); }
+int kokoro_get_num_threads(void)
+{
+    pthread_once(&blas_once, blas_single);
+    int n = atomic_load(&kk_nthreads);
+    return n > 0 ? n : kokoro_cpu_count();
+}
 
 kokoro_status kokoro_model_load_test_weights(kokoro_model **out)
 {
@@ -58,6 +74,7 @@ kokoro_status kokoro_synthesize(const kokoro_model *model, const int64_t *ids, s
 kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *ids, size_t n_ids, const float *style,
                                      const kokoro_synth_options *opts, kokoro_audio *out, kk_profile *prof)
 {
+    pthread_once(&blas_once, blas_single); /* before any BLAS call of this synthesis */
     if (!out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: out is NULL");
     memset(out, 0, sizeof *out);
     if (!model) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: model is NULL");
