@@ -241,12 +241,12 @@ kokoro_document *kk_doc_new(kokoro_document_type type, const char *name)
     return doc;
 }
 
-kk_doc_chapter *kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t title_len, int level)
+kokoro_status kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t title_len, int level,
+                                 kk_doc_chapter **out)
 {
-    if (doc->n_ch >= KK_DOC_MAX_CHAPTERS) {
-        kk_error(KOKORO_ERR_FORMAT, "%s: more than %d chapters", doc->name, KK_DOC_MAX_CHAPTERS);
-        return NULL;
-    }
+    *out = NULL;
+    if (doc->n_ch >= KK_DOC_MAX_CHAPTERS)
+        return kk_error(KOKORO_ERR_FORMAT, "%s: more than %d chapters", doc->name, KK_DOC_MAX_CHAPTERS);
     if (doc->n_ch == doc->cap_ch) {
         size_t cap = doc->cap_ch ? doc->cap_ch * 2 : 16;
         kk_doc_chapter *p = realloc(doc->ch, cap * sizeof *p);
@@ -267,10 +267,10 @@ kk_doc_chapter *kk_doc_add_chapter(kokoro_document *doc, const char *title, size
     c->words = -1;
     c->spine_start = c->spine_end = -1;
     doc->n_ch++;
-    return c;
+    *out = c;
+    return KOKORO_OK;
 nomem:
-    kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
-    return NULL;
+    return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
 }
 
 kokoro_status kk_doc_add_meta(kokoro_document *doc, const char *key, const char *value)

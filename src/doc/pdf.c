@@ -392,10 +392,11 @@ static kokoro_status chapters_from_outline(kokoro_document *doc, outline *o)
         }
         size_t from = e->page == prev_page ? (size_t)(prev_line + 1) : 0;
         long line = find_title_line(&pl, e->title, from);
-        kk_doc_chapter *c = kk_doc_add_chapter(doc, e->title, strlen(e->title), e->level);
-        if (!c) {
+        kk_doc_chapter *c;
+        kokoro_status st = kk_doc_add_chapter(doc, e->title, strlen(e->title), e->level, &c);
+        if (st != KOKORO_OK) {
             lines_free(&pl);
-            return KOKORO_ERR_FORMAT;
+            return st;
         }
         c->pdf_heading = line >= 0;
         if (line > (long)from && is_section_number(pl.line[line - 1])) {
@@ -441,8 +442,9 @@ static const char *title_or_name(kokoro_document *doc)
 
 static kokoro_status add_span(kokoro_document *doc, const char *title, int sp, size_t sl, int heading)
 {
-    kk_doc_chapter *c = kk_doc_add_chapter(doc, title, strlen(title), 1);
-    if (!c) return KOKORO_ERR_FORMAT;
+    kk_doc_chapter *c;
+    kokoro_status st = kk_doc_add_chapter(doc, title, strlen(title), 1, &c);
+    if (st != KOKORO_OK) return st;
     c->spine_start = sp;
     c->off = sl;
     c->pdf_heading = heading;
