@@ -257,6 +257,12 @@ kokoro_status kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t
     kk_doc_chapter *c = &doc->ch[doc->n_ch];
     memset(c, 0, sizeof *c);
     c->title = kk_doc_clean_title(title, title_len);
+    if (c->title && !c->title[0]) { /* a TOC entry that is only an image, an empty outline entry */
+        char t[32];
+        snprintf(t, sizeof t, "Chapter %zu", doc->n_ch + 1);
+        free(c->title);
+        c->title = kk_strndup(t, strlen(t));
+    }
     c->reason = kk_strndup("", 0);
     if (!c->title || !c->reason) {
         free(c->title);

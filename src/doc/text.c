@@ -79,10 +79,23 @@ static const char *base_name(const char *path)
     return b ? b + 1 : path;
 }
 
+static void md_inline(kk_textbuf *tb, const char *s, size_t n);
+
 static kokoro_status add_range(kokoro_document *doc, const char *title, size_t tlen, int level, size_t off, size_t end)
 {
     kk_doc_chapter *c;
-    kokoro_status st = kk_doc_add_chapter(doc, title, tlen, level, &c);
+    kokoro_status st;
+    if (doc->type == KOKORO_DOC_MARKDOWN) { /* "## *Emphasis* and [links](x)" → the words */
+        kk_textbuf tb = {0};
+        char *plain;
+        md_inline(&tb, title, tlen);
+        st = kk_tb_take(&tb, doc->name, &plain, NULL);
+        if (st != KOKORO_OK) return st;
+        st = kk_doc_add_chapter(doc, plain, strlen(plain), level, &c);
+        free(plain);
+    } else {
+        st = kk_doc_add_chapter(doc, title, tlen, level, &c);
+    }
     if (st != KOKORO_OK) return st;
     c->off = off;
     c->n = end - off;
