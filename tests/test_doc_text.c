@@ -124,6 +124,12 @@ static void test_chapter_lines_crlf_bom(void **state)
     free(t);
     kokoro_document_free(d);
 
+    /* a heading with no words gets a numbered title */
+    d = open_text("# One\n\ntext\n\n#   \n\n# ** **\n\nmore\n", "t.md");
+    assert_int_equal(kokoro_document_chapter_count(d), 2);
+    assert_string_equal(title(d, 1), "Chapter 2");
+    kokoro_document_free(d);
+
     d = open_text("Just one paragraph\nof text.", "notes.txt");
     assert_int_equal(kokoro_document_chapter_count(d), 1);
     t = chapter(d, 0);

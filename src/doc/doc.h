@@ -72,8 +72,10 @@ struct kokoro_document {
 };
 
 kokoro_document *kk_doc_new(kokoro_document_type type, const char *name);
-/* Appends a chapter (title copied); NULL on NOMEM or too many chapters (error set). */
-kk_doc_chapter *kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t title_len, int level);
+/* Appends a chapter (title copied) and points *out at it; NOMEM, or FORMAT
+ * past KK_DOC_MAX_CHAPTERS (error set). */
+kokoro_status kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t title_len, int level,
+                                 kk_doc_chapter **out);
 kokoro_status kk_doc_add_meta(kokoro_document *doc, const char *key, const char *value);
 void kk_doc_warn(kokoro_document *doc, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -241,12 +241,12 @@ kokoro_document *kk_doc_new(kokoro_document_type type, const char *name)
     return doc;
 }
 
-kk_doc_chapter *kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t title_len, int level)
+kokoro_status kk_doc_add_chapter(kokoro_document *doc, const char *title, size_t title_len, int level,
+                                 kk_doc_chapter **out)
 {
-    if (doc->n_ch >= KK_DOC_MAX_CHAPTERS) {
-        kk_error(KOKORO_ERR_FORMAT, "%s: more than %d chapters", doc->name, KK_DOC_MAX_CHAPTERS);
-        return NULL;
-    }
+    *out = NULL;
+    if (doc->n_ch >= KK_DOC_MAX_CHAPTERS)
+        return kk_error(KOKORO_ERR_FORMAT, "%s: more than %d chapters", doc->name, KK_DOC_MAX_CHAPTERS);
     if (doc->n_ch == doc->cap_ch) {
         size_t cap = doc->cap_ch ? doc->cap_ch * 2 : 16;
         kk_doc_chapter *p = realloc(doc->ch, cap * sizeof *p);
@@ -257,6 +257,12 @@ kk_doc_chapter *kk_doc_add_chapter(kokoro_document *doc, const char *title, size
     kk_doc_chapter *c = &doc->ch[doc->n_ch];
     memset(c, 0, sizeof *c);
     c->title = kk_doc_clean_title(title, title_len);
+    if (c->title && !c->title[0]) { /* a TOC entry that is only an image, an empty outline entry */
+        char t[32];
+        snprintf(t, sizeof t, "Chapter %zu", doc->n_ch + 1);
+        free(c->title);
+        c->title = kk_strndup(t, strlen(t));
+    }
     c->reason = kk_strndup("", 0);
     if (!c->title || !c->reason) {
         free(c->title);
@@ -267,10 +273,10 @@ kk_doc_chapter *kk_doc_add_chapter(kokoro_document *doc, const char *title, size
     c->words = -1;
     c->spine_start = c->spine_end = -1;
     doc->n_ch++;
-    return c;
+    *out = c;
+    return KOKORO_OK;
 nomem:
-    kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
-    return NULL;
+    return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
 }
 
 kokoro_status kk_doc_add_meta(kokoro_document *doc, const char *key, const char *value)

@@ -1107,8 +1107,9 @@ static kokoro_status chapters_from_toc(kokoro_document *doc, toc_list *t)
     t->n = keep;
     for (size_t i = 0; i < t->n; i++) {
         toc_entry *te = &t->e[i];
-        kk_doc_chapter *c = kk_doc_add_chapter(doc, te->title, strlen(te->title), te->level);
-        if (!c) return KOKORO_ERR_NOMEM;
+        kk_doc_chapter *c;
+        kokoro_status st = kk_doc_add_chapter(doc, te->title, strlen(te->title), te->level, &c);
+        if (st != KOKORO_OK) return st;
         c->href = kk_strndup(te->path, strlen(te->path));
         c->start_id = te->frag ? kk_strndup(te->frag, strlen(te->frag)) : NULL;
         if (!c->href || (te->frag && !c->start_id)) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
@@ -1196,9 +1197,10 @@ static kokoro_status chapters_from_spine(kokoro_document *doc)
         }
         char fallback[32];
         snprintf(fallback, sizeof fallback, "Chapter %zu", doc->n_ch + 1);
-        kk_doc_chapter *c = kk_doc_add_chapter(doc, title ? title : fallback, strlen(title ? title : fallback), 1);
+        kk_doc_chapter *c;
+        kokoro_status st = kk_doc_add_chapter(doc, title ? title : fallback, strlen(title ? title : fallback), 1, &c);
         free(title);
-        if (!c) return KOKORO_ERR_FORMAT;
+        if (st != KOKORO_OK) return st;
         c->href = kk_strndup(e->spine[s], strlen(e->spine[s]));
         if (!c->href) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
         c->spine_start = c->spine_end = (int)s;

@@ -223,9 +223,11 @@ static char *repeated(char **v, int n)
     return kk_strndup(v[bi], strlen(v[bi]));
 }
 
-/* One pass over every page: text layer present, header and footer patterns. */
-static kokoro_status scan_pages(kokoro_document *doc)
+/* One pass over every page: text layer present, header and footer patterns,
+ * and (body != NULL) the body font size: the size most characters use. */
+static kokoro_status scan_pages(kokoro_document *doc, float *body)
 {
+    size_t hist[201] = {0}; /* half points up to 100 pt, weighted by characters */
     kk_pdf *pdf = doc->pdf;
     int n = pdf->n_pages;
     char **first = calloc((size_t)n, sizeof *first), **last = calloc((size_t)n, sizeof *last);
@@ -237,8 +239,12 @@ static kokoro_status scan_pages(kokoro_document *doc)
     }
     for (int p = 0; p < n; p++) {
         page_lines pl;
-        st = get_lines(doc, p, 0, &pl);
+        st = get_lines_sized(doc, p, 0, body != NULL, &pl);
         if (st != KOKORO_OK) goto done;
+        for (size_t i = 0; body && i < pl.n; i++) {
+            int bin = (int)(pl.size[i] * 2.0f + 0.5f);
+            if (bin > 0 && bin <= 200) hist[bin] += strlen(pl.line[i]);
+        }
         size_t a = 0, b = pl.n;
         while (a < b && !*pl.line[a]) a++;
         while (b > a && !*pl.line[b - 1]) b--;
@@ -256,6 +262,12 @@ static kokoro_status scan_pages(kokoro_document *doc)
                       "%s: no text layer: its %d page%s hold only images (scanned?); run OCR on it first", doc->name,
                       n, n == 1 ? "" : "s");
         goto done;
+    }
+    if (body) {
+        int mode = 0;
+        for (int bin = 1; bin <= 200; bin++)
+            if (hist[bin] > hist[mode]) mode = bin;
+        *body = (float)mode / 2.0f;
     }
     pdf->header = repeated(first, n);
     pdf->footer = repeated(last, n);
@@ -392,10 +404,11 @@ static kokoro_status chapters_from_outline(kokoro_document *doc, outline *o)
         }
         size_t from = e->page == prev_page ? (size_t)(prev_line + 1) : 0;
         long line = find_title_line(&pl, e->title, from);
-        kk_doc_chapter *c = kk_doc_add_chapter(doc, e->title, strlen(e->title), e->level);
-        if (!c) {
+        kk_doc_chapter *c;
+        kokoro_status st = kk_doc_add_chapter(doc, e->title, strlen(e->title), e->level, &c);
+        if (st != KOKORO_OK) {
             lines_free(&pl);
-            return KOKORO_ERR_FORMAT;
+            return st;
         }
         c->pdf_heading = line >= 0;
         if (line > (long)from && is_section_number(pl.line[line - 1])) {
@@ -441,8 +454,9 @@ static const char *title_or_name(kokoro_document *doc)
 
 static kokoro_status add_span(kokoro_document *doc, const char *title, int sp, size_t sl, int heading)
 {
-    kk_doc_chapter *c = kk_doc_add_chapter(doc, title, strlen(title), 1);
-    if (!c) return KOKORO_ERR_FORMAT;
+    kk_doc_chapter *c;
+    kokoro_status st = kk_doc_add_chapter(doc, title, strlen(title), 1, &c);
+    if (st != KOKORO_OK) return st;
     c->spine_start = sp;
     c->off = sl;
     c->pdf_heading = heading;
@@ -467,131 +481,128 @@ static int ends_sentence(const char *s)
     return l == 0 || strchr(".!?:\"')", s[l - 1]) != NULL || (unsigned char)s[l - 1] >= 0x80;
 }
 
-/* Headings by size: short lines set at least 1.3 times the body size (the
- * size most characters use); adjacent heading lines make one title. Used
- * only when it finds two headings or more. */
-static kokoro_status chapters_by_font_size(kokoro_document *doc)
+/* Heading candidates of one kind, found in the single pass over the pages. */
+typedef struct heading {
+    char *title;
+    int page, lines;
+    size_t line;
+} heading;
+
+typedef struct heading_list {
+    heading *h;
+    size_t n, cap;
+    int text_before; /* non-empty lines before the first heading */
+    int overflow;    /* too many to be headings */
+} heading_list;
+
+static int heading_add(heading_list *l, const char *title, int page, size_t line)
 {
-    int n = doc->pdf->n_pages;
-    /* body size: a histogram in half points up to 100 pt, weighted by characters */
-    size_t hist[201] = {0};
-    for (int p = 0; p < n; p++) {
-        page_lines pl;
-        kokoro_status st = get_lines_sized(doc, p, 1, 1, &pl);
-        if (st != KOKORO_OK) return st;
-        for (size_t i = 0; i < pl.n; i++) {
-            int b = (int)(pl.size[i] * 2.0f + 0.5f);
-            if (b > 0 && b <= 200) hist[b] += strlen(pl.line[i]);
-        }
-        lines_free(&pl);
+    if (l->overflow) return 1;
+    if (l->n >= KK_DOC_MAX_CHAPTERS) {
+        l->overflow = 1;
+        return 1;
     }
-    int mode = 0;
-    for (int b = 1; b <= 200; b++)
-        if (hist[b] > hist[mode]) mode = b;
-    if (mode == 0) return KOKORO_OK;
-    float body = (float)mode / 2.0f;
-    size_t found = 0;
-    int any_text_before = 0;
-    kk_textbuf title = {0};
-    int t_page = -1, t_lines = 0;
-    size_t t_line = 0;
-    kokoro_status st = KOKORO_OK;
-    /* two passes: count, then add (only when there are two or more) */
-    for (int pass = 0; pass < 2 && st == KOKORO_OK; pass++) {
-        if (pass == 1 && found < 2) break;
-        found = 0;
-        for (int p = 0; p < n && st == KOKORO_OK; p++) {
-            page_lines pl;
-            st = get_lines_sized(doc, p, 1, 1, &pl);
-            if (st != KOKORO_OK) break;
-            for (size_t i = 0; i <= pl.n && st == KOKORO_OK; i++) {
-                int heading = 0;
-                if (i < pl.n) {
-                    const char *l = pl.line[i];
-                    int letters = 0;
-                    for (const char *c = l; *c; c++) letters += isalpha((unsigned char)*c) || (unsigned char)*c >= 0x80;
-                    heading = *l && strlen(l) <= 80 && letters > 0 && pl.size[i] >= body * 1.3f;
-                }
-                if (heading && t_lines > 0 && t_page == p && t_line + (size_t)t_lines == i) {
-                    kk_tb_text(&title, pl.line[i], strlen(pl.line[i]));
-                    kk_tb_text(&title, " ", 1);
-                    t_lines++;
-                    continue;
-                }
-                if (t_lines > 0) { /* a heading just ended */
-                    found++;
-                    if (pass == 1) {
-                        if (doc->n_ch == 0 && any_text_before) st = add_span(doc, title_or_name(doc), 0, 0, 0);
-                        char *tt = NULL;
-                        if (st == KOKORO_OK) st = kk_tb_take(&title, doc->name, &tt, NULL);
-                        if (st == KOKORO_OK) st = add_span(doc, tt, t_page, t_line, t_lines);
-                        free(tt);
-                    }
-                    kk_tb_free(&title);
-                    t_lines = 0;
-                }
-                if (heading) {
-                    kk_tb_text(&title, pl.line[i], strlen(pl.line[i]));
-                    kk_tb_text(&title, " ", 1);
-                    t_page = p;
-                    t_line = i;
-                    t_lines = 1;
-                } else if (i < pl.n && *pl.line[i] && found == 0) {
-                    any_text_before = 1;
-                }
-            }
-            lines_free(&pl);
-        }
-        kk_tb_free(&title);
-        t_lines = 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        heading *p = realloc(l->h, cap * sizeof *p);
+        if (!p) return 0;
+        l->h = p;
+        l->cap = cap;
     }
-    return st;
+    char *t = kk_strndup(title, strlen(title));
+    if (!t) return 0;
+    l->h[l->n++] = (heading){t, page, 1, line};
+    return 1;
 }
 
-static kokoro_status chapters_by_heuristic(kokoro_document *doc)
+/* Appends one more line to the last heading's title. */
+static int heading_extend(heading_list *l, const char *more)
+{
+    heading *h = &l->h[l->n - 1];
+    size_t a = strlen(h->title), b = strlen(more);
+    char *t = realloc(h->title, a + b + 2);
+    if (!t) return 0;
+    t[a] = ' ';
+    memcpy(t + a + 1, more, b + 1);
+    h->title = t;
+    h->lines++;
+    return 1;
+}
+
+static void headings_free(heading_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->h[i].title);
+    free(l->h);
+}
+
+static kokoro_status chapters_from_headings(kokoro_document *doc, const heading_list *l)
+{
+    if (l->text_before) {
+        kokoro_status st = add_span(doc, title_or_name(doc), 0, 0, 0);
+        if (st != KOKORO_OK) return st;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        kokoro_status st = add_span(doc, l->h[i].title, l->h[i].page, l->h[i].line, l->h[i].lines);
+        if (st != KOKORO_OK) return st;
+    }
+    return KOKORO_OK;
+}
+
+/* Without an outline, in one pass over the pages: "Chapter N" lines, and
+ * headings by size (short lines set at least 1.3 times the body size, the
+ * size most characters use; adjacent ones make one title). Chapter lines
+ * win; size headings count when there are two or more; else page groups. */
+static kokoro_status chapters_by_heuristic(kokoro_document *doc, float body)
 {
     int n = doc->pdf->n_pages;
-    int any_text_before = 0;
-    for (int p = 0; p < n; p++) {
+    heading_list ch = {0}, big = {0};
+    kokoro_status st = KOKORO_OK;
+    int big_page = -1;
+    size_t big_next = 0; /* the line right after the last size heading */
+    for (int p = 0; p < n && st == KOKORO_OK; p++) {
         page_lines pl;
-        kokoro_status st = get_lines(doc, p, 1, &pl);
-        if (st != KOKORO_OK) return st;
+        st = get_lines_sized(doc, p, 1, body > 0, &pl);
+        if (st != KOKORO_OK) break;
         const char *prev = "";
         for (size_t i = 0; i < pl.n; i++) {
             const char *l = pl.line[i];
-            if (strlen(l) <= 60 && ends_sentence(prev) && kk_doc_is_chapter_line(l, strlen(l))) {
-                if (doc->n_ch == 0 && any_text_before) st = add_span(doc, title_or_name(doc), 0, 0, 0);
-                if (st == KOKORO_OK) st = add_span(doc, l, p, i, 1);
-                if (st != KOKORO_OK) {
-                    lines_free(&pl);
-                    return st;
-                }
-            } else if (*l && doc->n_ch == 0) {
-                any_text_before = 1;
+            size_t len = strlen(l);
+            if (!*l) continue;
+            if (len <= 60 && ends_sentence(prev) && kk_doc_is_chapter_line(l, len)) {
+                if (!heading_add(&ch, l, p, i)) st = KOKORO_ERR_NOMEM;
+            } else if (ch.n == 0) {
+                ch.text_before = 1;
             }
-            if (*l) prev = l;
+            int letters = 0;
+            for (const char *c = l; *c; c++) letters += isalpha((unsigned char)*c) || (unsigned char)*c >= 0x80;
+            if (body > 0 && len <= 80 && letters > 0 && pl.size[i] >= body * 1.3f) {
+                int ok = big.n && !big.overflow && big_page == p && big_next == i ? heading_extend(&big, l)
+                                                                                 : heading_add(&big, l, p, i);
+                if (!ok) st = KOKORO_ERR_NOMEM;
+                big_page = p;
+                big_next = i + 1;
+            } else if (big.n == 0) {
+                big.text_before = 1;
+            }
+            prev = l;
         }
         lines_free(&pl);
     }
-    if (doc->n_ch == 0) {
-        kokoro_status st = chapters_by_font_size(doc);
-        if (st != KOKORO_OK) return st;
+    if (st == KOKORO_ERR_NOMEM) st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", doc->name);
+    if (st == KOKORO_OK && ch.n > 0 && !ch.overflow) st = chapters_from_headings(doc, &ch);
+    else if (st == KOKORO_OK && big.n >= 2 && !big.overflow) st = chapters_from_headings(doc, &big);
+    else if (st == KOKORO_OK && n <= PAGE_GROUP) st = add_span(doc, title_or_name(doc), 0, 0, 0);
+    int groups = st == KOKORO_OK && doc->n_ch == 0 && n > PAGE_GROUP;
+    for (int p = 0; groups && st == KOKORO_OK && p < n; p += PAGE_GROUP) {
+        char t[64];
+        int e = p + PAGE_GROUP < n ? p + PAGE_GROUP : n;
+        snprintf(t, sizeof t, "Pages %d\xE2\x80\x93%d", p + 1, e);
+        st = add_span(doc, t, p, 0, 0);
     }
-    if (doc->n_ch == 0) {
-        if (n <= PAGE_GROUP) {
-            kokoro_status st = add_span(doc, title_or_name(doc), 0, 0, 0);
-            if (st != KOKORO_OK) return st;
-        }
-        for (int p = 0; n > PAGE_GROUP && p < n; p += PAGE_GROUP) {
-            char t[64];
-            int e = p + PAGE_GROUP < n ? p + PAGE_GROUP : n;
-            snprintf(t, sizeof t, "Pages %d\xE2\x80\x93%d", p + 1, e);
-            kokoro_status st = add_span(doc, t, p, 0, 0);
-            if (st != KOKORO_OK) return st;
-        }
-    }
-    close_spans(doc);
-    return KOKORO_OK;
+    headings_free(&ch);
+    headings_free(&big);
+    if (st == KOKORO_OK) close_spans(doc);
+    return st;
 }
 
 /* ---- text ---- */
@@ -746,9 +757,7 @@ kokoro_status kk_pdf_open(kokoro_document *doc, const char *path)
         if (gmtime_r(&t, &tm) && strftime(d, sizeof d, "%Y-%m-%d", &tm)) kk_doc_add_meta(doc, "date", d);
     }
 
-    kokoro_status st = scan_pages(doc);
-    if (st != KOKORO_OK) return st;
-
+    kokoro_status st = KOKORO_OK;
     outline o = {0};
     PopplerIndexIter *it = poppler_index_iter_new(pdf->pd);
     if (it) {
@@ -756,7 +765,9 @@ kokoro_status kk_pdf_open(kokoro_document *doc, const char *path)
         poppler_index_iter_free(it);
         if (!ok) st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory reading the outline", path);
     }
-    if (st == KOKORO_OK) st = o.n ? chapters_from_outline(doc, &o) : chapters_by_heuristic(doc);
+    float body = 0;
+    if (st == KOKORO_OK) st = scan_pages(doc, o.n ? NULL : &body);
+    if (st == KOKORO_OK) st = o.n ? chapters_from_outline(doc, &o) : chapters_by_heuristic(doc, body);
     for (size_t i = 0; i < o.n; i++) free(o.e[i].title);
     free(o.e);
     if (st == KOKORO_OK) render_cover(doc);

@@ -79,22 +79,35 @@ static const char *base_name(const char *path)
     return b ? b + 1 : path;
 }
 
+static void md_inline(kk_textbuf *tb, const char *s, size_t n);
+
 static kokoro_status add_range(kokoro_document *doc, const char *title, size_t tlen, int level, size_t off, size_t end)
 {
-    kk_doc_chapter *c = kk_doc_add_chapter(doc, title, tlen, level);
-    if (!c) return kokoro_last_error()[0] ? KOKORO_ERR_FORMAT : KOKORO_ERR_NOMEM;
+    kk_doc_chapter *c;
+    kokoro_status st;
+    if (doc->type == KOKORO_DOC_MARKDOWN) { /* "## *Emphasis* and [links](x)" → the words */
+        kk_textbuf tb = {0};
+        char *plain;
+        md_inline(&tb, title, tlen);
+        st = kk_tb_take(&tb, doc->name, &plain, NULL);
+        if (st != KOKORO_OK) return st;
+        st = kk_doc_add_chapter(doc, plain, strlen(plain), level, &c);
+        free(plain);
+    } else {
+        st = kk_doc_add_chapter(doc, title, tlen, level, &c);
+    }
+    if (st != KOKORO_OK) return st;
     c->off = off;
     c->n = end - off;
     return KOKORO_OK;
 }
 
 /* Headings found by the rule in use: kind 1 Markdown, 2 chapter lines. */
-static kokoro_status split(kokoro_document *doc, int kind, size_t *count)
+static kokoro_status split(kokoro_document *doc, int kind)
 {
     const char *b = doc->buf;
     size_t n = doc->buf_len, pos = 0, cur = 0, cur_title = 0, cur_tlen = 0;
     int cur_level = 0, have = 0, fence = 0, prev_blank = 1;
-    *count = 0;
     while (pos < n) {
         const char *nl = memchr(b + pos, '\n', n - pos);
         size_t end = nl ? (size_t)(nl - b) : n;
@@ -105,16 +118,14 @@ static kokoro_status split(kokoro_document *doc, int kind, size_t *count)
         else if (kind == 1 && !fence) level = md_heading(line, len, &toff);
         else if (kind == 2 && prev_blank && kk_doc_is_chapter_line(line, len)) level = 1;
         if (level) {
-            if (doc) {
-                if (have) {
-                    kokoro_status st = add_range(doc, b + cur_title, cur_tlen, cur_level, cur, pos);
-                    if (st != KOKORO_OK) return st;
-                } else if (!blank(b, pos) && count) {
-                    /* text before the first heading is a chapter of its own */
-                    const char *name = base_name(doc->name);
-                    kokoro_status st = add_range(doc, name, strlen(name), 1, 0, pos);
-                    if (st != KOKORO_OK) return st;
-                }
+            if (have) {
+                kokoro_status st = add_range(doc, b + cur_title, cur_tlen, cur_level, cur, pos);
+                if (st != KOKORO_OK) return st;
+            } else if (!blank(b, pos)) {
+                /* text before the first heading is a chapter of its own */
+                const char *name = base_name(doc->name);
+                kokoro_status st = add_range(doc, name, strlen(name), 1, 0, pos);
+                if (st != KOKORO_OK) return st;
             }
             have = 1;
             cur = pos;
@@ -123,7 +134,6 @@ static kokoro_status split(kokoro_document *doc, int kind, size_t *count)
             while (cur_tlen && (b[cur_title + cur_tlen - 1] == '#' || b[cur_title + cur_tlen - 1] == ' '))
                 cur_tlen--;
             cur_level = level;
-            (*count)++;
         }
         prev_blank = blank(line, len);
         pos = end + 1;
@@ -183,8 +193,7 @@ kokoro_status kk_text_open(kokoro_document *doc, char *buf, size_t len)
     if (kind == 1) doc->type = KOKORO_DOC_MARKDOWN;
     kokoro_status st;
     if (kind) {
-        size_t count;
-        st = split(doc, kind, &count);
+        st = split(doc, kind);
     } else {
         const char *name = base_name(doc->name);
         st = add_range(doc, name, strlen(name), 1, 0, doc->buf_len);
