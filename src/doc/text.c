@@ -202,7 +202,8 @@ kokoro_status kk_text_open(kokoro_document *doc, char *buf, size_t len)
 }
 
 /* Markdown inline syntax that should not be read aloud: emphasis marks,
- * code ticks, and [text](url) links (the text stays). */
+ * code ticks, and [text](url) links (the text stays). Pause markers and
+ * phoneme overrides are kept for the front end. */
 static void md_inline(kk_textbuf *tb, const char *s, size_t n)
 {
     size_t i = 0, run = 0;
@@ -217,6 +218,22 @@ static void md_inline(kk_textbuf *tb, const char *s, size_t n)
             const char *close = memchr(s + i, ')', n - i);
             if (close) {
                 i = (size_t)(close - s) + 1;
+                continue;
+            }
+        }
+        if (c == '[') { /* the front end's own markup passes through: [pause:1s], [word](/phonemes/) */
+            const char *rb = memchr(s + i, ']', n - i);
+            size_t keep = 0;
+            if (rb && (size_t)(rb - s) - i > 7 && !strncmp(s + i + 1, "pause:", 6)) {
+                keep = (size_t)(rb - s) + 1 - i;
+            } else if (rb && (size_t)(rb - s) + 2 < n && rb[1] == '(' && rb[2] == '/') {
+                const char *rp = memchr(rb, ')', n - (size_t)(rb - s));
+                if (rp && rp[-1] == '/' && rp - rb > 3) keep = (size_t)(rp - s) + 1 - i;
+            }
+            if (keep) {
+                if (run) kk_tb_text(tb, tmp, run), run = 0;
+                kk_tb_text(tb, s + i, keep);
+                i += keep;
                 continue;
             }
         }

@@ -151,6 +151,12 @@ static kokoro_status gather_metadata(book *b, kokoro_metadata *m)
     const kokoro_book_options *o = b->o;
     memset(m, 0, sizeof *m);
     b->title = o->title ? strdup(o->title) : joined_meta(b->doc, "title");
+    if (!b->title || !*b->title) { /* no title in the book: the output's name ("book.m4b" -> "book") */
+        free(b->title);
+        const char *base = strrchr(o->output, '/') ? strrchr(o->output, '/') + 1 : o->output;
+        const char *dot = strrchr(base, '.');
+        b->title = strndup(base, dot && dot != base ? (size_t)(dot - base) : strlen(base));
+    }
     b->author = o->author ? strdup(o->author) : joined_meta(b->doc, "creator");
     size_t nlen = strlen(o->speak.voice) + 32;
     b->narrator = o->narrator ? strdup(o->narrator) : malloc(nlen);
@@ -582,10 +588,9 @@ static kokoro_status render_with_work(book *b, const kokoro_metadata *meta, cons
     const kokoro_book_options *o = b->o;
     if (b->intro) {
         uint64_t n;
-        if (!chapter_done(b, (size_t)-1, &n)) {
-            report(b, SIZE_MAX, "Introduction", 0);
-            st = speak_to_work(b, SIZE_MAX, b->intro, strlen(b->intro), "Introduction");
-        }
+        int done = chapter_done(b, (size_t)-1, &n);
+        report(b, SIZE_MAX, "Introduction", done);
+        if (!done) st = speak_to_work(b, SIZE_MAX, b->intro, strlen(b->intro), "Introduction");
     }
     for (size_t i = 0; i < b->n && st == KOKORO_OK; i++) {
         if (!b->take[i]) continue;
