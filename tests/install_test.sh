@@ -18,4 +18,11 @@ cc -std=c11 -Wall -Werror "$src/examples/synth.c" -static-libgcc \
 "$prefix/synth-static" | tee "$prefix/out-static"
 grep -q "samples" "$prefix/out-shared"
 cmp "$prefix/out-shared" "$prefix/out-static"
-echo "install + pkg-config: 1 passed, 0 failed"
+# the engine example: text to pieces and to a file, through the installed library
+cc -std=c11 -Wall -Werror "$src/examples/speak.c" $(pkg-config --cflags --libs kokoro) -o "$prefix/speak"
+LD_LIBRARY_PATH="$(dirname "$(dirname "$pc")")" "$prefix/speak" --test-weights "$src/tests/data/voices" \
+  "Hello there. This example speaks through the engine API, in small pieces." "$prefix/speak.wav" | tee "$prefix/out-speak"
+grep -q "pieces, .* samples, .* timed words; wrote" "$prefix/out-speak"
+[ "$(grep -c '^piece ' "$prefix/out-speak")" -ge 2 ]
+[ -s "$prefix/speak.wav" ]
+echo "install + pkg-config: 2 passed, 0 failed"

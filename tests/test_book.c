@@ -124,7 +124,7 @@ static void test_audiobook(void **state)
     (void)state;
     assert_int_equal(tts("book.md --audiobook book.m4b --model test.kokoro --voice af_heart -q --keep-temp "
                          "--cover cover.png --author 'Ann Writer' --narrator 'Kokoro Test' --year 2024 "
-                         "--description 'A test; with = signs # and \\\\ slashes' --chapter-pause 1500"),
+                         "--description 'A test; with = signs # and \\ slashes' --chapter-pause 1500"),
                      0);
     const char *work = in_dir("book.m4b.work");
     /* chapters: intro (0000) then 0001..0003, 1.5 s between them */

@@ -777,6 +777,7 @@ int main(int argc, char **argv)
     so->lexicon_path = c.lexicon;
     so->target_tokens = (size_t)c.chunk_tokens;
     so->first_tokens = (size_t)c.first_tokens;
+    if (c.stream && !c.first_tokens) so->first_tokens = 64; /* the first sound comes sooner */
     if (c.pause_sentence >= 0) so->join.pause_ms[KOKORO_PAUSE_SENTENCE] = (int)c.pause_sentence;
     if (c.pause_paragraph >= 0) so->join.pause_ms[KOKORO_PAUSE_PARAGRAPH] = (int)c.pause_paragraph;
     if (c.pause_clause >= 0) so->join.pause_ms[KOKORO_PAUSE_CLAUSE] = (int)c.pause_clause;
