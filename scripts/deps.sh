@@ -12,6 +12,11 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  libmicrohttpd-dev
+  libsqlite3-dev
+  libcurl4-openssl-dev
+  wrk
+  chromium
 )
 
 missing=()
