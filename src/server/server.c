@@ -610,7 +610,7 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_reader, t,
                                                                       stream_free);
         if (!resp) { stream_free(t); return MHD_NO; }
-        MHD_add_response_header(resp, "Content-Type", captioned ? "application/x-ndjson" : mime_of_format(format));
+        MHD_add_response_header(resp, "Content-Type", captioned ? "application/x-ndjson" : mime_of_format(t->req.format));
         if (!captioned) {
             char cd[64];
             snprintf(cd, sizeof cd, "attachment; filename=\"speech.%s\"", t->req.format);
