@@ -31,6 +31,13 @@ static inline double now_mono(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static inline void sleep_s(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 /* Starts kokoro-server with --test-weights, the repo's test voices, port 0
  * and the given extra arguments (NULL-terminated); waits for its banner. */
 static inline int server_start(test_server *s, const char *data_dir, const char *const *extra)
