@@ -17,7 +17,10 @@ PACKAGES=(
   libcurl4-openssl-dev
   wrk
   chromium
+  nodejs
 )
+# npm (browser tests): Debian's package, unless the Node.js present bundles it
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -582,8 +582,9 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
     t->req.phonemes = 1;                         /* interim backend: input is phonemes */
     t->captioned = captioned;
     if (captioned) t->words = cJSON_CreateArray();
-    cJSON_Delete(o);
-    if (!t->input || !t->voice || !t->format || (lang && *lang && !t->lang) || (captioned && !t->words)) {
+    int oom = !t->input || !t->voice || !t->format || (lang && *lang && !t->lang) || (captioned && !t->words);
+    cJSON_Delete(o); /* voice, format and lang pointed into it: only the copies in t remain */
+    if (oom) {
         task_unref(t);
         return send_error(c, 503, "server_error", "out of memory");
     }
