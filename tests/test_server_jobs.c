@@ -314,7 +314,21 @@ static void test_job_kill9_and_restart(void **state)
         assert_memory_equal(r.body, ref, ref_len);
         http_free(&r);
     }
+    assert_int_equal(server_stop(&c), 0);
+
+    /* SIGTERM mid-job: a clean exit that hands the job back to the queue at once */
+    submit(&b, json, id);
+    cJSON_Delete(wait_job(&b, id, NULL, 1, 600));
     assert_int_equal(server_stop(&b), 0);
+    assert_int_equal(server_start(&c, data2, args), 0);
+    j = wait_job(&c, id, "completed", 0, 600);
+    assert_int_equal(log_count(j, "Released: server stopping"), 1);
+    assert_int_equal(log_count(j, "Reclaimed"), 0); /* queued again, not left to its lease */
+    cJSON_Delete(j);
+    download(&c, id, 200, &r);
+    assert_int_equal(r.len, ref_len);
+    assert_memory_equal(r.body, ref, ref_len);
+    http_free(&r);
     assert_int_equal(server_stop(&c), 0);
 }
 
