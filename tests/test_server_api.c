@@ -37,7 +37,8 @@ static int setup(void **state)
     char d1[300], d2[300];
     snprintf(d1, sizeof d1, "%s/data", tmpdir);
     snprintf(d2, sizeof d2, "%s/data-keyed", tmpdir);
-    const char *a1[] = {"--web-dir", webdir, "--max-input", "200", "--max-body", "4096", "--workers", "1", NULL};
+    const char *a1[] = {"--web-dir", webdir, "--max-input", "200", "--max-body", "4096", "--workers", "1",
+                        "--max-queue", "1", NULL};
     const char *a2[] = {"--api-key", "s3cret", "--job-workers", "0", NULL};
     if (server_start(&srv, d1, a1) != 0) return -1;
     if (server_start(&keyed, d2, a2) != 0) return -1;
@@ -278,6 +279,13 @@ static void test_speech_errors(void **state)
     http_post(&srv, "/v1/audio/speech", huge, &r);
     expect_error(&r, 413, "limit is 4096");
     http_free(&r);
+    /* the same without a Content-Length (chunked): counted while it arrives */
+    char url[200];
+    snprintf(url, sizeof url, "%s/v1/audio/speech", srv.base);
+    const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
+    http_req("POST", url, chunked, huge, strlen(huge), NULL, &r);
+    expect_error(&r, 413, "larger than 4096");
+    http_free(&r);
     free(huge);
 }
 
@@ -386,21 +394,29 @@ static void test_static_and_traversal(void **state)
 
 /* A client that asks for a stream and never reads must not hold up others:
  * with a single worker, later requests still finish. */
-static void test_slow_client_does_not_block(void **state)
+/* Sends a streaming speech request on a raw socket and returns the socket. */
+static int raw_speech(const char *input)
 {
-    (void)state;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    const char *body = "{\"input\":\"" HELLO " " HELLO " " HELLO "\",\"response_format\":\"pcm\"}";
-    char req[1024];
+    char body[512], req[1024];
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"response_format\":\"pcm\"}", input);
     int n = snprintf(req, sizeof req,
                      "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
+                     "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
                      strlen(body), body);
     assert_int_equal(write(fd, req, (size_t)n), n);
+    return fd;
+}
+
+static void test_slow_client_does_not_block(void **state)
+{
+    (void)state;
+    int fd = raw_speech(HELLO " " HELLO " " HELLO);
+    sleep_s(0.5); /* let the worker take it: the queue holds one more */
     /* never read fd; others go on */
     for (int i = 0; i < 2; i++) {
         http_resp r;
@@ -415,6 +431,47 @@ static void test_slow_client_does_not_block(void **state)
     close(fd);
 }
 
+/* One worker, --max-queue 1: a third request while one runs and one waits is 503. */
+static void test_queue_full(void **state)
+{
+    (void)state;
+    http_resp r;
+    /* a synchronous request first: once it is answered the worker is idle
+     * (503 while the previous test's abandoned request still runs) */
+    double t0 = now_mono();
+    for (;;) {
+        http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r);
+        long code = r.status;
+        http_free(&r);
+        if (code == 200) break;
+        assert_int_equal(code, 503);
+        assert_true(now_mono() - t0 < 300);
+        sleep_s(0.5);
+    }
+    int a = raw_speech(HELLO " " HELLO);
+    sleep_s(1.0); /* the worker has taken the first */
+    int b = raw_speech(HELLO);
+    sleep_s(1.0);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r);
+    expect_error(&r, 503, "waiting");
+    http_free(&r);
+    /* the two accepted ones still complete */
+    for (int i = 0; i < 2; i++) {
+        int fd = i ? b : a;
+        char buf[4096];
+        size_t total = 0;
+        ssize_t k;
+        char head[16] = {0};
+        while ((k = read(fd, buf, sizeof buf)) > 0) {
+            if (!total) memcpy(head, buf, k < 15 ? (size_t)k : 15);
+            total += (size_t)k;
+        }
+        assert_int_equal(strncmp(head, "HTTP/1.1 200", 12), 0);
+        assert_true(total > 1000);
+        close(fd);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_static_and_traversal),
         cmocka_unit_test(test_slow_client_does_not_block),
+        cmocka_unit_test(test_queue_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

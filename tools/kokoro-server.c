@@ -15,7 +15,7 @@ static void usage(FILE *f)
             "usage: kokoro-server [--host H] [--port P] [--data-dir DIR] [--workers N] [--job-workers N]\n"
             "                     (--model FILE | --test-weights) --voices PATH [--api-key KEY] [--web-dir DIR]\n"
             "                     [--threads N] [--max-body BYTES] [--max-upload BYTES] [--max-input CHARS]\n"
-            "                     [--lease SECONDS]\n"
+            "                     [--max-queue N] [--lease SECONDS]\n"
             "environment: KOKORO_HOST KOKORO_PORT KOKORO_DATA_DIR KOKORO_WORKERS KOKORO_MODEL KOKORO_VOICES\n"
             "             KOKORO_API_KEY KOKORO_WEB_DIR (options win)\n"
             "defaults: 127.0.0.1:8880, data dir ./kokoro-data, 2 workers, 1 job worker, 1 BLAS thread per worker\n");
@@ -78,6 +78,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-body")) { if (parse_long(a, val, 1, 1L << 30, &v)) return 2; cfg.max_body = (size_t)v; }
         else if (!strcmp(a, "--max-upload")) { if (parse_long(a, val, 1, 1L << 34, &v)) return 2; cfg.max_upload = (size_t)v; }
         else if (!strcmp(a, "--max-input")) { if (parse_long(a, val, 1, 10000000, &v)) return 2; cfg.max_input = (size_t)v; }
+        else if (!strcmp(a, "--max-queue")) { if (parse_long(a, val, 1, 100000, &v)) return 2; cfg.max_queue = (int)v; }
         else if (!strcmp(a, "--lease")) { if (parse_long(a, val, 1, 86400, &v)) return 2; cfg.lease_s = (double)v; }
         else { fprintf(stderr, "kokoro-server: %s: unknown option\n", a); usage(stderr); return 2; }
     }

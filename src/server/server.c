@@ -605,7 +605,8 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
     }
     if (submit(s, t) != 0) {
         task_unref(t);
-        return send_error(c, 503, "server_busy", "too many requests are waiting for synthesis; try again");
+        return send_error(c, 503, "server_busy", "%d requests are waiting for synthesis already; try again",
+                          s->cfg.max_queue);
     }
     if (t->req.stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_reader, t,

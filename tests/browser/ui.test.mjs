@@ -63,6 +63,11 @@ test('generate and play', async (page, base) => {
 test('blend of two voices and error display', async (page, base) => {
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
+  // voice preview: a short sample of the chosen voice lands in the player
+  await page.selectOption('#voice', 'am_adam');
+  await page.click('#preview');
+  await page.waitForFunction(() => document.getElementById('gen-status').textContent === 'Preview ready', null, { timeout: 300000 });
+  assert.ok((await page.getAttribute('#player', 'src')).startsWith('blob:'));
   await page.click('#blend-add');
   await page.click('#blend-add');
   await page.fill('#blend .blend-row:nth-child(1) input', '2');
