@@ -151,6 +151,10 @@ static void test_job_to_the_end(void **state)
     assert_int_equal(log_count(j, "Completed"), 1);
     assert_int_equal(log_count(j, "Started"), 1);
     cJSON_Delete(j);
+    char work[512];
+    struct stat sb;
+    snprintf(work, sizeof work, "%s/work/%s", data1, id);
+    assert_int_not_equal(stat(work, &sb), 0); /* finished chunks removed once the book is written */
     http_resp r;
     download(&srv, id, 200, &r);
     assert_memory_equal(r.body, "RIFF", 4);
@@ -235,6 +239,10 @@ static void test_job_multipart_cancel_resume(void **state)
     assert_true(after < 6);
     assert_int_equal(log_count(j, "Cancelled by user"), 1);
     cJSON_Delete(j);
+    char part[512];
+    struct stat sb;
+    snprintf(part, sizeof part, "%s/work/%s/chunk_000000.pcm", data1, id);
+    assert_int_equal(stat(part, &sb), 0); /* the finished chunks wait for the resume */
 
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", id);
     http_post(&srv, path, "", &r);

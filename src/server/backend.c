@@ -714,6 +714,14 @@ kokoro_status kk_backend_book_run(const kk_backend *be, const kk_book_request *r
         }
     }
     st = book_assemble(req, n);
+    if (st == KOKORO_OK) { /* the book is safe: its chunks are no longer needed */
+        char part[4200];
+        for (size_t i = 0; i < n; i++) {
+            part_path(part, sizeof part, req->work_dir, i);
+            unlink(part);
+        }
+        rmdir(req->work_dir);
+    }
 done:
     chunks_free(cs, n);
     free(cof);
