@@ -28,7 +28,14 @@ PACKAGES=(
   libxml2-dev
   libpoppler-glib-dev
   libcairo2-dev
+  libmicrohttpd-dev
+  libsqlite3-dev
+  wrk
+  chromium
+  nodejs
 )
+# npm (browser tests): Debian's package, unless the Node.js present bundles it
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

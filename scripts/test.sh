@@ -28,6 +28,11 @@ run_suite asan "$root/build-asan" \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 || asan=$?
 
+# the web UI in headless chromium against the Release build (same summary line)
+echo "== browser: tests"
+browser=0
+bash "$root/tests/browser/run.sh" "$root/build" 2>&1 | tee "$logs/browser.log" || browser=$?
+
 # totals from CTest's own summaries ("100% tests passed, 0 tests failed out of 5")
 passed=0 failed=0
 for f in "$logs"/*.log; do
@@ -38,6 +43,6 @@ for f in "$logs"/*.log; do
   passed=$((passed + nt - nf))
   failed=$((failed + nf))
 done
-echo "release $([ $release -eq 0 ] && echo passed || echo FAILED), asan+ubsan $([ $asan -eq 0 ] && echo passed || echo FAILED)"
+echo "release $([ $release -eq 0 ] && echo passed || echo FAILED), asan+ubsan $([ $asan -eq 0 ] && echo passed || echo FAILED), browser $([ $browser -eq 0 ] && echo passed || echo FAILED)"
 echo "tests: $passed passed, $failed failed"
-[ $release -eq 0 ] && [ $asan -eq 0 ] && [ $failed -eq 0 ]
+[ $release -eq 0 ] && [ $asan -eq 0 ] && [ $browser -eq 0 ] && [ $failed -eq 0 ]

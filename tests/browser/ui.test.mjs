@@ -1,0 +1,174 @@
+// Browser tests of the web UI: Debian's chromium driven by playwright-core.
+// usage: node ui.test.mjs BUILD_DIR
+// Prints one line per test and, last, a CTest-style summary line that
+// scripts/test.sh counts ("100% tests passed, 0 tests failed out of N").
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const build = resolve(process.argv[2] || join(root, 'build'));
+const tmp = mkdtempSync(join(tmpdir(), 'kk-browser-'));
+
+function startServer() {
+  return new Promise((ok, fail) => {
+    const p = spawn(join(build, 'kokoro-server'), ['--test-weights', '--voices', join(root, 'tests/data/voices'),
+      '--port', '0', '--data-dir', join(tmp, 'data'), '--web-dir', join(root, 'web'), '--lease', '5'],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const timer = setTimeout(() => fail(new Error('server did not start: ' + out)), 120000);
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/127\.0\.0\.1:(\d+)/);
+      if (m) { clearTimeout(timer); ok({ proc: p, base: 'http://127.0.0.1:' + m[1] }); }
+    });
+    p.on('exit', (c) => fail(new Error('server exited ' + c + ': ' + out)));
+  });
+}
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test('generate and play', async (page, base) => {
+  await page.goto(base + '/');
+  await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
+  await page.fill('#text', 'həlˈoʊ wˈɜːld.');
+  await page.selectOption('#format', 'wav');
+  await page.click('#generate');
+  await page.waitForSelector('#gen-status.ok', { timeout: 300000 });
+  // the audio element holds the WAV and plays it
+  const audio = await page.evaluate(async () => {
+    const a = document.getElementById('player');
+    if (a.readyState < 1) await new Promise((r) => a.addEventListener('loadedmetadata', r, { once: true }));
+    a.muted = true;
+    await a.play();
+    await new Promise((r) => setTimeout(r, 300));
+    return { duration: a.duration, time: a.currentTime, paused: a.paused };
+  });
+  assert.ok(audio.duration > 0.2, 'duration ' + audio.duration);
+  assert.ok(audio.time > 0, 'playback did not advance');
+  const dl = await page.getAttribute('#download', 'href');
+  assert.ok(dl && dl.startsWith('blob:'));
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const file = join(tmp, 'speech.wav');
+  await download.saveAs(file);
+  assert.equal(readFileSync(file).subarray(0, 4).toString(), 'RIFF');
+});
+
+test('blend of two voices and error display', async (page, base) => {
+  await page.goto(base + '/');
+  await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
+  // voice preview: a short sample of the chosen voice lands in the player
+  await page.selectOption('#voice', 'am_adam');
+  await page.click('#preview');
+  await page.waitForFunction(() => document.getElementById('gen-status').textContent === 'Preview ready', null, { timeout: 300000 });
+  assert.ok((await page.getAttribute('#player', 'src')).startsWith('blob:'));
+  await page.click('#blend-add');
+  await page.click('#blend-add');
+  await page.fill('#blend .blend-row:nth-child(1) input', '2');
+  const spec = await page.textContent('#voice-spec');
+  assert.equal(spec, 'af_heart(2)+am_adam(1)');
+  await page.fill('#text', 'hə.');
+  await page.click('#generate');
+  await page.waitForSelector('#gen-status.ok', { timeout: 300000 });
+  // a format this build cannot write: the server's message is shown
+  await page.selectOption('#format', 'mp3');
+  await page.click('#generate');
+  await page.waitForSelector('#gen-status.error', { timeout: 60000 });
+  assert.match(await page.textContent('#gen-status'), /mp3/);
+});
+
+test('upload a book, pick chapters, run the job to the end, download', async (page, base) => {
+  const book = join(tmp, 'Tiny Book.txt');
+  writeFileSync(book, '# Wˈʌn\nhə.\nwˈɜ.\n# Tˈu\nðɪs ɪz.\n');
+  await page.goto(base + '/');
+  await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
+  await page.click('#tab-files');
+  await page.setInputFiles('#book', book);
+  await page.waitForSelector('#chapters:not([hidden]) tbody tr');
+  const rows = await page.$$eval('#chapters tbody tr', (trs) => trs.map((t) => [...t.cells].slice(1).map((c) => c.textContent)));
+  assert.deepEqual(rows, [['1', 'Wˈʌn', '2'], ['2', 'Tˈu', '2']]);
+  assert.equal(await page.inputValue('#meta-title'), 'Tiny Book');
+  await page.uncheck('#chapters tbody tr:nth-child(1) input');
+  await page.fill('#meta-author', 'Someone');
+  await page.click('#submit-job');
+  await page.waitForSelector('#panel-jobs:not([hidden]) tr.job');
+  await page.waitForSelector('tr.job-completed', { timeout: 300000 });
+  assert.match(await page.textContent('tr.job-completed .percent'), /100%/);
+  assert.match(await page.textContent('#log'), /Completed/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('tr.job-completed button.download')]);
+  assert.equal(download.suggestedFilename(), 'Tiny_Book.wav');
+  const file = join(tmp, 'book.wav');
+  await download.saveAs(file);
+  const wav = readFileSync(file);
+  assert.equal(wav.subarray(0, 4).toString(), 'RIFF');
+  assert.equal(wav.readUInt32LE(40), wav.length - 44);
+});
+
+test('cancel and resume a job from the Jobs tab', async (page, base) => {
+  const book = join(tmp, 'long.txt');
+  writeFileSync(book, Array.from({ length: 8 }, () => 'hə wˈɜ.').join('\n') + '\n');
+  await page.goto(base + '/');
+  await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
+  await page.click('#tab-files');
+  await page.setInputFiles('#book', book);
+  await page.waitForSelector('#chapters:not([hidden]) tbody tr');
+  await page.click('#submit-job');
+  await page.waitForSelector('tr.job-running', { timeout: 300000 });
+  await page.click('tr.job-running button:has-text("Cancel")');
+  await page.waitForSelector('tr.job-cancelled', { timeout: 60000 });
+  await page.click('tr.job-cancelled button:has-text("Resume")');
+  await page.waitForSelector('tr.job-completed >> nth=0', { timeout: 300000 });
+  await page.waitForFunction(() => !document.querySelector('tr.job-queued, tr.job-running, tr.job-cancelled'), null, { timeout: 300000 });
+  assert.match(await page.textContent('#log'), /Resumed/);
+});
+
+let passed = 0, failed = 0;
+let server, browser;
+try {
+  server = await startServer();
+  // a fresh profile in the temp folder (playwright passes it as --user-data-dir)
+  browser = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: process.env.KOKORO_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    acceptDownloads: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+  for (const t of tests) {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(120000);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await t.fn(page, server.base);
+      assert.deepEqual(errors, [], 'page errors');
+      passed++;
+      console.log('PASS ' + t.name);
+    } catch (e) {
+      failed++;
+      console.log('FAIL ' + t.name + ': ' + (e && e.stack ? e.stack : e));
+    }
+    await page.close();
+  }
+} catch (e) {
+  console.log('FAIL setup: ' + (e && e.stack ? e.stack : e));
+  failed += tests.length - passed - failed;
+} finally {
+  if (browser) await browser.close();
+  if (server) {
+    server.proc.removeAllListeners('exit');
+    server.proc.kill('SIGTERM');
+    await new Promise((r) => server.proc.once('exit', r));
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+const total = passed + failed;
+console.log(`${total ? Math.round((100 * passed) / total) : 0}% tests passed, ${failed} tests failed out of ${total}`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,490 @@
+/* kokoro-server HTTP API: every endpoint and every error case, streaming,
+ * captions, the API key, body limits, static files and path traversal,
+ * against the real server binary (test weights, the repo's test voices). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "server_client.h"
+
+#define HELLO "hə wˈɜ."
+
+static test_server srv, keyed;
+static char tmpdir[256], webdir[300];
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kk-server-api-XXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    /* a web folder of our own, with a symlink that points out of it */
+    snprintf(webdir, sizeof webdir, "%s/web", tmpdir);
+    mkdir(webdir, 0755);
+    char p[400];
+    snprintf(p, sizeof p, "%s/index.html", webdir);
+    write_text(p, "<!doctype html><title>kokoro test</title>");
+    snprintf(p, sizeof p, "%s/leak", webdir);
+    if (symlink("/etc/passwd", p) != 0) return -1;
+    char d1[300], d2[300];
+    snprintf(d1, sizeof d1, "%s/data", tmpdir);
+    snprintf(d2, sizeof d2, "%s/data-keyed", tmpdir);
+    const char *a1[] = {"--web-dir", webdir, "--max-input", "200", "--max-body", "4096", "--workers", "1",
+                        "--max-queue", "1", NULL};
+    const char *a2[] = {"--api-key", "s3cret", "--job-workers", "0", NULL};
+    if (server_start(&srv, d1, a1) != 0) return -1;
+    if (server_start(&keyed, d2, a2) != 0) return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int a = server_stop(&srv), b = server_stop(&keyed);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) return -1;
+    curl_global_cleanup();
+    return a == 0 && b == 0 ? 0 : -1; /* a clean stop on SIGTERM (and, under ASan, no leaks) */
+}
+
+static cJSON *body_json(const http_resp *r)
+{
+    cJSON *o = cJSON_Parse(r->body);
+    assert_non_null(o);
+    return o;
+}
+
+/* The message of an error response, checked to have Kokoro-FastAPI's shape. */
+static void expect_error(const http_resp *r, long code, const char *needle)
+{
+    if (r->status != code) fprintf(stderr, "expected %ld, got %ld: %s\n", code, r->status, r->body);
+    assert_int_equal(r->status, code);
+    assert_non_null(strstr(r->ctype, "application/json"));
+    cJSON *o = body_json(r), *d = cJSON_GetObjectItem(o, "detail");
+    assert_non_null(d);
+    cJSON *m = cJSON_GetObjectItem(d, "message");
+    assert_true(cJSON_IsString(m));
+    if (needle && !strstr(m->valuestring, needle)) fprintf(stderr, "'%s' lacks '%s'\n", m->valuestring, needle);
+    if (needle) assert_non_null(strstr(m->valuestring, needle));
+    cJSON_Delete(o);
+}
+
+static void test_health_models_voices(void **state)
+{
+    (void)state;
+    http_resp r;
+    assert_int_equal(http_get(&srv, "/health", &r), 200);
+    cJSON *o = body_json(&r);
+    assert_string_equal(cJSON_GetObjectItem(o, "status")->valuestring, "healthy");
+    cJSON_Delete(o);
+    http_free(&r);
+
+    assert_int_equal(http_get(&srv, "/v1/models", &r), 200);
+    o = body_json(&r);
+    assert_string_equal(cJSON_GetObjectItem(o, "object")->valuestring, "list");
+    cJSON *data = cJSON_GetObjectItem(o, "data");
+    assert_int_equal(cJSON_GetArraySize(data), 4);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(data, 0), "id")->valuestring, "kokoro");
+    cJSON_Delete(o);
+    http_free(&r);
+    assert_int_equal(http_get(&srv, "/v1/models/tts-1", &r), 200);
+    o = body_json(&r);
+    assert_string_equal(cJSON_GetObjectItem(o, "id")->valuestring, "tts-1");
+    cJSON_Delete(o);
+    http_free(&r);
+    http_get(&srv, "/v1/models/whisper-1", &r);
+    expect_error(&r, 404, "whisper-1");
+    http_free(&r);
+
+    assert_int_equal(http_get(&srv, "/v1/audio/voices", &r), 200);
+    o = body_json(&r);
+    cJSON *v = cJSON_GetObjectItem(o, "voices");
+    assert_int_equal(cJSON_GetArraySize(v), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(v, 0), "id")->valuestring, "af_heart");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(v, 1), "name")->valuestring, "am_adam");
+    cJSON_Delete(o);
+    http_free(&r);
+    assert_int_equal(http_get(&srv, "/v1/audio/voices?legacy=true", &r), 200);
+    o = body_json(&r);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "voices"), 1)->valuestring, "am_adam");
+    cJSON_Delete(o);
+    http_free(&r);
+
+    assert_int_equal(http_get(&srv, "/v1/languages", &r), 200);
+    o = body_json(&r);
+    assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(o, "languages")) >= 9);
+    cJSON_Delete(o);
+    http_free(&r);
+
+    http_get(&srv, "/v1/nothing", &r);
+    expect_error(&r, 404, NULL);
+    http_free(&r);
+    http_get(&srv, "/v1/audio/speech", &r);
+    expect_error(&r, 405, NULL);
+    http_free(&r);
+}
+
+static void test_speech_wav_and_pcm_agree(void **state)
+{
+    (void)state;
+    http_resp w, p;
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"model\":\"tts-1\",\"input\":\"" HELLO "\",\"voice\":\"af_heart\","
+                               "\"response_format\":\"wav\",\"stream\":false}",
+                               &w),
+                     200);
+    assert_string_equal(w.ctype, "audio/wav");
+    assert_true(w.len > 44 + 2 * 600);
+    assert_memory_equal(w.body, "RIFF", 4);
+    assert_memory_equal(w.body + 8, "WAVEfmt ", 8);
+    assert_int_equal(le32(w.body + 24), 24000);
+    assert_int_equal(le32(w.body + 40), w.len - 44); /* sizes filled in when not streamed */
+    assert_int_equal(le32(w.body + 4), w.len - 8);
+    /* the same request as streamed raw PCM: the same samples (seeded noise) */
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\",\"speed\":1.0}", &p),
+                     200);
+    assert_string_equal(p.ctype, "audio/pcm");
+    assert_int_equal(p.len, w.len - 44);
+    assert_memory_equal(p.body, w.body + 44, p.len);
+    http_free(&p);
+    /* a faster speed gives shorter audio; an OpenAI alias maps to a Kokoro voice when present */
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\",\"speed\":2.0}", &p),
+                     200);
+    assert_true(p.len < w.len - 44);
+    http_free(&p);
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\",\"voice\":\"alloy\"}", &p),
+                     200); /* alloy -> am_adam */
+    http_free(&p);
+    http_free(&w);
+}
+
+static void test_speech_blend(void **state)
+{
+    (void)state;
+    http_resp a, b, m;
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\",\"voice\":\"af_heart\"}", &a),
+                     200);
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\",\"voice\":\"am_adam\"}", &b),
+                     200);
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\","
+                               "\"voice\":\"af_heart(2)+am_adam(1)\"}",
+                               &m),
+                     200);
+    assert_true(m.len > 0);
+    assert_true(m.len != a.len || memcmp(m.body, a.body, m.len));
+    assert_true(m.len != b.len || memcmp(m.body, b.body, m.len));
+    http_free(&a);
+    http_free(&b);
+    http_free(&m);
+}
+
+static void test_streaming_first_bytes_early(void **state)
+{
+    (void)state;
+    http_resp r;
+    /* three equal sentences = three equal chunks: the first bytes must leave
+     * after about one of them, well before the whole input is synthesised */
+    assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                               "{\"input\":\"" HELLO " " HELLO " " HELLO "\",\"response_format\":\"wav\"}",
+                               &r),
+                     200);
+    assert_memory_equal(r.body, "RIFF", 4);
+    assert_int_equal(le32(r.body + 40), 0xFFFFFFFFu); /* streamed: size unknown up front */
+    fprintf(stderr, "streaming: first bytes after %.3f s, all after %.3f s\n", r.t_first, r.t_total);
+    assert_true(r.t_first < 0.7 * r.t_total);
+    http_free(&r);
+}
+
+static void test_speech_errors(void **state)
+{
+    (void)state;
+    http_resp r;
+    http_post(&srv, "/v1/audio/speech", "{\"input\": ", &r);
+    expect_error(&r, 400, "JSON object");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "[1,2]", &r);
+    expect_error(&r, 400, "JSON object");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"voice\":\"af_heart\"}", &r);
+    expect_error(&r, 400, "input");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"voice\":\"nobody\",\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "available voices: af_heart, am_adam");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"voice\":\"af_heart(2)+\",\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "voice blend");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"speed\":0.3,\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "0.5 to 2.0");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"speed\":4.0,\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "0.5 to 2.0");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"speed\":\"fast\"}", &r);
+    expect_error(&r, 400, "speed a number");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"model\":\"whisper-1\"}", &r);
+    expect_error(&r, 400, "whisper-1");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"ogg\"}", &r);
+    expect_error(&r, 400, "ogg");
+    http_free(&r);
+    /* a valid format the interim backend cannot write yet; mp3 is also the default */
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"mp3\"}", &r);
+    expect_error(&r, 501, "mp3");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\"}", &r);
+    expect_error(&r, 501, "mp3");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"lang_code\":\"q\",\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "lang_code");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"   \",\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "nothing to speak");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"Hello\",\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "U+0048");
+    http_free(&r);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"h\xff\xfe\",\"response_format\":\"wav\"}", &r);
+    expect_error(&r, 400, "invalid UTF-8");
+    http_free(&r);
+    char big[400];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "{\"input\":\"", 10);
+    memcpy(big + sizeof big - 3, "\"}", 3);
+    http_post(&srv, "/v1/audio/speech", big, &r);
+    expect_error(&r, 400, "the limit is 200");
+    http_free(&r);
+    /* a body over --max-body: refused from its Content-Length, never read */
+    char *huge = malloc(10000);
+    memset(huge, ' ', 9999);
+    huge[0] = '{';
+    huge[9998] = '}';
+    huge[9999] = 0;
+    http_post(&srv, "/v1/audio/speech", huge, &r);
+    expect_error(&r, 413, "limit is 4096");
+    http_free(&r);
+    /* the same without a Content-Length (chunked): counted while it arrives */
+    char url[200];
+    snprintf(url, sizeof url, "%s/v1/audio/speech", srv.base);
+    const char *chunked[] = {"Transfer-Encoding: chunked", NULL};
+    http_req("POST", url, chunked, huge, strlen(huge), NULL, &r);
+    expect_error(&r, 413, "larger than 4096");
+    http_free(&r);
+    free(huge);
+}
+
+static void test_captioned(void **state)
+{
+    (void)state;
+    http_resp r;
+    assert_int_equal(http_post(&srv, "/dev/captioned_speech",
+                               "{\"input\":\"" HELLO " ðɪs ɪz.\",\"response_format\":\"wav\",\"stream\":false}", &r),
+                     200);
+    cJSON *o = body_json(&r);
+    cJSON *audio = cJSON_GetObjectItem(o, "audio"), *ts = cJSON_GetObjectItem(o, "timestamps");
+    assert_true(cJSON_IsString(audio));
+    assert_string_equal(cJSON_GetObjectItem(o, "audio_format")->valuestring, "wav");
+    assert_int_equal(strncmp(audio->valuestring, "UklGR", 5), 0); /* base64 of "RIFF" */
+    size_t b64 = strlen(audio->valuestring);
+    double seconds = (double)(b64 / 4 * 3 - 44) / 2 / 24000;
+    const char *words[] = {"hə", "wˈɜ.", "ðɪs", "ɪz."};
+    assert_int_equal(cJSON_GetArraySize(ts), 4);
+    double prev_end = 0;
+    for (int i = 0; i < 4; i++) {
+        cJSON *w = cJSON_GetArrayItem(ts, i);
+        assert_string_equal(cJSON_GetObjectItem(w, "word")->valuestring, words[i]);
+        double s = cJSON_GetObjectItem(w, "start_time")->valuedouble, e = cJSON_GetObjectItem(w, "end_time")->valuedouble;
+        assert_true(s >= prev_end - 1e-9);
+        assert_true(e > s);
+        assert_true(e <= seconds + 0.01);
+        prev_end = e;
+    }
+    cJSON_Delete(o);
+    http_free(&r);
+    /* streamed: one JSON line per chunk (two sentences) */
+    assert_int_equal(http_post(&srv, "/dev/captioned_speech",
+                               "{\"input\":\"" HELLO " ðɪs ɪz.\",\"response_format\":\"pcm\"}", &r),
+                     200);
+    assert_string_equal(r.ctype, "application/x-ndjson");
+    int lines = 0;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *l = cJSON_Parse(line);
+        assert_non_null(l);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(l, "timestamps")), 2);
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(l, "audio")));
+        cJSON_Delete(l);
+        lines++;
+    }
+    assert_int_equal(lines, 2);
+    http_free(&r);
+}
+
+static void test_api_key(void **state)
+{
+    (void)state;
+    http_resp r;
+    char url[200];
+    assert_int_equal(http_get(&keyed, "/health", &r), 200); /* health stays public */
+    http_free(&r);
+    http_get(&keyed, "/v1/audio/voices", &r);
+    expect_error(&r, 401, "Bearer");
+    http_free(&r);
+    snprintf(url, sizeof url, "%s/v1/audio/voices", keyed.base);
+    const char *wrong[] = {"Authorization: Bearer s3cre", NULL}, *right[] = {"Authorization: Bearer s3cret", NULL};
+    http_req("GET", url, wrong, NULL, 0, NULL, &r);
+    expect_error(&r, 401, NULL);
+    http_free(&r);
+    assert_int_equal(http_req("GET", url, right, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    http_free(&r);
+    snprintf(url, sizeof url, "%s/v1/audio/speech", keyed.base);
+    const char *body = "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}";
+    http_req("POST", url, NULL, body, strlen(body), NULL, &r);
+    expect_error(&r, 401, NULL);
+    http_free(&r);
+    http_req("POST", url, right, body, strlen(body), NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.len > 0);
+    http_free(&r);
+}
+
+static void test_static_and_traversal(void **state)
+{
+    (void)state;
+    http_resp r;
+    assert_int_equal(http_get(&srv, "/", &r), 200);
+    assert_non_null(strstr(r.body, "kokoro test"));
+    assert_non_null(strstr(r.ctype, "text/html"));
+    http_free(&r);
+    assert_int_equal(http_get(&srv, "/index.html", &r), 200);
+    http_free(&r);
+    const char *bad[] = {"/../data/queue.db", "/%2e%2e/data/queue.db", "/%2E%2E%2Fdata%2Fqueue.db",
+                         "/..%2fdata/queue.db", "//etc/passwd", "/%2fetc%2fpasswd", "/./index.html/..",
+                         "/leak", "/missing.html", "/web/../index.html", "/.hidden"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long code = http_get(&srv, bad[i], &r);
+        if (code != 404 && code != 400) fprintf(stderr, "%s -> %ld\n", bad[i], code);
+        assert_true(code == 404 || code == 400);
+        assert_null(strstr(r.body, "root:")); /* never a byte of /etc/passwd */
+        assert_null(strstr(r.body, "SQLite"));
+        http_free(&r);
+    }
+    char url[200];
+    snprintf(url, sizeof url, "%s/index.html", srv.base);
+    http_req("DELETE", url, NULL, NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 405);
+    http_free(&r);
+}
+
+/* A client that asks for a stream and never reads must not hold up others:
+ * with a single worker, later requests still finish. */
+/* Sends a streaming speech request on a raw socket and returns the socket. */
+static int raw_speech(const char *input)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char body[512], req[1024];
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"response_format\":\"pcm\"}", input);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    return fd;
+}
+
+static void test_slow_client_does_not_block(void **state)
+{
+    (void)state;
+    int fd = raw_speech(HELLO " " HELLO " " HELLO);
+    sleep_s(0.5); /* let the worker take it: the queue holds one more */
+    /* never read fd; others go on */
+    for (int i = 0; i < 2; i++) {
+        http_resp r;
+        assert_int_equal(http_post(&srv, "/v1/audio/speech",
+                                   "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r),
+                         200);
+        assert_true(r.len > 0);
+        http_free(&r);
+        assert_int_equal(http_get(&srv, "/health", &r), 200);
+        http_free(&r);
+    }
+    close(fd);
+}
+
+/* One worker, --max-queue 1: a third request while one runs and one waits is 503. */
+static void test_queue_full(void **state)
+{
+    (void)state;
+    http_resp r;
+    /* a synchronous request first: once it is answered the worker is idle
+     * (503 while the previous test's abandoned request still runs) */
+    double t0 = now_mono();
+    for (;;) {
+        http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r);
+        long code = r.status;
+        http_free(&r);
+        if (code == 200) break;
+        assert_int_equal(code, 503);
+        assert_true(now_mono() - t0 < 300);
+        sleep_s(0.5);
+    }
+    int a = raw_speech(HELLO " " HELLO);
+    sleep_s(1.0); /* the worker has taken the first */
+    int b = raw_speech(HELLO);
+    sleep_s(1.0);
+    http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r);
+    expect_error(&r, 503, "waiting");
+    http_free(&r);
+    /* the two accepted ones still complete */
+    for (int i = 0; i < 2; i++) {
+        int fd = i ? b : a;
+        char buf[4096];
+        size_t total = 0;
+        ssize_t k;
+        char head[16] = {0};
+        while ((k = read(fd, buf, sizeof buf)) > 0) {
+            if (!total) memcpy(head, buf, k < 15 ? (size_t)k : 15);
+            total += (size_t)k;
+        }
+        assert_int_equal(strncmp(head, "HTTP/1.1 200", 12), 0);
+        assert_true(total > 1000);
+        close(fd);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_models_voices),
+        cmocka_unit_test(test_speech_wav_and_pcm_agree),
+        cmocka_unit_test(test_speech_blend),
+        cmocka_unit_test(test_streaming_first_bytes_early),
+        cmocka_unit_test(test_speech_errors),
+        cmocka_unit_test(test_captioned),
+        cmocka_unit_test(test_api_key),
+        cmocka_unit_test(test_static_and_traversal),
+        cmocka_unit_test(test_slow_client_does_not_block),
+        cmocka_unit_test(test_queue_full),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
