@@ -791,6 +791,13 @@ int main(int argc, char **argv)
     bo.select = c.select;
     bo.skip_matter = c.keep_front_matter ? 0 : c.skip_front_matter ? 1 : -1;
     bo.title = c.title, bo.author = c.author, bo.narrator = c.narrator, bo.year = c.year;
+    char stem[1024];
+    if (!c.title && !kokoro_document_meta(doc, "title", 0)) { /* an untitled text: its file name */
+        const char *base = is_stdin(c.input) ? "stdin" : strrchr(c.input, '/') ? strrchr(c.input, '/') + 1 : c.input;
+        const char *dot = strrchr(base, '.');
+        snprintf(stem, sizeof stem, "%.*s", dot && dot != base ? (int)(dot - base) : (int)strlen(base), base);
+        bo.title = stem;
+    }
     bo.genre = c.genre, bo.description = c.description, bo.cover_path = c.cover;
     bo.no_intro = c.no_intro;
     bo.intro_text = c.intro_text;
