@@ -15,6 +15,7 @@
 #define PK_MAX_STACK 100000
 #define PK_MAX_MEMO 1000000
 #define PK_MAX_DEPTH 64
+#define PK_MAX_KEY_COMPARES ((uint64_t)1 << 26) /* dict key lookups are linear: bound the quadratic case */
 #define TORCH_MAX_PICKLE ((zip_uint64_t)64 << 20)
 #define TORCH_MAX_STORAGE ((zip_uint64_t)4 << 30) /* per storage, uncompressed */
 #define TORCH_MAX_RATIO 1000                      /* deflate never gets near this on weights: a bomb */
@@ -62,6 +63,7 @@ typedef struct vm {
     size_t nmarks, marks_cap;
     pobj **memo;
     size_t memo_cap, memo_len; /* slots, and how many are filled (MEMOIZE's next index) */
+    uint64_t compares;         /* dict key comparisons so far */
 } vm;
 
 static const struct {
@@ -123,7 +125,11 @@ static kokoro_status push(vm *v, pobj *o)
     return KOKORO_OK;
 }
 
-static pobj *pop(vm *v) { return v->sp ? v->stack[--v->sp] : NULL; }
+/* As in Python's pickle, a MARK starts a new frame: nothing below the last
+ * mark can be popped until TUPLE/LIST/SETITEMS/APPENDS consume the frame. */
+static size_t frame(const vm *v) { return v->sp - (v->nmarks ? v->marks[v->nmarks - 1] : 0); }
+
+static pobj *pop(vm *v) { return frame(v) ? v->stack[--v->sp] : NULL; }
 
 static kokoro_status append_item(vm *v, pobj *c, pobj *item)
 {
@@ -167,6 +173,10 @@ static kokoro_status set_items(vm *v, size_t at, pobj *dict, pobj **kv, size_t n
     for (size_t i = 0; i < n; i += 2) {
         /* a later value for an existing key replaces it */
         size_t j;
+        v->compares += dict->n / 2;
+        if (v->compares > PK_MAX_KEY_COMPARES)
+            return perr(v, at, "dicts too large: more than %s key comparisons (a state dict has a few thousand keys)",
+                        "2^26");
         for (j = 0; j < dict->n; j += 2)
             if (kv[i]->kind == PO_STR && dict->items[j]->kind == PO_STR && strcmp(dict->items[j]->s, kv[i]->s) == 0)
                 break;
@@ -338,7 +348,7 @@ static kokoro_status run(vm *v, pobj **result)
         case 'R': st = reduce(v, at); break;
         case 'b': { /* BUILD: state of an OrderedDict (_metadata) or a tensor is not needed */
             pobj *state = pop(v);
-            if (!state || !v->sp || (v->stack[v->sp - 1]->kind != PO_DICT && v->stack[v->sp - 1]->kind != PO_TENSOR))
+            if (!state || !frame(v) || (v->stack[v->sp - 1]->kind != PO_DICT && v->stack[v->sp - 1]->kind != PO_TENSOR))
                 return perr(v, at, "BUILD on an unsupported object%s", NULL);
         } break;
         case 'Q': { /* BINPERSID: ('storage', StorageClass, key, location, numel) */
@@ -366,7 +376,7 @@ static kokoro_status run(vm *v, pobj **result)
         case 0x86:
         case 0x87: { /* TUPLE1..3 */
             size_t n = (size_t)(op - 0x84);
-            if (v->sp < n) return perr(v, at, "stack underflow%s", NULL);
+            if (frame(v) < n) return perr(v, at, "stack underflow%s", NULL);
             pobj *o = new_obj(v, PO_TUPLE);
             if (!o) return push(v, NULL);
             for (size_t i = v->sp - n; i < v->sp && st == KOKORO_OK; i++) st = append_item(v, o, v->stack[i]);
@@ -374,7 +384,7 @@ static kokoro_status run(vm *v, pobj **result)
             if (st == KOKORO_OK) st = push(v, o);
         } break;
         case 's': { /* SETITEM */
-            if (v->sp < 3) return perr(v, at, "stack underflow%s", NULL);
+            if (frame(v) < 3) return perr(v, at, "stack underflow%s", NULL);
             st = set_items(v, at, v->stack[v->sp - 3], &v->stack[v->sp - 2], 2);
             v->sp -= 2;
         } break;
@@ -386,7 +396,7 @@ static kokoro_status run(vm *v, pobj **result)
             v->sp = m;
         } break;
         case 'a': { /* APPEND */
-            if (v->sp < 2 || v->stack[v->sp - 2]->kind != PO_LIST) return perr(v, at, "APPEND without a list%s", NULL);
+            if (frame(v) < 2 || v->stack[v->sp - 2]->kind != PO_LIST) return perr(v, at, "APPEND without a list%s", NULL);
             st = append_item(v, v->stack[v->sp - 2], v->stack[v->sp - 1]);
             v->sp--;
         } break;
@@ -409,7 +419,7 @@ static kokoro_status run(vm *v, pobj **result)
                 idx = (size_t)rd_le(v->p, n);
                 v->p += n;
             }
-            if (!v->sp) return perr(v, at, "PUT on an empty stack%s", NULL);
+            if (!frame(v)) return perr(v, at, "PUT on an empty stack%s", NULL);
             if (idx >= PK_MAX_MEMO) return perr(v, at, "memo index beyond the limit%s", NULL);
             if (idx >= v->memo_cap) {
                 size_t cap = v->memo_cap ? v->memo_cap : 64;
