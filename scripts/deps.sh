@@ -12,6 +12,9 @@ PACKAGES=(
   zlib1g-dev
   libcjson-dev
   libcmocka-dev
+  clang
+  libclang-rt-14-dev
+  valgrind
 )
 
 missing=()

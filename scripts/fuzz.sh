@@ -2,10 +2,10 @@
 # Long fuzzing runs: scripts/fuzz.sh [SECONDS-PER-TARGET] [TARGET...]
 # Builds build-fuzz (clang, libFuzzer + ASan + UBSan), runs each target (all of
 # tests/fuzz/fuzz_*.c by default) one after the other under nice, keeping the
-# inputs it finds in build-fuzz/tests/fuzz/work/<target>/new, and appends one
-# row per target to fuzz/REPORT.md. Crash inputs land in
-# build-fuzz/tests/fuzz/work/<target>/artifacts/: fix the parser, then copy
-# the input to tests/fuzz/regress/<target>/ so the test suite replays it.
+# inputs it finds in build-fuzz/tests/fuzz/work/<target>/new, and records one
+# row per target in fuzz/REPORT.md, whose totals it recomputes. A crash input
+# lands in build-fuzz/tests/fuzz/work/<target>/artifacts/: fix the parser,
+# then copy the input to tests/fuzz/regress/<target>/ so the suite replays it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-600}"
@@ -24,17 +24,34 @@ cmake -S "$root" -B "$dir" -DCMAKE_C_COMPILER=clang -DKOKORO_FUZZ=ON -DKOKORO_BU
 cmake --build "$dir" --target kokoro_fuzz -j"${KOKORO_BUILD_JOBS:-2}" >/dev/null
 report="$root/fuzz/REPORT.md"
 mkdir -p "$root/fuzz"
-if [ ! -f "$report" ]; then
-  cat >"$report" <<'HEAD'
-# Fuzzing report
 
-One row per run of `scripts/fuzz.sh` (libFuzzer + ASan + UBSan, one core, under `nice`).
-Totals per target are summed below the table by the script on every run.
+# REPORT.md = fixed header, every row so far (date, target, seconds,
+# executions, crashes, commit), then the totals per target.
+record() { # row
+  local rows
+  rows="$( (grep -E '^\| [0-9]{4}-' "$report" 2>/dev/null || true; echo "$1") )"
+  {
+    echo "# Fuzzing report"
+    echo
+    echo "Written by \`scripts/fuzz.sh\`: one row per run of a target (libFuzzer + ASan + UBSan, one"
+    echo "process under \`nice\`), then the totals per target. Crashes are fixed and their inputs kept in"
+    echo "\`tests/fuzz/regress/<target>/\`."
+    echo
+    echo "| date (UTC) | target | seconds | executions | crashes | commit |"
+    echo "|---|---|---|---|---|---|"
+    echo "$rows"
+    echo
+    echo "## Totals"
+    echo
+    echo "| target | time fuzzed | executions | crashes |"
+    echo "|---|---|---|---|"
+    awk -F' *[|] *' '{ s[$3] += $4; e[$3] += $5; c[$3] += $6 }
+      END { for (t in s) printf "| %s | %dh%02dm%02ds | %d | %d |\n", t, s[t] / 3600, s[t] % 3600 / 60, s[t] % 60, e[t], c[t] }' \
+      <<<"$rows" | sort
+  } >"$report.tmp"
+  mv "$report.tmp" "$report"
+}
 
-| date (UTC) | target | seconds | executions | crashes | commit |
-|---|---|---|---|---|---|
-HEAD
-fi
 status=0
 for t in "${targets[@]}"; do
   bin="$dir/tests/fuzz/fuzz_$t"
@@ -54,8 +71,8 @@ for t in "${targets[@]}"; do
   ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     nice -n 19 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/new" "${dirs[@]}" >"$log" 2>&1 || rc=$?
-  execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -n1)"
   elapsed=$(($(date +%s) - start))
+  execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -n1 || true)"
   after="$(ls "$work/artifacts" | wc -l)"
   crashes=$((after - before))
   [ $rc -ne 0 ] && [ $crashes -eq 0 ] && crashes=1
@@ -64,25 +81,7 @@ for t in "${targets[@]}"; do
     echo "fuzz_$t: CRASH, see $log and $work/artifacts/" >&2
     grep -E "ERROR|SUMMARY" "$log" | head -n 5 >&2 || true
   fi
-  echo "| $(date -u '+%Y-%m-%d %H:%M') | $t | $elapsed | ${execs:-0} | $crashes | $(git -C "$root" rev-parse --short HEAD) |" >>"$report"
-  echo "fuzz_$t: ${execs:-0} executions, $crashes crash(es)"
+  record "| $(date -u '+%Y-%m-%d %H:%M') | $t | $elapsed | ${execs:-0} | $crashes | $(git -C "$root" rev-parse --short HEAD) |"
+  echo "fuzz_$t: ${execs:-0} executions in ${elapsed}s, $crashes crash(es)"
 done
-# the totals, recomputed from the rows
-python3 - "$report" <<'PY'
-import re, sys
-path = sys.argv[1]
-text = open(path).read().split("\n## Totals")[0].rstrip("\n")
-tot = {}
-for line in text.splitlines():
-    m = re.match(r"\| [0-9-]+ [0-9:]+ \| (\S+) \| (\d+) \| (\d+) \| (\d+) \|", line)
-    if m:
-        t = tot.setdefault(m.group(1), [0, 0, 0])
-        for i in range(3):
-            t[i] += int(m.group(i + 2))
-out = text + "\n\n## Totals\n\n| target | time fuzzed | executions | crashes |\n|---|---|---|---|\n"
-for name in sorted(tot):
-    s, e, c = tot[name]
-    out += "| %s | %dh%02dm%02ds | %d | %d |\n" % (name, s // 3600, s % 3600 // 60, s % 60, e, c)
-open(path, "w").write(out)
-PY
 exit $status
