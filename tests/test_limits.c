@@ -336,6 +336,34 @@ static void test_npz_zip_bomb(void **state)
     free(img);
 }
 
+/* config.json vocab keys: exactly one code point, never empty (an empty key
+ * used to be read one byte past its terminator). */
+static void test_config_vocab_keys(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/kokoro-config.json", KOKORO_TEST_DATA);
+    size_t n;
+    unsigned char *json = read_all(path, &n);
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    memcpy(text, json, n);
+    text[n] = '\0';
+    free(json);
+    kokoro_config *c;
+    assert_int_equal(kokoro_config_parse(text, n, "ok.json", &c), KOKORO_OK);
+    kokoro_config_free(c);
+    /* rename the vocab's first key ("x": or "\u...": after "vocab": {) to "" */
+    char *v = strstr(text, "\"vocab\"");
+    assert_non_null(v);
+    char *q1 = strchr(strchr(v, '{'), '"'), *q2 = strstr(q1 + 1, "\":");
+    assert_non_null(q1), assert_non_null(q2);
+    memmove(q1 + 1, q2, strlen(q2) + 1);
+    expect_error(kokoro_config_parse(text, strlen(text), "empty-key.json", &c), "vocab key '' is not one Unicode character");
+    assert_null(c);
+    free(text);
+}
+
 /* The limits refuse no genuine file: the fixtures load, from a path and from
  * memory, identically. */
 static void test_genuine_files_load(void **state)
@@ -450,7 +478,7 @@ int main(void)
         cmocka_unit_test(test_views),              cmocka_unit_test(test_pickle_machine_limits),
         cmocka_unit_test(test_pickle_big_dict),    cmocka_unit_test(test_npy_huge_shape),
         cmocka_unit_test(test_npz_zip_bomb),       cmocka_unit_test(test_genuine_files_load),
-        cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_config_vocab_keys),  cmocka_unit_test(test_fuzz_regressions),
     };
     return cmocka_run_group_tests_name("limits", tests, setup, teardown);
 }
