@@ -334,6 +334,16 @@ static void test_npz_zip_bomb(void **state)
     kokoro_voices *v;
     expect_error(kokoro_voices_load(in_dir("bomb.npz"), &v), "zip bomb");
     free(img);
+
+    /* a 5 GiB (sparse) file is refused from its size, before reading it into memory */
+    FILE *f = fopen(in_dir("huge-file.npz"), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite("PK\x03\x04", 1, 4, f), 4);
+    assert_int_equal(ftruncate(fileno(f), (off_t)5 << 30), 0);
+    fclose(f);
+    expect_error(kk_npz_read(in_dir("huge-file.npz"), &t), "more than the 4 GiB an .npz may have");
+    expect_error(kokoro_voices_load(in_dir("huge-file.npz"), &v), "more than the 4 GiB");
+    unlink(in_dir("huge-file.npz"));
 }
 
 /* config.json vocab keys: exactly one code point, never empty (an empty key

@@ -17,6 +17,7 @@
 
 #define NPZ_MAX_MEMBER ((zip_uint64_t)4 << 30) /* 4 GiB uncompressed per array */
 #define NPZ_MAX_RATIO 1000                     /* deflate ratio above which a member is a bomb */
+#define NPZ_MAX_FILE ((size_t)4 << 30)         /* the whole file is read into memory */
 
 /* ---- .npy header ---- */
 
@@ -301,8 +302,10 @@ kokoro_status kk_npz_read(const char *path, kk_table *table)
     } else {
         size = (size_t)ftell(f);
         rewind(f);
-        buf = malloc(size ? size : 1);
-        if (!buf)
+        buf = size <= NPZ_MAX_FILE ? malloc(size ? size : 1) : NULL;
+        if (size > NPZ_MAX_FILE)
+            st = kk_error(KOKORO_ERR_FORMAT, "%s: %zu bytes, more than the 4 GiB an .npz may have here", path, size);
+        else if (!buf)
             st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
         else if (fread(buf, 1, size, f) != size)
             st = kk_error(KOKORO_ERR_IO, "%s: read error: %s", path, strerror(errno));
