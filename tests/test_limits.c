@@ -178,6 +178,15 @@ static void test_torch_zip_bomb(void **state)
     free(pk);
     free(b.p);
     free(zeros);
+
+    /* headers claiming 3 GiB for a storage of 16 (stored) or 0 (deflated) bytes */
+    static const char *const liars[] = {"stored-size-lie.pth", "zero-compressed-3gib.pth"};
+    for (int i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/../fuzz/corpus/torch/%s", KOKORO_TEST_DATA, liars[i]);
+        expect_error(kk_torch_read(path, &t), "declares 3221225472 bytes");
+        assert_non_null(strstr(kokoro_last_error(), "a zip bomb?"));
+    }
 }
 
 static void test_torch_declared_sizes(void **state)
@@ -333,11 +342,16 @@ static void test_npz_zip_bomb(void **state)
     int deflate[] = {1};
     write_zip(in_dir("bomb.npz"), names, datas, sizes, deflate, 1);
     kk_table t;
-    expect_error(kk_npz_read(in_dir("bomb.npz"), &t), "zip bomb");
+    expect_error(kk_npz_read(in_dir("bomb.npz"), &t), "(a zip bomb?)");
     /* and through the voice loader, which reads voices-v1.0.bin as an npz */
     kokoro_voices *v;
     expect_error(kokoro_voices_load(in_dir("bomb.npz"), &v), "zip bomb");
     free(img);
+
+    /* a header claiming 3 GiB from zero compressed bytes, in a 100-byte file */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/../fuzz/regress/npz/zero-compressed-3gib.npz", KOKORO_TEST_DATA);
+    expect_error(kk_npz_read(path, &t), "declares 3221225472 bytes from 0 compressed (a zip bomb?)");
 
     /* a 5 GiB (sparse) file is refused from its size, before reading it into memory */
     FILE *f = fopen(in_dir("huge-file.npz"), "wb");
