@@ -33,6 +33,9 @@ PACKAGES=(
   wrk
   chromium
   nodejs
+  clang
+  libclang-rt-14-dev
+  valgrind
 )
 # npm (browser tests): Debian's package, unless the Node.js present bundles it
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: a Release build, then an ASan+UBSan build, each run
-# with CTest. Ends with one line "tests: N passed, M failed" over both runs
-# and exits non-zero if anything failed.
+# with CTest; then the fuzz stage (clang build-fuzz: every libFuzzer target
+# over its seeds and regressions, then KOKORO_FUZZ_SECONDS, default 30, of
+# fuzzing each, as CTest tests); then valgrind memcheck over the parsers'
+# tests (scripts/valgrind.sh). Ends with one line "tests: N passed, M failed"
+# over all of them and exits non-zero if anything failed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 jobs="${KOKORO_TEST_JOBS:-1}"
@@ -33,6 +36,18 @@ echo "== browser: tests"
 browser=0
 bash "$root/tests/browser/run.sh" "$root/build" 2>&1 | tee "$logs/browser.log" || browser=$?
 
+# libFuzzer needs clang; the library is built once more with coverage
+fdir="$root/build-fuzz"
+cmake -S "$root" -B "$fdir" -DCMAKE_C_COMPILER=clang -DKOKORO_FUZZ=ON -DKOKORO_BUILD_TESTS=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKOKORO_FUZZ_SECONDS="${KOKORO_FUZZ_SECONDS:-30}" >/dev/null
+cmake --build "$fdir" --target kokoro_fuzz -j"$(nproc)"
+fuzz=0
+run_suite fuzz "$fdir" || fuzz=$?
+
+echo "== valgrind: parser tests"
+vg=0
+bash "$root/scripts/valgrind.sh" "$root/build" 2>&1 | tee "$logs/valgrind.txt" || vg=$?
+
 # totals from CTest's own summaries ("100% tests passed, 0 tests failed out of 5")
 passed=0 failed=0
 for f in "$logs"/*.log; do
@@ -43,6 +58,15 @@ for f in "$logs"/*.log; do
   passed=$((passed + nt - nf))
   failed=$((failed + nf))
 done
-echo "release $([ $release -eq 0 ] && echo passed || echo FAILED), asan+ubsan $([ $asan -eq 0 ] && echo passed || echo FAILED), browser $([ $browser -eq 0 ] && echo passed || echo FAILED)"
+# and from valgrind.sh's "valgrind: N clean, M failed"
+vline="$(grep -E "^valgrind: [0-9]+ clean, [0-9]+ failed" "$logs/valgrind.txt" | tail -n1 || true)"
+if [ -z "$vline" ]; then
+  failed=$((failed + 1))
+else
+  passed=$((passed + $(sed -E 's/^valgrind: ([0-9]+) clean.*/\1/' <<<"$vline")))
+  failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$vline")))
+fi
+word() { [ "$1" -eq 0 ] && echo passed || echo FAILED; }
+echo "release $(word $release), asan+ubsan $(word $asan), browser $(word $browser), fuzz $(word $fuzz), valgrind $(word $vg)"
 echo "tests: $passed passed, $failed failed"
-[ $release -eq 0 ] && [ $asan -eq 0 ] && [ $browser -eq 0 ] && [ $failed -eq 0 ]
+[ $release -eq 0 ] && [ $asan -eq 0 ] && [ $browser -eq 0 ] && [ $fuzz -eq 0 ] && [ $vg -eq 0 ] && [ $failed -eq 0 ]

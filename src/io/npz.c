@@ -17,6 +17,7 @@
 
 #define NPZ_MAX_MEMBER ((zip_uint64_t)4 << 30) /* 4 GiB uncompressed per array */
 #define NPZ_MAX_RATIO 1000                     /* deflate ratio above which a member is a bomb */
+#define NPZ_MAX_FILE ((size_t)4 << 30)         /* the whole file is read into memory */
 
 /* ---- .npy header ---- */
 
@@ -215,7 +216,7 @@ kokoro_status kk_npy_parse(const void *data, size_t size, const char *what, kk_t
 
 /* ---- .npz ---- */
 
-static kokoro_status read_member(zip_t *z, zip_uint64_t i, const char *path, kk_table *table)
+static kokoro_status read_member(zip_t *z, zip_uint64_t i, size_t archive_size, const char *path, kk_table *table)
 {
     zip_stat_t zs;
     if (zip_stat_index(z, i, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_NAME) || !(zs.valid & ZIP_STAT_SIZE))
@@ -228,9 +229,13 @@ static kokoro_status read_member(zip_t *z, zip_uint64_t i, const char *path, kk_
     if (zs.size > NPZ_MAX_MEMBER)
         return kk_error(KOKORO_ERR_FORMAT, "%s: member '%s' declares %llu bytes, more than the 4 GiB allowed", path,
                         name, (unsigned long long)zs.size);
-    if ((zs.valid & ZIP_STAT_COMP_SIZE) && zs.comp_size > 0 && zs.size / zs.comp_size > NPZ_MAX_RATIO)
-        return kk_error(KOKORO_ERR_FORMAT, "%s: member '%s' expands %llu-fold (a zip bomb?)", path, name,
-                        (unsigned long long)(zs.size / zs.comp_size));
+    /* the ratio to the compressed size (to the whole archive when unknown);
+     * no method makes something from zero bytes, whatever a header claims */
+    zip_uint64_t comp = (zs.valid & ZIP_STAT_COMP_SIZE) ? zs.comp_size : archive_size;
+    if (zs.size > 0 && (comp == 0 || zs.size / comp > NPZ_MAX_RATIO))
+        return kk_error(KOKORO_ERR_FORMAT, "%s: member '%s' declares %llu bytes from %llu compressed (a zip bomb?)",
+                        path, name, (unsigned long long)zs.size,
+                        (unsigned long long)((zs.valid & ZIP_STAT_COMP_SIZE) ? zs.comp_size : 0));
     unsigned char *buf = malloc(zs.size ? zs.size : 1);
     if (!buf) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory reading '%s'", path, name);
     zip_file_t *f = zip_fopen_index(z, i, 0);
@@ -281,7 +286,7 @@ kokoro_status kk_npz_read_mem(const void *data, size_t size, const char *path, k
     zip_error_fini(&ze);
     kokoro_status st = KOKORO_OK;
     zip_int64_t n = zip_get_num_entries(z, 0);
-    for (zip_int64_t i = 0; i < n && st == KOKORO_OK; i++) st = read_member(z, (zip_uint64_t)i, path, table);
+    for (zip_int64_t i = 0; i < n && st == KOKORO_OK; i++) st = read_member(z, (zip_uint64_t)i, size, path, table);
     zip_discard(z); /* also frees the source */
     if (st == KOKORO_OK && table->count == 0) st = kk_error(KOKORO_ERR_FORMAT, "%s: the .npz holds no array", path);
     if (st != KOKORO_OK) kk_table_free(table);
@@ -301,8 +306,10 @@ kokoro_status kk_npz_read(const char *path, kk_table *table)
     } else {
         size = (size_t)ftell(f);
         rewind(f);
-        buf = malloc(size ? size : 1);
-        if (!buf)
+        buf = size <= NPZ_MAX_FILE ? malloc(size ? size : 1) : NULL;
+        if (size > NPZ_MAX_FILE)
+            st = kk_error(KOKORO_ERR_FORMAT, "%s: %zu bytes, more than the 4 GiB an .npz may have here", path, size);
+        else if (!buf)
             st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
         else if (fread(buf, 1, size, f) != size)
             st = kk_error(KOKORO_ERR_IO, "%s: read error: %s", path, strerror(errno));

@@ -15,6 +15,11 @@
 #define PK_MAX_STACK 100000
 #define PK_MAX_MEMO 1000000
 #define PK_MAX_DEPTH 64
+#define PK_MAX_KEY_COMPARES ((uint64_t)1 << 26) /* dict key lookups are linear: bound the quadratic case */
+#define TORCH_MAX_PICKLE ((zip_uint64_t)64 << 20)
+#define TORCH_MAX_STORAGE ((zip_uint64_t)4 << 30) /* per storage, uncompressed */
+#define TORCH_MAX_RATIO 1000                      /* deflate never gets near this on weights: a bomb */
+#define TORCH_MAX_VIEW ((uint64_t)64 << 20)       /* a view may outgrow its storage (stride 0) up to this */
 
 typedef enum {
     PO_NONE,
@@ -58,6 +63,7 @@ typedef struct vm {
     size_t nmarks, marks_cap;
     pobj **memo;
     size_t memo_cap, memo_len; /* slots, and how many are filled (MEMOIZE's next index) */
+    uint64_t compares;         /* dict key comparisons so far */
 } vm;
 
 static const struct {
@@ -119,7 +125,11 @@ static kokoro_status push(vm *v, pobj *o)
     return KOKORO_OK;
 }
 
-static pobj *pop(vm *v) { return v->sp ? v->stack[--v->sp] : NULL; }
+/* As in Python's pickle, a MARK starts a new frame: nothing below the last
+ * mark can be popped until TUPLE/LIST/SETITEMS/APPENDS consume the frame. */
+static size_t frame(const vm *v) { return v->sp - (v->nmarks ? v->marks[v->nmarks - 1] : 0); }
+
+static pobj *pop(vm *v) { return frame(v) ? v->stack[--v->sp] : NULL; }
 
 static kokoro_status append_item(vm *v, pobj *c, pobj *item)
 {
@@ -163,6 +173,10 @@ static kokoro_status set_items(vm *v, size_t at, pobj *dict, pobj **kv, size_t n
     for (size_t i = 0; i < n; i += 2) {
         /* a later value for an existing key replaces it */
         size_t j;
+        v->compares += dict->n / 2;
+        if (v->compares > PK_MAX_KEY_COMPARES)
+            return perr(v, at, "dicts too large: more than %s key comparisons (a state dict has a few thousand keys)",
+                        "2^26");
         for (j = 0; j < dict->n; j += 2)
             if (kv[i]->kind == PO_STR && dict->items[j]->kind == PO_STR && strcmp(dict->items[j]->s, kv[i]->s) == 0)
                 break;
@@ -334,7 +348,7 @@ static kokoro_status run(vm *v, pobj **result)
         case 'R': st = reduce(v, at); break;
         case 'b': { /* BUILD: state of an OrderedDict (_metadata) or a tensor is not needed */
             pobj *state = pop(v);
-            if (!state || !v->sp || (v->stack[v->sp - 1]->kind != PO_DICT && v->stack[v->sp - 1]->kind != PO_TENSOR))
+            if (!state || !frame(v) || (v->stack[v->sp - 1]->kind != PO_DICT && v->stack[v->sp - 1]->kind != PO_TENSOR))
                 return perr(v, at, "BUILD on an unsupported object%s", NULL);
         } break;
         case 'Q': { /* BINPERSID: ('storage', StorageClass, key, location, numel) */
@@ -362,7 +376,7 @@ static kokoro_status run(vm *v, pobj **result)
         case 0x86:
         case 0x87: { /* TUPLE1..3 */
             size_t n = (size_t)(op - 0x84);
-            if (v->sp < n) return perr(v, at, "stack underflow%s", NULL);
+            if (frame(v) < n) return perr(v, at, "stack underflow%s", NULL);
             pobj *o = new_obj(v, PO_TUPLE);
             if (!o) return push(v, NULL);
             for (size_t i = v->sp - n; i < v->sp && st == KOKORO_OK; i++) st = append_item(v, o, v->stack[i]);
@@ -370,7 +384,7 @@ static kokoro_status run(vm *v, pobj **result)
             if (st == KOKORO_OK) st = push(v, o);
         } break;
         case 's': { /* SETITEM */
-            if (v->sp < 3) return perr(v, at, "stack underflow%s", NULL);
+            if (frame(v) < 3) return perr(v, at, "stack underflow%s", NULL);
             st = set_items(v, at, v->stack[v->sp - 3], &v->stack[v->sp - 2], 2);
             v->sp -= 2;
         } break;
@@ -382,7 +396,7 @@ static kokoro_status run(vm *v, pobj **result)
             v->sp = m;
         } break;
         case 'a': { /* APPEND */
-            if (v->sp < 2 || v->stack[v->sp - 2]->kind != PO_LIST) return perr(v, at, "APPEND without a list%s", NULL);
+            if (frame(v) < 2 || v->stack[v->sp - 2]->kind != PO_LIST) return perr(v, at, "APPEND without a list%s", NULL);
             st = append_item(v, v->stack[v->sp - 2], v->stack[v->sp - 1]);
             v->sp--;
         } break;
@@ -405,7 +419,7 @@ static kokoro_status run(vm *v, pobj **result)
                 idx = (size_t)rd_le(v->p, n);
                 v->p += n;
             }
-            if (!v->sp) return perr(v, at, "PUT on an empty stack%s", NULL);
+            if (!frame(v)) return perr(v, at, "PUT on an empty stack%s", NULL);
             if (idx >= PK_MAX_MEMO) return perr(v, at, "memo index beyond the limit%s", NULL);
             if (idx >= v->memo_cap) {
                 size_t cap = v->memo_cap ? v->memo_cap : 64;
@@ -478,6 +492,12 @@ static kokoro_status materialize(flat *f, const pobj *t, const char *name)
         return kk_error(KOKORO_ERR_FORMAT,
                         "%s: tensor '%s': offset and strides reach element %llu of storage '%s', which has %lld",
                         f->v->what, name, (unsigned long long)last, s->s, (long long)s->numel);
+    /* stride-0 views can name far more elements than the storage holds */
+    if (n > SIZE_MAX / es || (n * es > size && n * es > TORCH_MAX_VIEW))
+        return kk_error(KOKORO_ERR_FORMAT,
+                        "%s: tensor '%s': %llu elements from a storage of %zu bytes (a view larger than 64 MiB "
+                        "beyond its storage)",
+                        f->v->what, name, (unsigned long long)n, size);
     unsigned char *out = malloc(n ? n * es : 1);
     if (!out) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory for tensor '%s'", f->v->what, name);
     int contiguous = 1;
@@ -486,7 +506,9 @@ static kokoro_status materialize(flat *f, const pobj *t, const char *name)
         if (t->shape[d] != 1 && t->stride[d] != expect) contiguous = 0;
         expect *= t->shape[d];
     }
-    if (contiguous) {
+    if (n == 0) {
+        /* an empty view reads nothing; its offset was never checked */
+    } else if (contiguous) {
         memcpy(out, data + (size_t)t->offset * es, n * es);
     } else {
         int64_t idx[KK_MAX_DIMS] = {0};
@@ -560,6 +582,15 @@ typedef struct zctx {
     zip_uint64_t file_size;
 } zctx;
 
+/* Zip bombs: an entry may not declare more than TORCH_MAX_STORAGE, nor more
+ * than TORCH_MAX_RATIO times its compressed size or the whole archive. */
+static int member_too_large(const zip_stat_t *zs, zip_uint64_t file_size)
+{
+    zip_uint64_t comp = (zs->valid & ZIP_STAT_COMP_SIZE) ? zs->comp_size : zs->size;
+    return zs->size > TORCH_MAX_STORAGE || (file_size && zs->size / TORCH_MAX_RATIO > file_size) ||
+           (comp && zs->size / comp > TORCH_MAX_RATIO) || (!comp && zs->size > 0);
+}
+
 static kokoro_status zip_storage(void *vctx, const char *key, kk_dtype dtype, int64_t numel,
                                  const unsigned char **data, size_t *size)
 {
@@ -577,15 +608,25 @@ static kokoro_status zip_storage(void *vctx, const char *key, kk_dtype dtype, in
     zip_stat_t zs;
     if (zip_stat(c->z, name, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE))
         return kk_error(KOKORO_ERR_FORMAT, "%s: storage '%s' is missing from the archive", c->path, name);
-    uint64_t want = (uint64_t)numel * kk_dtype_size(dtype);
-    if (zs.size < want)
-        return kk_error(KOKORO_ERR_FORMAT, "%s: storage '%s' holds %llu bytes, %llu declared", c->path, name,
-                        (unsigned long long)zs.size, (unsigned long long)want);
-    /* a stored member can never be larger than the file; a compressed one is bounded by ratio */
-    uint64_t comp = (zs.valid & ZIP_STAT_COMP_SIZE) ? zs.comp_size : zs.size;
-    if (zs.size > c->file_size * 1000 || (comp && zs.size / comp > 1000))
-        return kk_error(KOKORO_ERR_FORMAT, "%s: storage '%s' declares %llu bytes, implausible for the file", c->path,
-                        name, (unsigned long long)zs.size);
+    /* checked before anything is allocated: the pickle's claim against the
+     * entry, and the entry's claim against the archive */
+    size_t es = kk_dtype_size(dtype);
+    if ((uint64_t)numel > zs.size / es) {
+        char declared[64];
+        if ((uint64_t)numel <= UINT64_MAX / es)
+            snprintf(declared, sizeof declared, "%llu", (unsigned long long)numel * es);
+        else
+            snprintf(declared, sizeof declared, "%lld elements", (long long)numel);
+        return kk_error(KOKORO_ERR_FORMAT, "%s: storage '%s' holds %llu bytes, %s declared", c->path, name,
+                        (unsigned long long)zs.size, declared);
+    }
+    if (member_too_large(&zs, c->file_size))
+        return kk_error(KOKORO_ERR_FORMAT,
+                        "%s: storage '%s' declares %llu bytes from %llu compressed in a %llu-byte file "
+                        "(over 4 GiB or %d-fold: a zip bomb?)",
+                        c->path, name, (unsigned long long)zs.size,
+                        (unsigned long long)((zs.valid & ZIP_STAT_COMP_SIZE) ? zs.comp_size : zs.size),
+                        (unsigned long long)c->file_size, TORCH_MAX_RATIO);
     unsigned char *buf = malloc(zs.size ? zs.size : 1);
     if (!buf) return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory for storage '%s'", c->path, name);
     zip_file_t *zf = zip_fopen(c->z, name, 0);
@@ -625,27 +666,11 @@ int kk_torch_probe(const char *path)
     return found;
 }
 
-kokoro_status kk_torch_read(const char *path, kk_table *table)
+/* The checkpoint inside an opened archive; file_size bounds what a member may
+ * declare. Always discards z. */
+static kokoro_status read_zip(zip_t *z, zip_uint64_t file_size, const char *path, kk_table *table)
 {
-    kk_table_init(table);
-    int err;
-    zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
-    if (!z) {
-        zip_error_t ze;
-        zip_error_init_with_code(&ze, err);
-        kokoro_status st = kk_error(err == ZIP_ER_NOENT || err == ZIP_ER_OPEN ? KOKORO_ERR_IO : KOKORO_ERR_FORMAT,
-                                    "%s: not a readable PyTorch zip checkpoint: %s", path, zip_error_strerror(&ze));
-        zip_error_fini(&ze);
-        return st;
-    }
-    zctx c = {.z = z, .path = path};
-    FILE *fp = fopen(path, "rb");
-    if (fp) {
-        fseek(fp, 0, SEEK_END);
-        long sz = ftell(fp);
-        c.file_size = sz > 0 ? (zip_uint64_t)sz : 0;
-        fclose(fp);
-    }
+    zctx c = {.z = z, .path = path, .file_size = file_size};
     /* find "<archive>/data.pkl": the archive folder is whatever the saver chose */
     const char *pkl_name = NULL;
     zip_int64_t n = zip_get_num_entries(z, 0);
@@ -665,8 +690,11 @@ kokoro_status kk_torch_read(const char *path, kk_table *table)
         st = kk_error(KOKORO_ERR_FORMAT, "%s: no '<archive>/data.pkl' entry: not a PyTorch checkpoint", path);
     } else if (strlen(pkl_name) - 8 >= sizeof c.prefix) {
         st = kk_error(KOKORO_ERR_FORMAT, "%s: archive name too long", path);
-    } else if (zip_stat(z, pkl_name, 0, &zs) != 0 || zs.size > ((zip_uint64_t)64 << 20)) {
+    } else if (zip_stat(z, pkl_name, 0, &zs) != 0 || zs.size > TORCH_MAX_PICKLE) {
         st = kk_error(KOKORO_ERR_FORMAT, "%s: data.pkl is unreadable or larger than 64 MiB", path);
+    } else if (member_too_large(&zs, file_size)) {
+        st = kk_error(KOKORO_ERR_FORMAT, "%s: data.pkl declares %llu bytes from %llu compressed (a zip bomb?)", path,
+                      (unsigned long long)zs.size, (unsigned long long)zs.comp_size);
     } else {
         memcpy(c.prefix, pkl_name, strlen(pkl_name) - 8);
         c.prefix[strlen(pkl_name) - 8] = '\0';
@@ -676,14 +704,52 @@ kokoro_status kk_torch_read(const char *path, kk_table *table)
         if (zf) zip_fclose(zf);
         if (got < 0 || (zip_uint64_t)got != zs.size) st = kk_error(KOKORO_ERR_FORMAT, "%s: data.pkl is truncated", path);
     }
-    if (st == KOKORO_OK) {
-        char what[PATH_MAX + 32];
-        snprintf(what, sizeof what, "%s", path);
-        st = kk_pickle_load(pkl, zs.size, what, zip_storage, &c, table);
-    }
+    if (st == KOKORO_OK) st = kk_pickle_load(pkl, zs.size, path, zip_storage, &c, table);
     free(pkl);
     for (size_t i = 0; i < c.ncache; i++) free(c.cache[i].data);
     free(c.cache);
     zip_discard(z);
     return st;
+}
+
+kokoro_status kk_torch_read(const char *path, kk_table *table)
+{
+    kk_table_init(table);
+    int err;
+    zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
+    if (!z) {
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, err);
+        kokoro_status st = kk_error(err == ZIP_ER_NOENT || err == ZIP_ER_OPEN ? KOKORO_ERR_IO : KOKORO_ERR_FORMAT,
+                                    "%s: not a readable PyTorch zip checkpoint: %s", path, zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        return st;
+    }
+    zip_uint64_t file_size = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        fseek(fp, 0, SEEK_END);
+        long sz = ftell(fp);
+        file_size = sz > 0 ? (zip_uint64_t)sz : 0;
+        fclose(fp);
+    }
+    return read_zip(z, file_size, path, table);
+}
+
+kokoro_status kk_torch_read_mem(const void *data, size_t size, const char *what, kk_table *table)
+{
+    kk_table_init(table);
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(data, size, 0, &ze);
+    zip_t *z = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
+    if (!z) {
+        kokoro_status st = kk_error(KOKORO_ERR_FORMAT, "%s: not a readable PyTorch zip checkpoint: %s", what,
+                                    zip_error_strerror(&ze));
+        if (src) zip_source_free(src);
+        zip_error_fini(&ze);
+        return st;
+    }
+    zip_error_fini(&ze);
+    return read_zip(z, size, what, table); /* zip_discard also frees the source */
 }

@@ -16,6 +16,9 @@
  * the opcode or global and its byte offset. */
 kokoro_status kk_torch_read(const char *path, kk_table *table);
 
+/* Same, from a buffer holding the whole zip (what names it in messages). */
+kokoro_status kk_torch_read_mem(const void *data, size_t size, const char *what, kk_table *table);
+
 /* Non-zero when path is a zip with an "<archive>/data.pkl" entry. */
 int kk_torch_probe(const char *path);
 

@@ -64,6 +64,7 @@ static const cJSON *lookup(const cJSON *root, const char *path)
 static int utf8_one(const char *s, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
+    if (!u[0]) return 0; /* an empty key: nothing to read past its terminator */
     int n = u[0] < 0x80 ? 1 : (u[0] >> 5) == 6 ? 2 : (u[0] >> 4) == 14 ? 3 : (u[0] >> 3) == 30 ? 4 : 0;
     if (!n) return 0;
     uint32_t c = n == 1 ? u[0] : u[0] & (0x7f >> n);
