@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_pipeline.h"
 #include "core/error.h"
 #include "io/npz.h"
 #include "kokoro.h"
@@ -180,6 +181,7 @@ static int write_json(const char *path, const bench_case *cases, size_t n, int t
 
 int main(int argc, char **argv)
 {
+    if (kk_bench_pipeline_wanted(argc, argv)) return kk_bench_pipeline_main(argc, argv);
     const char *cases_path = NULL, *out_path = NULL, *model_path = NULL, *json_path = NULL;
     int test_weights = 0, no_noise = 0;
     long threads = 0, repeat = 1;
