@@ -147,6 +147,21 @@ static void test_workers_identical(void **state)
             assert_true(samples == samples0);
         }
     }
+    /* async I/O (pieces delivered on the engine's writer thread) changes nothing either */
+    char first_hash[17];
+    snprintf(first_hash, sizeof first_hash, "%s", hash0);
+    cJSON_Delete(j);
+    assert_int_equal(bench("--text t.txt --test-weights --voices '%s/voices' --workers 2 --threads 1 --async-io "
+                           "--chars 16 --chunk-tokens 8 --json a.json",
+                           KOKORO_TEST_DATA),
+                     0);
+    j = read_json("a.json");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "async_io")));
+    cfgs = cJSON_GetObjectItemCaseSensitive(j, "configs");
+    assert_int_equal(cJSON_GetArraySize(cfgs), 2);
+    for (int i = 0; i < 2; i++)
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cfgs, i), "hash")->valuestring,
+                            first_hash);
     cJSON_Delete(j);
     /* the table says so too */
     FILE *f = fopen(in_dir("out.log"), "r");
