@@ -544,8 +544,13 @@ static int run_child(int argc, char **argv, int w, int t, bp_result *r)
         close(fd[0]);
     }
     free(line);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    int status = 0;
+    pid_t wp;
+    while ((wp = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (wp != pid) {
+        fprintf(stderr, "kokoro-bench: waiting for configuration %d x %d: %s\n", w, t, strerror(errno));
+        return -1;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !got) {
         if (WIFSIGNALED(status))
