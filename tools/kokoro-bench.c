@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_pipeline.h"
 #include "core/error.h"
 #include "io/npz.h"
 #include "kokoro.h"
@@ -269,6 +270,7 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
 
 int main(int argc, char **argv)
 {
+    if (kk_bench_pipeline_wanted(argc, argv)) return kk_bench_pipeline_main(argc, argv);
     const char *cases_path = NULL, *out_path = NULL, *model_path = NULL, *json_path = NULL;
     int test_weights = 0, no_noise = 0, profile = 0, dtype = KOKORO_DTYPE_F32;
     long threads = 0, repeat = 1, ntokens = 0;
