@@ -129,7 +129,11 @@ static void test_formats(void **state)
     assert_non_null(ref);
     assert_int_equal(rate, 24000);
     assert_true(nref > 12000);
+#ifdef KOKORO_SANITIZED /* synthesis is slow here: one format per encoder library */
+    const char *fmts[] = {"wav", "mp3", "m4a", "pcm"};
+#else
     const char *fmts[] = {"wav", "flac", "mp3", "opus", "m4a", "m4b", "pcm"};
+#endif
     for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
         char name[32];
         snprintf(name, sizeof name, "out.%s", fmts[i]);
@@ -250,10 +254,12 @@ static void test_seed_and_parallel(void **state)
     /* parallel workers, async writes and any thread count give the same bytes */
     assert_int_equal(tts("two.txt p.wav %s --seed 7 --parallel --max-workers 2 --async-io", base), 0);
     assert_true(files_equal(in_dir("s1.wav"), in_dir("p.wav")));
+#ifndef KOKORO_SANITIZED
     assert_int_equal(tts("two.txt t1.wav %s --seed 7 --threads 1", base), 0);
     assert_true(files_equal(in_dir("s1.wav"), in_dir("t1.wav")));
     assert_int_equal(tts("two.txt p3.wav %s --seed 7 --parallel --max-workers 3 --threads 2", base), 0);
     assert_true(files_equal(in_dir("s1.wav"), in_dir("p3.wav")));
+#endif
     /* an invalid variable names itself */
     setenv("KOKORO_MAX_WORKERS", "lots", 1);
     assert_int_equal(tts("two.txt x.wav %s", base), 2);
