@@ -574,7 +574,10 @@ static int write_file_atomic(const char *path, const char *text)
     }
     FILE *f = fopen(tmp, "w");
     int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f) ok = (fflush(f) == 0) & (fsync(fileno(f)) == 0) & (fclose(f) == 0) & ok;
+    if (f) { /* all three run, whatever the earlier ones said */
+        int flushed = fflush(f) == 0, synced = fsync(fileno(f)) == 0, closed = fclose(f) == 0;
+        ok = ok && flushed && synced && closed;
+    }
     if (!ok || rename(tmp, path) != 0) {
         fprintf(stderr, "kokoro-bench: cannot write %s: %s\n", path, strerror(errno));
         remove(tmp);
