@@ -76,11 +76,13 @@ int kk_request_speech(const char *body, size_t len, size_t max_input, kk_speech_
         snprintf(err, cap, "voice, response_format and lang_code are strings, speed a number, stream a boolean");
         goto out;
     }
-    out->speed = sp ? (float)sp->valuedouble : 1.0f;
-    if (!(out->speed >= 0.5f && out->speed <= 2.0f)) {
-        snprintf(err, cap, "speed %g: this engine supports 0.5 to 2.0", sp->valuedouble);
+    /* checked as a double: a float cast of 1e300 would be undefined */
+    double speed = sp ? sp->valuedouble : 1.0;
+    if (!(speed >= 0.5 && speed <= 2.0)) {
+        snprintf(err, cap, "speed %g: this engine supports 0.5 to 2.0", speed);
         goto out;
     }
+    out->speed = (float)speed;
     out->stream = stv ? cJSON_IsTrue(stv) : 1;
     out->input = strdup(in->valuestring);
     out->voice = strdup(voice);
@@ -119,11 +121,13 @@ int kk_request_job(const cJSON *o, kk_job_fields *out, char *err, size_t cap)
                  "speed a number, chapters an array of chapter indices");
         return 400;
     }
-    out->speed = sp ? (float)sp->valuedouble : 1.0f;
-    if (!(out->speed >= 0.5f && out->speed <= 2.0f)) {
-        snprintf(err, cap, "speed %g: this engine supports 0.5 to 2.0", sp->valuedouble);
+    /* checked as a double: a float cast of 1e300 would be undefined */
+    double speed = sp ? sp->valuedouble : 1.0;
+    if (!(speed >= 0.5 && speed <= 2.0)) {
+        snprintf(err, cap, "speed %g: this engine supports 0.5 to 2.0", speed);
         return 400;
     }
+    out->speed = (float)speed;
     if (cJSON_IsArray(chs)) {
         cJSON *e;
         cJSON_ArrayForEach(e, chs) {
