@@ -491,10 +491,10 @@ static void test_huge_single_line_text(void **state)
         assert_int_equal(rc, 1);
         assert_non_null(strstr(log, "at most 16777216"));
         assert_int_equal(access(wav, F_OK), -1);
-        /* bounded: seconds, and a small multiple of the input (the model's
+        /* bounded: seconds, and a small multiple of the input (the test
          * weights on top for the synthesis; ASan's shadow on top of that) */
         assert_true(secs < 120.0);
-        assert_true(rss_kb < 3072L * 1024);
+        assert_true(rss_kb < (k ? 2048L : 1024L) * 1024); /* measured 134 / 640 MiB, ASan 302 / 939 */
     }
     unlink(txt);
 }

@@ -1,7 +1,7 @@
 /* The server's request bodies parsed without a connection
  * (src/server/request.c): what the speech and job endpoints accept, and the
  * message for each thing a client can get wrong. The same functions are the
- * entry points of tests/fuzz/fuzz_server.c, whose regressions this replays. */
+ * entry points of tests/fuzz/fuzz_server.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
