@@ -537,19 +537,6 @@ static kokoro_status replay(const char *target, const unsigned char *d, size_t n
         fclose(f);
         kokoro_voices *v;
         if ((st = kokoro_voices_load(in_dir("regress.bin"), &v)) == KOKORO_OK) kokoro_voices_free(v);
-    } else if (strcmp(target, "frontend") == 0 && n >= 1) {
-        /* as tests/fuzz/fuzz_frontend.c: language and mode from the first byte */
-        static const char *const langs[] = {"en-us", "en-gb", "es", "fr-fr", "hi", "it", "pt-br", "ja", "zh"};
-        kokoro_frontend_options o = kokoro_frontend_options_default();
-        o.lang = langs[(d[0] & 0x0F) % 9];
-        o.phoneme_input = (d[0] >> 4) % 3 == 2;
-        o.target_tokens = 60;
-        kokoro_frontend *fe;
-        assert_int_equal(kokoro_frontend_new(&o, &fe), KOKORO_OK);
-        kokoro_chunk *ch;
-        size_t nch;
-        if ((st = kokoro_frontend_chunks(fe, (const char *)d + 1, n - 1, &ch, &nch)) == KOKORO_OK) kokoro_chunks_free(ch, nch);
-        kokoro_frontend_free(fe);
     } else {
         fail_msg("tests/fuzz/regress/%s: no replay for this target here", target);
     }
@@ -559,7 +546,7 @@ static kokoro_status replay(const char *target, const unsigned char *d, size_t n
 static void test_fuzz_regressions(void **state)
 {
     (void)state;
-    static const char *const targets[] = {"pickle", "torch", "npz", "npy", "config", "voices", "frontend"};
+    static const char *const targets[] = {"pickle", "torch", "npz", "npy", "config", "voices"};
     int replayed = 0;
     for (size_t k = 0; k < sizeof targets / sizeof *targets; k++) {
         char path[1024];
