@@ -68,7 +68,7 @@ for t in "${targets[@]}"; do
   rc=0
   start="$(date +%s)"
   # one process, stopped by the first crash (whose input is kept)
-  ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ASAN_OPTIONS="detect_leaks=1" LSAN_OPTIONS="suppressions=$root/tests/fuzz/lsan.supp" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     nice -n 19 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/new" "${dirs[@]}" >"$log" 2>&1 || rc=$?
   elapsed=$(($(date +%s) - start))

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -426,6 +429,76 @@ static void test_genuine_files_load(void **state)
     kk_table_free(&t);
 }
 
+/* ---- a 100 MB single-line text through kokoro-tts ---- */
+
+/* Runs kokoro-tts with argv (no shell), output to log; its exit code, and
+ * its wall time and peak memory. */
+static int run_tts(char *const argv[], const char *log, double *secs, long *maxrss_kb)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) _exit(126);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(KOKORO_TTS_PATH, argv);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    /* the largest of the waited-for children: this is the only big one */
+    assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    *maxrss_kb = ru.ru_maxrss;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static void test_huge_single_line_text(void **state)
+{
+    (void)state;
+    const size_t size = (size_t)100 << 20;
+    /* words and sentences, but not one line break: nothing to split a chapter on */
+    static const char unit[] = "The quick brown fox jumps over the lazy dog. ";
+    FILE *f = fopen(in_dir("huge.txt"), "wb");
+    assert_non_null(f);
+    for (size_t n = 0; n < size; n += sizeof unit - 1) assert_int_equal(fwrite(unit, 1, sizeof unit - 1, f), sizeof unit - 1);
+    assert_int_equal(fclose(f), 0);
+    /* the phonemes alone, then a synthesis on the test weights */
+    char txt[512], wav[512];
+    snprintf(txt, sizeof txt, "%s", in_dir("huge.txt")); /* in_dir's buffers rotate */
+    snprintf(wav, sizeof wav, "%s", in_dir("huge.wav"));
+    char *print_argv[] = {"kokoro-tts", txt, "--print-phonemes", NULL};
+    char *synth_argv[] = {"kokoro-tts", txt, wav, "--test-weights",
+                          "--voices", KOKORO_TEST_DATA "/voices", NULL};
+    char *const *argvs[] = {print_argv, synth_argv};
+    for (int k = 0; k < 2; k++) {
+        double secs;
+        long rss_kb;
+        int rc = run_tts(argvs[k], in_dir("huge.log"), &secs, &rss_kb);
+        char log[4096];
+        FILE *lf = fopen(in_dir("huge.log"), "r");
+        assert_non_null(lf);
+        log[fread(log, 1, sizeof log - 1, lf)] = 0;
+        fclose(lf);
+        printf("  kokoro-tts huge.txt %s -> %d in %.1f s, peak %ld MiB: %.300s\n", k ? "huge.wav --test-weights" :
+               "--print-phonemes", rc, secs, rss_kb >> 10, log);
+        /* refused with a message naming the limit, not killed, nothing written */
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(log, "at most 16777216"));
+        assert_int_equal(access(wav, F_OK), -1);
+        /* bounded: seconds, and a small multiple of the input (the test
+         * weights on top for the synthesis; ASan's shadow on top of that) */
+        assert_true(secs < 120.0);
+        assert_true(rss_kb < (k ? 2048L : 1024L) * 1024); /* measured 134 / 640 MiB, ASan 302 / 939 */
+    }
+    unlink(txt);
+}
+
 /* ---- the fuzzers' crash inputs, replayed through the same entry points ---- */
 
 static kokoro_status zero_storage(void *ctx, const char *key, kk_dtype dtype, int64_t numel,
@@ -507,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_pickle_big_dict),    cmocka_unit_test(test_npy_huge_shape),
         cmocka_unit_test(test_npz_zip_bomb),       cmocka_unit_test(test_genuine_files_load),
         cmocka_unit_test(test_config_vocab_keys),  cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_huge_single_line_text),
     };
     return cmocka_run_group_tests_name("limits", tests, setup, teardown);
 }

@@ -29,6 +29,7 @@
 
 #include "core/error.h"
 #include "server/jobs.h"
+#include "server/request.h"
 
 /* ---- synthesis tasks: a request's output, filled by a worker, drained by its connection ---- */
 
@@ -307,25 +308,6 @@ static int is_id(const char *p, size_t n)
     return 1;
 }
 
-/* A file name safe on any file system; never empty, never hidden. */
-static void safe_name(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    const char *base = in ? strrchr(in, '/') : NULL;
-    const char *b2 = in ? strrchr(in, '\\') : NULL;
-    if (b2 && (!base || b2 > base)) base = b2;
-    in = base ? base + 1 : (in ? in : "");
-    for (; *in && o + 1 < cap && o < 100; in++) {
-        char ch = *in;
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                 ch == '-' || ch == '_';
-        if (o == 0 && ch == '.') continue;
-        out[o++] = ok ? ch : '_';
-    }
-    out[o] = 0;
-    if (!o) snprintf(out, cap, "upload");
-}
-
 static void req_free(req *r)
 {
     if (!r) return;
@@ -365,7 +347,7 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
         if (!r->upload_f) {
             if (r->upload_dir) { r->upload_error = 2; return MHD_YES; } /* one file per request */
             char name[128], *updir = path_join(r->s->data_dir, "uploads");
-            safe_name(filename, name, sizeof name);
+            kk_request_safe_name(filename, name, sizeof name);
             random_id(r->upload_id);
             r->upload_dir = updir ? path_join(updir, r->upload_id) : NULL;
             free(updir);
@@ -457,23 +439,6 @@ static int auth_ok(kk_server *s, struct MHD_Connection *c)
 static const char *const MODELS[] = {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"};
 #define N_MODELS (sizeof MODELS / sizeof MODELS[0])
 
-/* OpenAI voice names Kokoro-FastAPI maps onto Kokoro voices. */
-static const char *voice_alias(const char *v)
-{
-    static const char *const map[][2] = {
-        {"alloy", "am_adam"}, {"echo", "af_bella"}, {"nova", "bf_isabella"}, {"shimmer", "af_sky"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp(v, map[i][0])) return map[i][1];
-    return v;
-}
-
-static size_t utf8_count(const char *p)
-{
-    size_t n = 0;
-    for (; *p; p++) n += ((unsigned char)*p & 0xC0) != 0x80;
-    return n;
-}
-
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -531,68 +496,31 @@ static const char *json_str(cJSON *o, const char *k, const char *def, int *bad)
 
 static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req *r, int captioned)
 {
-    cJSON *o = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
-    if (!o || !cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return send_error(c, 400, "validation_error", "request body: a JSON object expected");
-    }
-    int bad = 0;
-    const char *model = json_str(o, "model", "kokoro", &bad);
-    if (bad) { cJSON_Delete(o); return send_error(c, 400, "validation_error", "model: a string expected"); }
-    size_t m = 0;
-    while (m < N_MODELS && strcmp(model, MODELS[m])) m++;
-    if (m == N_MODELS) {
-        enum MHD_Result ret = send_error(c, 400, "validation_error",
-                                         "model '%.100s': expected kokoro, tts-1, tts-1-hd or gpt-4o-mini-tts", model);
-        cJSON_Delete(o);
-        return ret;
-    }
-    cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
-    if (!cJSON_IsString(in)) { cJSON_Delete(o); return send_error(c, 400, "validation_error", "input: a string is required"); }
-    if (utf8_count(in->valuestring) > s->cfg.max_input) {
-        enum MHD_Result ret = send_error(c, 400, "validation_error", "input: %zu characters, the limit is %zu",
-                                         utf8_count(in->valuestring), s->cfg.max_input);
-        cJSON_Delete(o);
-        return ret;
-    }
-    const char *voice = voice_alias(json_str(o, "voice", "af_heart", &bad));
-    const char *format = json_str(o, "response_format", "mp3", &bad);
-    const char *lang = json_str(o, "lang_code", NULL, &bad);
-    cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "speed"), *stv = cJSON_GetObjectItemCaseSensitive(o, "stream");
-    if (bad || (sp && !cJSON_IsNumber(sp)) || (stv && !cJSON_IsBool(stv))) {
-        cJSON_Delete(o);
-        return send_error(c, 400, "validation_error",
-                          "voice, response_format and lang_code are strings, speed a number, stream a boolean");
-    }
+    kk_speech_fields f;
+    char err[512];
+    int code = kk_request_speech(r->body, r->len, s->cfg.max_input, &f, err, sizeof err);
+    if (code) return send_error(c, code, code == 400 ? "validation_error" : "server_error", "%s", err);
     task *t = calloc(1, sizeof *t);
-    if (!t) { cJSON_Delete(o); return send_error(c, 503, "server_error", "out of memory"); }
+    if (!t) { kk_speech_fields_free(&f); return send_error(c, 503, "server_error", "out of memory"); }
     pthread_mutex_init(&t->m, NULL);
     pthread_cond_init(&t->c, NULL);
     t->refs = 1;
-    t->input = strdup(in->valuestring);
-    t->voice = strdup(voice);
-    t->format = strdup(format);
-    t->lang = lang && *lang ? strdup(lang) : NULL;
+    t->input = f.input;
+    t->voice = f.voice;
+    t->format = f.format;
+    t->lang = f.lang;
     t->req.input = t->input;
     t->req.voice = t->voice;
     t->req.format = t->format;
     t->req.lang = t->lang;
-    t->req.speed = sp ? (float)sp->valuedouble : 1.0f;
-    t->req.stream = stv ? cJSON_IsTrue(stv) : 1; /* Kokoro-FastAPI streams by default */
-    t->req.phonemes = 1;                         /* interim backend: input is phonemes */
+    t->req.speed = f.speed;
+    t->req.stream = f.stream;
+    t->req.phonemes = 1; /* interim backend: input is phonemes */
     t->captioned = captioned;
     if (captioned) t->words = cJSON_CreateArray();
-    int oom = !t->input || !t->voice || !t->format || (lang && *lang && !t->lang) || (captioned && !t->words);
-    cJSON_Delete(o); /* voice, format and lang pointed into it: only the copies in t remain */
-    if (oom) {
+    if (captioned && !t->words) {
         task_unref(t);
         return send_error(c, 503, "server_error", "out of memory");
-    }
-    if (sp && !(t->req.speed >= 0.5f && t->req.speed <= 2.0f)) {
-        enum MHD_Result ret = send_error(c, 400, "validation_error", "speed %g: this engine supports 0.5 to 2.0",
-                                         (double)t->req.speed);
-        task_unref(t);
-        return ret;
     }
     /* everything a client can get wrong is answered before any audio is sent */
     kokoro_status st = kk_backend_check(s->be, &t->req);
@@ -713,21 +641,15 @@ static enum MHD_Result handle_upload(kk_server *s, struct MHD_Connection *c, req
 
 static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON *o)
 {
-    int bad = 0;
-    const char *file_id = json_str(o, "file_id", NULL, &bad);
-    const char *voice = voice_alias(json_str(o, "voice", "af_heart", &bad));
-    const char *lang = json_str(o, "lang_code", NULL, &bad);
-    const char *title = json_str(o, "title", NULL, &bad);
-    const char *author = json_str(o, "author", NULL, &bad);
-    const char *cover = json_str(o, "cover_file_id", NULL, &bad);
-    cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "speed"), *chs = cJSON_GetObjectItemCaseSensitive(o, "chapters");
-    if (bad || !file_id || (sp && !cJSON_IsNumber(sp)) || (chs && !cJSON_IsNull(chs) && !cJSON_IsArray(chs)))
-        return send_error(c, 400, "validation_error",
-                          "file_id (string) is required; voice, lang_code, title, author, cover_file_id are strings, "
-                          "speed a number, chapters an array of chapter indices");
-    float speed = sp ? (float)sp->valuedouble : 1.0f;
-    if (!(speed >= 0.5f && speed <= 2.0f))
-        return send_error(c, 400, "validation_error", "speed %g: this engine supports 0.5 to 2.0", (double)speed);
+    kk_job_fields jf;
+    char err[512];
+    int code = kk_request_job(o, &jf, err, sizeof err);
+    if (code) return send_error(c, code, "validation_error", "%s", err);
+    const char *file_id = jf.file_id, *voice = jf.voice, *lang = jf.lang, *title = jf.title, *author = jf.author,
+               *cover = jf.cover;
+    float speed = jf.speed;
+    int *sel = jf.sel;
+    size_t nsel = jf.nsel;
     char *in_name = NULL, *in_path = upload_path(s, file_id, &in_name);
     if (!in_path) return send_error(c, 404, "not_found", "file_id '%.64s': no such upload", file_id);
     if (cover) {
@@ -735,24 +657,10 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
         if (!cp) { free(in_path); free(in_name); return send_error(c, 404, "not_found", "cover_file_id: no such upload"); }
         free(cp);
     }
-    int sel[4096];
-    size_t nsel = 0;
-    if (cJSON_IsArray(chs)) {
-        cJSON *e;
-        cJSON_ArrayForEach(e, chs) {
-            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e6 || nsel == 4096 ||
-                e->valuedouble != (double)(int)e->valuedouble) {
-                free(in_path); free(in_name);
-                return send_error(c, 400, "validation_error", "chapters: chapter indices (integers >= 0) expected");
-            }
-            sel[nsel++] = e->valueint;
-        }
-        if (!nsel) { free(in_path); free(in_name); return send_error(c, 400, "validation_error", "chapters: empty selection"); }
-    }
     char id[33];
     random_id(id);
     char name[160], base[128];
-    safe_name(title && *title ? title : in_name, base, sizeof base);
+    kk_request_safe_name(title && *title ? title : in_name, base, sizeof base);
     char *dot = strrchr(base, '.');
     if (dot && !(title && *title)) *dot = 0;
     snprintf(name, sizeof name, "%s.%s", base[0] ? base : "book", kk_backend_book_ext(s->be));
@@ -810,30 +718,9 @@ static enum MHD_Result handle_job_post(kk_server *s, struct MHD_Connection *c, r
     if (multipart) {
         if (r->too_large || r->upload_error || !r->upload_f || upload_commit(r) != 0) return upload_failed(c, r);
         /* form fields are strings: turn them into the JSON request */
-        cJSON *o = cJSON_CreateObject(), *f = r->fields, *e;
-        cJSON_AddStringToObject(o, "file_id", r->upload_id);
-        cJSON_ArrayForEach(e, f) {
-            if (!strcmp(e->string, "speed")) {
-                char *end;
-                double v = strtod(e->valuestring, &end);
-                if (end == e->valuestring || *end) { cJSON_Delete(o); return send_error(c, 400, "validation_error", "speed: a number expected"); }
-                cJSON_AddNumberToObject(o, "speed", v);
-            } else if (!strcmp(e->string, "chapters")) {
-                if (!*e->valuestring || !strcmp(e->valuestring, "all")) continue;
-                cJSON *a = cJSON_AddArrayToObject(o, "chapters");
-                const char *p = e->valuestring;
-                while (*p) {
-                    char *end;
-                    long v = strtol(p, &end, 10);
-                    if (end == p || v < 0 || v > 1000000) { cJSON_Delete(o); return send_error(c, 400, "validation_error", "chapters: comma-separated indices expected"); }
-                    cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v));
-                    p = end;
-                    while (*p == ',' || *p == ' ') p++;
-                }
-            } else if (strcmp(e->string, "file_id")) {
-                cJSON_AddStringToObject(o, e->string, e->valuestring);
-            }
-        }
+        char err[512];
+        cJSON *o = kk_request_job_form(r->fields, r->upload_id, err, sizeof err);
+        if (!o) return send_error(c, strcmp(err, "out of memory") ? 400 : 503, "validation_error", "%s", err);
         enum MHD_Result ret = create_job(s, c, o);
         cJSON_Delete(o);
         return ret;

@@ -1,6 +1,7 @@
 /* libespeak-ng behind one process-wide lock (it keeps global state: the
  * current voice, dictionaries, buffers), with a cache keyed on
  * (language, text) so repeated runs of words cost a hash lookup. */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,11 +118,24 @@ static void restrict_script(const char *voice, char *s, size_t n)
     if (!strncmp(voice, "hi", 2)) { own = hi_ranges; nown = sizeof hi_ranges / sizeof hi_ranges[0]; }
     else if (!strncmp(voice, "ja", 2)) { own = ja_ranges; nown = sizeof ja_ranges / sizeof ja_ranges[0]; }
     else if (!strncmp(voice, "cmn", 3)) { own = zh_ranges; nown = sizeof zh_ranges / sizeof zh_ranges[0]; }
+    /* The Hindi voice reads symbols as words ("=" is "barābar"), and a few
+     * runs of them after an English word ("pint === ===") overflow a buffer
+     * inside espeak-ng 1.51 (found by tests/fuzz/fuzz_frontend): there, a
+     * symbol right after another one becomes a space, so runs are read as
+     * their first symbol. Sentence punctuation (".", "!", "?") is kept. */
+    int hi = !strncmp(voice, "hi", 2);
+    int prev_sym = 0;
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
         size_t k = kk_utf8_decode(s + i, n - i, &cp);
         if (!k) { s[i++] = ' '; continue; }
+        int sym = cp < 0x80 && ispunct((int)cp);
+        if (hi && sym && prev_sym && !strchr(".!?", (int)cp)) {
+            s[i++] = ' ';
+            continue;
+        }
+        prev_sym = sym;
         if (!in_ranges(cp, common_ranges, sizeof common_ranges / sizeof common_ranges[0]) && !in_ranges(cp, own, nown))
             memset(s + i, ' ', k);
         i += k;

@@ -13,6 +13,7 @@ done
 opts=(-timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -print_final_stats=1
       -artifact_prefix="$out/artifacts/")
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$src/lsan.supp}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # -runs=0 only executes the given corpora (regressions and seeds) and exits
 echo "== $name: regressions and seeds"
