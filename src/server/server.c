@@ -508,7 +508,7 @@ static const char *mime_of_format(const char *f)
     if (!strcmp(f, "mp3")) return "audio/mpeg";
     if (!strcmp(f, "opus")) return "audio/opus";
     if (!strcmp(f, "flac")) return "audio/flac";
-    return "audio/aac";
+    return "audio/mp4"; /* aac: AAC in MPEG-4 (.m4a) */
 }
 
 static void wav_fix_sizes(uint8_t *b, size_t n)
@@ -579,7 +579,6 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
     t->req.lang = t->lang;
     t->req.speed = sp ? (float)sp->valuedouble : 1.0f;
     t->req.stream = stv ? cJSON_IsTrue(stv) : 1; /* Kokoro-FastAPI streams by default */
-    t->req.phonemes = 1;                         /* interim backend: input is phonemes */
     t->captioned = captioned;
     if (captioned) t->words = cJSON_CreateArray();
     int oom = !t->input || !t->voice || !t->format || (lang && *lang && !t->lang) || (captioned && !t->words);
@@ -730,10 +729,10 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
         return send_error(c, 400, "validation_error", "speed %g: this engine supports 0.5 to 2.0", (double)speed);
     char *in_name = NULL, *in_path = upload_path(s, file_id, &in_name);
     if (!in_path) return send_error(c, 404, "not_found", "file_id '%.64s': no such upload", file_id);
+    char *cover_path = NULL;
     if (cover) {
-        char *cp = upload_path(s, cover, NULL);
-        if (!cp) { free(in_path); free(in_name); return send_error(c, 404, "not_found", "cover_file_id: no such upload"); }
-        free(cp);
+        cover_path = upload_path(s, cover, NULL);
+        if (!cover_path) { free(in_path); free(in_name); return send_error(c, 404, "not_found", "cover_file_id: no such upload"); }
     }
     int sel[4096];
     size_t nsel = 0;
@@ -742,12 +741,12 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
         cJSON_ArrayForEach(e, chs) {
             if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e6 || nsel == 4096 ||
                 e->valuedouble != (double)(int)e->valuedouble) {
-                free(in_path); free(in_name);
+                free(in_path); free(in_name); free(cover_path);
                 return send_error(c, 400, "validation_error", "chapters: chapter indices (integers >= 0) expected");
             }
             sel[nsel++] = e->valueint;
         }
-        if (!nsel) { free(in_path); free(in_name); return send_error(c, 400, "validation_error", "chapters: empty selection"); }
+        if (!nsel) { free(in_path); free(in_name); free(cover_path); return send_error(c, 400, "validation_error", "chapters: empty selection"); }
     }
     char id[33];
     random_id(id);
@@ -765,7 +764,7 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
     char *outpath = outdir ? path_join(outdir, name) : NULL;
     kk_book_request br = {.input_path = in_path, .voice = voice, .speed = speed, .lang = lang,
                           .chapters = nsel ? sel : NULL, .n_chapters = nsel, .title = title, .author = author,
-                          .work_dir = work, .output_path = outpath};
+                          .cover_path = cover_path, .work_dir = work, .output_path = outpath};
     size_t total = 0;
     enum MHD_Result ret;
     kokoro_status st = (outdir && work && outpath) ? kk_backend_book_plan(s->be, &br, &total)
@@ -801,7 +800,7 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
     pthread_cond_broadcast(&s->sc); /* wake an idle job worker */
     ret = send_json(c, 201, kk_jobs_get_json(s->jobs, id, 0));
 out:
-    free(in_path); free(in_name); free(outdir); free(work); free(outpath);
+    free(in_path); free(in_name); free(outdir); free(work); free(outpath); free(cover_path);
     return ret;
 }
 
@@ -1171,6 +1170,9 @@ static void run_job(kk_server *s, kk_job_claimed *j)
                           .lang = lang, .chapters = nsel ? sel : NULL, .n_chapters = nsel,
                           .title = json_str(o, "title", NULL, &bad), .author = json_str(o, "author", NULL, &bad),
                           .work_dir = j->work_dir, .output_path = j->output_path};
+    const char *cover = json_str(o, "cover_file_id", NULL, &bad);
+    char *cover_path = cover ? upload_path(s, cover, NULL) : NULL;
+    br.cover_path = cover_path;
     job_run jr = {.s = s, .id = j->id};
     clock_gettime(CLOCK_MONOTONIC, &jr.last);
     kokoro_status st = kk_backend_book_run(s->be, &br, (size_t)j->done_chunks, on_book_progress, &jr, &s->stop_jobs);
@@ -1182,6 +1184,7 @@ static void run_job(kk_server *s, kk_job_claimed *j)
     } else {
         kk_jobs_finish(s->jobs, j->id, s->owner, "failed", kokoro_last_error());
     }
+    free(cover_path);
     cJSON_Delete(o);
 }
 
@@ -1295,7 +1298,11 @@ kokoro_status kk_server_start(const kk_server_config *cfg, kk_server **out)
     char rid[33];
     random_id(rid);
     snprintf(s->owner, sizeof s->owner, "%.40s:%d:%.8s", host, (int)getpid(), rid);
-    st = kk_backend_open(&cfg->backend, &s->be);
+    kk_backend_config bc = cfg->backend;
+    char *tmpdir = path_join(s->data_dir, "work"); /* flac/aac responses are encoded here */
+    if (!bc.tmp_dir) bc.tmp_dir = tmpdir;
+    st = kk_backend_open(&bc, &s->be);
+    free(tmpdir);
     if (st != KOKORO_OK) goto fail;
     char *qpath = path_join(s->data_dir, "queue.db");
     st = qpath ? kk_jobs_open(qpath, &s->jobs) : kk_error(KOKORO_ERR_NOMEM, "out of memory");
