@@ -15,7 +15,7 @@ static void usage(FILE *f)
             "usage: kokoro-server [--host H] [--port P] [--data-dir DIR] [--workers N] [--job-workers N]\n"
             "                     [--model FILE | --test-weights] [--voices PATH] [--api-key KEY] [--web-dir DIR]\n"
             "                     [--threads N] [--max-body BYTES] [--max-upload BYTES] [--max-input CHARS]\n"
-            "                     [--max-queue N] [--lease SECONDS]\n"
+            "                     [--max-queue N] [--lease SECONDS] [--chunk-tokens N]\n"
             "environment: KOKORO_HOST KOKORO_PORT KOKORO_DATA_DIR KOKORO_WORKERS KOKORO_MODEL KOKORO_VOICES\n"
             "             KOKORO_API_KEY KOKORO_WEB_DIR (options win), and kokoro-tts's KOKORO_* performance\n"
             "             variables (KOKORO_USE_PARALLEL, KOKORO_MAX_WORKERS, KOKORO_THREADS...)\n"
@@ -82,6 +82,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-upload")) { if (parse_long(a, val, 1, 1L << 34, &v)) return 2; cfg.max_upload = (size_t)v; }
         else if (!strcmp(a, "--max-input")) { if (parse_long(a, val, 1, 10000000, &v)) return 2; cfg.max_input = (size_t)v; }
         else if (!strcmp(a, "--max-queue")) { if (parse_long(a, val, 1, 100000, &v)) return 2; cfg.max_queue = (int)v; }
+        else if (!strcmp(a, "--chunk-tokens")) { if (parse_long(a, val, 1, KOKORO_MAX_TOKENS, &v)) return 2; cfg.backend.chunk_tokens = (size_t)v; }
         else if (!strcmp(a, "--lease")) { if (parse_long(a, val, 1, 86400, &v)) return 2; cfg.lease_s = (double)v; }
         else { fprintf(stderr, "kokoro-server: %s: unknown option\n", a); usage(stderr); return 2; }
     }

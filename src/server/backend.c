@@ -27,6 +27,7 @@
 struct kk_backend {
     kokoro_engine *engine;
     char tmp_dir[1024]; /* where non-streamable responses are encoded */
+    size_t chunk_tokens;
 };
 
 static const kk_backend_lang LANGS[] = {
@@ -48,6 +49,7 @@ kokoro_status kk_backend_open(const kk_backend_config *cfg, kk_backend **out)
     eo.test_weights = cfg->test_weights;
     eo.voices_path = cfg->voices_path && *cfg->voices_path ? cfg->voices_path : NULL;
     if (cfg->perf) eo.perf = *cfg->perf;
+    be->chunk_tokens = cfg->chunk_tokens;
     kokoro_status st = kokoro_engine_open(&eo, &be->engine);
     if (st == KOKORO_OK && kokoro_voices_count(kokoro_engine_voices(be->engine)) == 0)
         st = kk_error(KOKORO_ERR_FORMAT, "%s: no voice packs found", eo.voices_path ? eo.voices_path : "the model");
@@ -407,7 +409,8 @@ static const char *book_lang(const kk_book_request *req)
 }
 
 /* Reads the selected chapters and cuts them into chunks with the front end. */
-static kokoro_status make_plan(const kk_book_request *req, kokoro_document *doc, book_plan *p)
+static kokoro_status make_plan(const kk_backend *be, const kk_book_request *req, kokoro_document *doc,
+                               book_plan *p)
 {
     memset(p, 0, sizeof *p);
     const char *lang = book_lang(req);
@@ -415,6 +418,7 @@ static kokoro_status make_plan(const kk_book_request *req, kokoro_document *doc,
     if (!kokoro_lang_valid(lang)) return kk_error(KOKORO_ERR_INVALID_ARG, "lang_code '%s': unknown language", lang);
     kokoro_frontend_options fo = kokoro_frontend_options_default();
     fo.lang = lang;
+    fo.target_tokens = be->chunk_tokens;
     kokoro_frontend *fe;
     kokoro_status st = kokoro_frontend_new(&fo, &fe);
     if (st != KOKORO_OK) return st;
@@ -498,7 +502,7 @@ kokoro_status kk_backend_book_plan(const kk_backend *be, const kk_book_request *
     st = kokoro_document_open(req->input_path, &doc);
     if (st != KOKORO_OK) return st;
     book_plan p;
-    st = make_plan(req, doc, &p);
+    st = make_plan(be, req, doc, &p);
     kokoro_document_free(doc);
     if (st != KOKORO_OK) return st;
     *n_chunks = p.n;
@@ -662,7 +666,7 @@ kokoro_status kk_backend_book_run(const kk_backend *be, const kk_book_request *r
     st = kokoro_document_open(req->input_path, &doc);
     if (st != KOKORO_OK) return st;
     book_plan p;
-    st = make_plan(req, doc, &p);
+    st = make_plan(be, req, doc, &p);
     if (st != KOKORO_OK) {
         kokoro_document_free(doc);
         return st;

@@ -20,6 +20,7 @@ typedef struct kk_backend_config {
     const char *voices_path; /* file or folder of voice packs; NULL: the model's own */
     const kokoro_perf_config *perf; /* workers, threads... (NULL: defaults) */
     const char *tmp_dir;     /* where flac/aac responses are encoded (NULL: $TMPDIR or /tmp) */
+    size_t chunk_tokens;     /* books: phonemes per chunk aimed at (0: the front end's 250) */
 } kk_backend_config;
 
 kokoro_status kk_backend_open(const kk_backend_config *cfg, kk_backend **out);
