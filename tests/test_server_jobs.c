@@ -505,6 +505,7 @@ static void test_job_epub(void **state)
     assert_int_equal(cJSON_GetArraySize(ch), 6);
     assert_string_equal(str(cJSON_GetArrayItem(ch, 3), "title"), "IV. DEATH BY WATER");
     assert_int_equal(num(cJSON_GetArrayItem(ch, 3), "words"), 74);
+    assert_string_equal(str(o, "title"), "The Waste Land"); /* prefills the UI's metadata */
     char json[256], id[64];
     snprintf(json, sizeof json, "{\"file_id\":\"%s\",\"voice\":\"af_heart\",\"speed\":2,\"chapters\":[3]}",
              str(o, "id"));

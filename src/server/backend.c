@@ -351,7 +351,8 @@ static void copy_title(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
-kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n)
+kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n,
+                                  kk_doc_meta *meta)
 {
     (void)be;
     kokoro_document *doc;
@@ -367,6 +368,16 @@ kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_cha
         if (st != KOKORO_OK) break;
         copy_title(info[i].title, sizeof info[i].title, ci.title);
         info[i].words = ci.word_count > 0 ? (size_t)ci.word_count : 0;
+    }
+    if (st == KOKORO_OK && meta) {
+        const char *t = kokoro_document_meta(doc, "title", 0), *au = kokoro_document_meta(doc, "creator", 0);
+        copy_title(meta->title, sizeof meta->title, t ? t : "");
+        copy_title(meta->author, sizeof meta->author, au ? au : "");
+        const unsigned char *cv = NULL;
+        size_t cl = 0;
+        const char *mime = NULL;
+        meta->has_cover = kokoro_document_cover(doc, &cv, &cl, &mime) == KOKORO_OK && cv && cl > 0;
+        kk_error_clear();
     }
     kokoro_document_free(doc);
     if (st != KOKORO_OK) {

@@ -74,8 +74,15 @@ typedef struct kk_chapter_info {
     size_t words;
 } kk_chapter_info;
 
-/* The chapters of an uploaded document. *out is malloc'd. */
-kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n);
+typedef struct kk_doc_meta {
+    char title[256], author[256]; /* "" when the document has none */
+    int has_cover;
+} kk_doc_meta;
+
+/* The chapters of an uploaded document (*out is malloc'd) and, when meta is
+ * not NULL, its title, author and whether it has a cover (for the UI). */
+kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n,
+                                  kk_doc_meta *meta);
 
 typedef struct kk_book_request {
     const char *input_path;

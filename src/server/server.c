@@ -662,11 +662,11 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
 
 /* ---- files and jobs ---- */
 
-static cJSON *chapters_json(kk_server *s, const char *path, char *err, size_t errcap)
+static cJSON *chapters_json(kk_server *s, const char *path, char *err, size_t errcap, kk_doc_meta *meta)
 {
     kk_chapter_info *ch;
     size_t n;
-    if (kk_backend_chapters(s->be, path, &ch, &n) != KOKORO_OK) {
+    if (kk_backend_chapters(s->be, path, &ch, &n, meta) != KOKORO_OK) {
         snprintf(err, errcap, "%s", kokoro_last_error());
         return NULL;
     }
@@ -700,9 +700,16 @@ static enum MHD_Result handle_upload(kk_server *s, struct MHD_Connection *c, req
     cJSON_AddStringToObject(o, "filename", r->upload_name);
     cJSON_AddNumberToObject(o, "size", (double)r->upload_bytes);
     char *path = upload_path(s, r->upload_id, NULL), err[1024] = "";
-    cJSON *ch = path ? chapters_json(s, path, err, sizeof err) : NULL;
+    kk_doc_meta meta;
+    cJSON *ch = path ? chapters_json(s, path, err, sizeof err, &meta) : NULL;
     free(path);
-    if (ch) cJSON_AddItemToObject(o, "chapters", ch);
+    if (ch) {
+        /* what the document says about itself prefills the job's metadata */
+        cJSON_AddItemToObject(o, "chapters", ch);
+        cJSON_AddStringToObject(o, "title", meta.title);
+        cJSON_AddStringToObject(o, "author", meta.author);
+        cJSON_AddBoolToObject(o, "has_cover", meta.has_cover);
+    }
     else {
         cJSON_AddNullToObject(o, "chapters");
         cJSON_AddStringToObject(o, "chapters_error", err);
@@ -1056,7 +1063,7 @@ static enum MHD_Result route(kk_server *s, struct MHD_Connection *c, const char 
         idb[32] = 0;
         char *path = upload_path(s, idb, NULL);
         if (!path) return send_error(c, 404, "not_found", "no such upload");
-        cJSON *ch = chapters_json(s, path, err, sizeof err);
+        cJSON *ch = chapters_json(s, path, err, sizeof err, NULL);
         free(path);
         if (!ch) return send_error(c, 415, "unsupported_document", "%s", err);
         cJSON *o = cJSON_CreateObject();
