@@ -66,6 +66,12 @@ struct kk_server {
     int n_workers;
     /* book jobs */
     atomic_int stop_jobs;
+    /* the jobs this process runs now, so a cancel stops the chunk in flight */
+    pthread_mutex_t rm;
+    struct running_job {
+        char id[64]; /* "" when the slot is free */
+        atomic_int cancel;
+    } running[64];
     pthread_t *job_threads;
     int n_job_threads;
     pthread_t heartbeat;
@@ -901,6 +907,12 @@ static enum MHD_Result handle_jobs(kk_server *s, struct MHD_Connection *c, const
         if (strcmp(method, "POST")) return send_error(c, 405, "method_not_allowed", "POST /v1/jobs/{id}/%s", action);
         int cancel = !strcmp(action, "cancel");
         int r = cancel ? kk_jobs_cancel(s->jobs, id) : kk_jobs_resume(s->jobs, id);
+        if (cancel && r == 0) { /* running here: stop its chunk now rather than at its end */
+            pthread_mutex_lock(&s->rm);
+            for (size_t i = 0; i < sizeof s->running / sizeof s->running[0]; i++)
+                if (!strcmp(s->running[i].id, id)) atomic_store(&s->running[i].cancel, 1);
+            pthread_mutex_unlock(&s->rm);
+        }
         if (r == 1) return send_error(c, 404, "not_found", "no such job");
         if (r == 2)
             return send_error(c, 409, "conflict", cancel ? "only a queued or running job can be cancelled"
@@ -1182,7 +1194,23 @@ static void run_job(kk_server *s, kk_job_claimed *j)
     br.cover_path = cover_path;
     job_run jr = {.s = s, .id = j->id};
     clock_gettime(CLOCK_MONOTONIC, &jr.last);
-    kokoro_status st = kk_backend_book_run(s->be, &br, (size_t)j->done_chunks, on_book_progress, &jr, &s->stop_jobs);
+    /* a slot whose flag a user's cancel or the server's stop raises (job_workers <= 64) */
+    struct running_job *slot = NULL;
+    pthread_mutex_lock(&s->rm);
+    for (size_t i = 0; !slot && i < sizeof s->running / sizeof s->running[0]; i++)
+        if (!s->running[i].id[0]) slot = &s->running[i];
+    if (slot) {
+        snprintf(slot->id, sizeof slot->id, "%s", j->id);
+        atomic_store(&slot->cancel, atomic_load(&s->stop_jobs));
+    }
+    pthread_mutex_unlock(&s->rm);
+    kokoro_status st = kk_backend_book_run(s->be, &br, (size_t)j->done_chunks, on_book_progress, &jr,
+                                           slot ? &slot->cancel : &s->stop_jobs);
+    if (slot) {
+        pthread_mutex_lock(&s->rm);
+        slot->id[0] = 0;
+        pthread_mutex_unlock(&s->rm);
+    }
     if (st == KOKORO_OK) {
         kk_jobs_finish(s->jobs, j->id, s->owner, "completed", NULL);
     } else if (st == KOKORO_ERR_CANCELLED) {
@@ -1281,6 +1309,7 @@ kokoro_status kk_server_start(const kk_server_config *cfg, kk_server **out)
     pthread_mutex_init(&s->qm, NULL);
     pthread_cond_init(&s->qc, NULL);
     pthread_mutex_init(&s->sm, NULL);
+    pthread_mutex_init(&s->rm, NULL);
     pthread_cond_init(&s->sc, NULL);
     kokoro_status st = KOKORO_OK;
     s->data_dir = strdup(cfg->data_dir);
@@ -1366,6 +1395,9 @@ void kk_server_stop(kk_server *s)
     atomic_store(&s->stop_jobs, 1);
     pthread_cond_broadcast(&s->sc);
     pthread_mutex_unlock(&s->sm);
+    pthread_mutex_lock(&s->rm);
+    for (size_t i = 0; i < sizeof s->running / sizeof s->running[0]; i++) atomic_store(&s->running[i].cancel, 1);
+    pthread_mutex_unlock(&s->rm);
     for (int i = 0; i < s->n_job_threads; i++) pthread_join(s->job_threads[i], NULL);
     if (s->heartbeat_started) pthread_join(s->heartbeat, NULL);
     /* then the speech queue: cancel what waits, let what runs end at a chunk */
@@ -1386,6 +1418,7 @@ void kk_server_stop(kk_server *s)
     pthread_mutex_destroy(&s->qm);
     pthread_cond_destroy(&s->qc);
     pthread_mutex_destroy(&s->sm);
+    pthread_mutex_destroy(&s->rm);
     pthread_cond_destroy(&s->sc);
     free(s);
 }
