@@ -199,10 +199,12 @@ static void test_streaming_first_bytes_early(void **state)
     (void)state;
     http_resp r;
     /* a short sentence, then a long one: streaming makes the short one a
-     * small first chunk whose bytes leave well before the long one is done */
+     * small first chunk whose bytes leave well before the long one is done
+     * (kept short enough that ASan synthesises the second chunk inside the
+     * server's 120 s idle-connection timeout) */
     assert_int_equal(http_post(&srv, "/v1/audio/speech",
-                               "{\"input\":\"Hi there. The quick brown fox jumps over the lazy dog, and then it "
-                               "runs far away into the quiet green forest.\",\"response_format\":\"wav\"}",
+                               "{\"input\":\"Hi there. The quick brown fox jumps over the lazy dog, "
+                               "and then it runs away.\",\"response_format\":\"wav\"}",
                                &r),
                      200);
     assert_memory_equal(r.body, "RIFF", 4);
@@ -521,6 +523,42 @@ static void test_queue_full(void **state)
     }
 }
 
+/* Runs the server binary with a command line that must be refused at once;
+ * returns its exit status and its stderr in err. */
+static int run_refused(const char *cmdline, char *err, size_t cap)
+{
+    char cmd[1500];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s 2>&1 >/dev/null", tmpdir, cmdline);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(err, 1, cap - 1, p);
+    err[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Model discovery and the KOKORO_* performance variables, as in kokoro-tts. */
+static void test_model_options(void **state)
+{
+    (void)state;
+    char err[4096];
+    /* no model anywhere (an empty data folder, no $KOKORO_MODEL): the paths searched are listed */
+    assert_int_equal(run_refused("env -u KOKORO_MODEL XDG_DATA_HOME=/nonexistent-kk " KOKORO_SERVER_PATH " --port 0",
+                                 err, sizeof err), 2);
+    assert_non_null(strstr(err, "no model found"));
+    assert_non_null(strstr(err, "kokoro-v1_0"));
+    assert_int_equal(run_refused("KOKORO_MODEL=/nonexistent-kk/m.kokoro " KOKORO_SERVER_PATH " --port 0", err,
+                                 sizeof err), 2);
+    assert_non_null(strstr(err, "/nonexistent-kk/m.kokoro"));
+    /* a bad performance variable is named */
+    assert_int_equal(run_refused("KOKORO_THREADS=abc " KOKORO_SERVER_PATH " --test-weights --voices "
+                                 KOKORO_TEST_DATA "/voices --port 0", err, sizeof err), 2);
+    assert_non_null(strstr(err, "KOKORO_THREADS"));
+    assert_int_equal(run_refused(KOKORO_SERVER_PATH " --test-weights --voices " KOKORO_TEST_DATA
+                                 "/voices --chunk-tokens 0", err, sizeof err), 2);
+    assert_non_null(strstr(err, "--chunk-tokens"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_speech_errors),
         cmocka_unit_test(test_captioned),
         cmocka_unit_test(test_speech_formats),
+        cmocka_unit_test(test_model_options),
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_static_and_traversal),
         cmocka_unit_test(test_slow_client_does_not_block),
