@@ -284,6 +284,14 @@ typedef struct kokoro_writer kokoro_writer;
  * arrive: memory does not grow with the length of the audio. */
 KOKORO_API kokoro_status kokoro_writer_open(const char *path, const kokoro_writer_options *opts,
                                             kokoro_writer **out);
+/* Where kokoro_writer_open_sink sends encoded bytes; non-OK stops the writer. */
+typedef kokoro_status (*kokoro_byte_sink)(void *user, const void *data, size_t n);
+/* A writer whose encoded bytes go to sink as they are produced (e.g. an HTTP
+ * response), for the formats kokoro_audio_format_can_stream accepts; the
+ * format must be named (not AUTO). WAV sizes are the streaming 0xFFFFFFFF
+ * sentinels; close flushes the encoder's tail into sink. */
+KOKORO_API kokoro_status kokoro_writer_open_sink(kokoro_byte_sink sink, void *user,
+                                                 const kokoro_writer_options *opts, kokoro_writer **out);
 /* Appends n samples (clipped to [-1, 1] for the encoder). */
 KOKORO_API kokoro_status kokoro_writer_write(kokoro_writer *w, const float *samples, size_t n);
 /* Appends n samples of silence. */

@@ -3,7 +3,7 @@
 # usage: scripts/loadtest.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
 # Starts a server with the test weights and the repo's test voices, then runs
 #   1. GET /health                       (the HTTP layer alone)
-#   2. POST /v1/audio/speech, pcm, one short phoneme sentence (synthesis)
+#   2. POST /v1/audio/speech, pcm, one short sentence (synthesis)
 # each for SECONDS with CONNECTIONS concurrent clients, and prints wrk's
 # latency distribution (p50/p90/p99) and the non-2xx count (must be 0).
 set -euo pipefail
@@ -35,7 +35,7 @@ url="$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/out")" || { cat "$tmp/err" >&2; e
 cat >"$tmp/speech.lua" <<'EOF'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"model":"kokoro","input":"hə wˈɜ.","voice":"af_heart","response_format":"pcm","stream":false}'
+wrk.body = '{"model":"kokoro","input":"Hello world.","voice":"af_heart","response_format":"pcm","stream":false}'
 bad = 0
 response = function(status, headers, body)
   if status ~= 200 then bad = bad + 1 end
@@ -51,7 +51,7 @@ sed -e '/^wrk\./d' "$tmp/speech.lua" >"$tmp/get.lua"
 
 echo "== GET /health: $conns connections, ${secs}s"
 wrk -t2 -c"$conns" -d"${secs}s" --timeout 30s --latency -s "$tmp/get.lua" "$url/health" | tee "$tmp/health.txt"
-echo "== POST /v1/audio/speech (pcm, 'hə wˈɜ.'): $conns connections, ${secs}s, $workers workers"
+echo "== POST /v1/audio/speech (pcm, 'Hello world.'): $conns connections, ${secs}s, $workers workers"
 wrk -t2 -c"$conns" -d"${secs}s" --timeout 120s --latency -s "$tmp/speech.lua" "$url/v1/audio/speech" | tee "$tmp/speech.txt"
 if grep -q "Non-2xx" "$tmp/health.txt" "$tmp/speech.txt" || grep -q "Socket errors" "$tmp/health.txt" "$tmp/speech.txt"; then
   echo "loadtest: errors (see above)" >&2

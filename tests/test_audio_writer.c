@@ -184,6 +184,29 @@ static void stream_case(const fmt_case *c, const char *path)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Reads a streamed file back and checks it carries the test signal. */
+static void check_streamed(const fmt_case *c, const char *path)
+{
+    size_t n = 0;
+    /* A streamed MP3 has no LAME tag (it needs a seek back), so decoders
+     * cannot know its length or delay: libsndfile guesses the length
+     * from the first frame, ffmpeg decodes it all and keeps the delay. */
+    float *y = c->fmt == KOKORO_AUDIO_MP3 ? at_read_ffmpeg(path, &n) : read_back(c, path, &n);
+    assert_non_null(y);
+    fmt_case cc = *c;
+    if (c->fmt == KOKORO_AUDIO_MP3) {
+        cc.slack = 3 * 1152;
+        /* skip the decoder delay so the comparison windows line up */
+        size_t d = 0;
+        while (d < n && fabsf(y[d]) < 1e-3f) d++;
+        assert_true(d < 2 * 1152);
+        memmove(y, y + d, (n - d) * sizeof *y);
+        n -= d;
+    }
+    check_signal(&cc, y, n);
+    free(y);
+}
+
 static void test_stdout_pipe(void **state)
 {
     (void)state;
@@ -194,26 +217,85 @@ static void test_stdout_pipe(void **state)
         if (!kokoro_audio_format_can_stream(c->fmt)) continue;
         snprintf(path, sizeof path, "%s/piped%zu.%s", dir, i, c->ext);
         stream_case(c, path);
-        size_t n = 0;
-        /* A streamed MP3 has no LAME tag (it needs a seek back), so decoders
-         * cannot know its length or delay: libsndfile guesses the length
-         * from the first frame, ffmpeg decodes it all and keeps the delay. */
-        float *y = c->fmt == KOKORO_AUDIO_MP3 ? at_read_ffmpeg(path, &n) : read_back(c, path, &n);
-        assert_non_null(y);
-        fmt_case cc = *c;
-        if (c->fmt == KOKORO_AUDIO_MP3) {
-            cc.slack = 3 * 1152;
-            /* skip the decoder delay so the comparison windows line up */
-            size_t d = 0;
-            while (d < n && fabsf(y[d]) < 1e-3f) d++;
-            assert_true(d < 2 * 1152);
-            memmove(y, y + d, (n - d) * sizeof *y);
-            n -= d;
-        }
-        check_signal(&cc, y, n);
-        free(y);
+        check_streamed(c, path);
     }
     at_rmtree(dir);
+}
+
+typedef struct sink_buf {
+    FILE *f;
+    size_t calls, bytes, refuse_after; /* refuse_after 0: never refuse */
+} sink_buf;
+
+static kokoro_status to_file(void *user, const void *data, size_t n)
+{
+    sink_buf *b = user;
+    assert_true(n > 0);
+    if (b->refuse_after && b->bytes >= b->refuse_after)
+        return KOKORO_ERR_CANCELLED; /* no message: the writer names what happened */
+    b->calls++;
+    b->bytes += n;
+    return fwrite(data, 1, n, b->f) == n ? KOKORO_OK : KOKORO_ERR_IO;
+}
+
+/* kokoro_writer_open_sink: the same bytes a pipe gets, handed to a function
+ * as they are encoded (the first already before close), never a temp file. */
+static void test_sink(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    at_tmpdir(dir, sizeof dir, "sink");
+    for (size_t i = 0; i < sizeof kCases / sizeof kCases[0]; i++) {
+        const fmt_case *c = &kCases[i];
+        kokoro_writer_options o = kokoro_writer_options_default();
+        o.format = c->fmt;
+        o.wav_float = c->wav_float;
+        snprintf(path, sizeof path, "%s/sink%zu.%s", dir, i, c->ext);
+        sink_buf b = {fopen(path, "wb"), 0, 0, 0};
+        assert_non_null(b.f);
+        kokoro_writer *w = NULL;
+        if (!kokoro_audio_format_can_stream(c->fmt)) {
+            assert_int_equal(kokoro_writer_open_sink(to_file, &b, &o, &w), KOKORO_ERR_INVALID_ARG);
+            assert_null(w);
+            assert_non_null(strstr(kokoro_last_error(), "cannot be streamed"));
+            assert_int_equal(b.calls, 0);
+            fclose(b.f);
+            unlink(path);
+            continue;
+        }
+        assert_int_equal(kokoro_writer_open_sink(to_file, &b, &o, &w), KOKORO_OK);
+        float *x = test_signal();
+        for (size_t a = 0; a < N_TEST; a += 1000)
+            assert_int_equal(kokoro_writer_write(w, x + a, N_TEST - a < 1000 ? N_TEST - a : 1000), KOKORO_OK);
+        free(x);
+        assert_true(b.bytes > 0); /* bytes left before close: streaming, not buffering */
+        assert_int_equal(kokoro_writer_close(w), KOKORO_OK);
+        fclose(b.f);
+        check_streamed(c, path);
+    }
+    assert_int_equal(at_count_entries(dir), 5); /* the streamable cases only, no temp files */
+    at_rmtree(dir);
+
+    /* a receiver that stops taking bytes stops the writer with its status */
+    kokoro_writer_options o = kokoro_writer_options_default();
+    o.format = KOKORO_AUDIO_PCM;
+    sink_buf b = {fopen("/dev/null", "wb"), 0, 0, 10000};
+    kokoro_writer *w = NULL;
+    assert_int_equal(kokoro_writer_open_sink(to_file, &b, &o, &w), KOKORO_OK);
+    float *x = test_signal();
+    kokoro_status st = KOKORO_OK;
+    for (size_t a = 0; a < N_TEST && st == KOKORO_OK; a += 1000) st = kokoro_writer_write(w, x + a, 1000);
+    free(x);
+    assert_int_equal(st, KOKORO_ERR_CANCELLED);
+    assert_non_null(strstr(kokoro_last_error(), "refused"));
+    assert_int_not_equal(kokoro_writer_close(w), KOKORO_OK);
+    fclose(b.f);
+    /* no sink, no format */
+    w = (kokoro_writer *)&o;
+    assert_int_equal(kokoro_writer_open_sink(NULL, NULL, &o, &w), KOKORO_ERR_INVALID_ARG);
+    assert_null(w);
+    assert_int_equal(kokoro_writer_open_sink(to_file, &b, NULL, &w), KOKORO_ERR_INVALID_ARG);
+    assert_non_null(strstr(kokoro_last_error(), "sink: name an audio format"));
 }
 
 static void test_stdout_refuses_unstreamable(void **state)
@@ -641,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_every_format_reads_back),
         cmocka_unit_test(test_stdout_pipe),
         cmocka_unit_test(test_stdout_refuses_unstreamable),
+        cmocka_unit_test(test_sink),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_abort_leaves_nothing),
         cmocka_unit_test(test_kill_leaves_no_output),

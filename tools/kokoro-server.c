@@ -13,11 +13,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: kokoro-server [--host H] [--port P] [--data-dir DIR] [--workers N] [--job-workers N]\n"
-            "                     (--model FILE | --test-weights) --voices PATH [--api-key KEY] [--web-dir DIR]\n"
+            "                     [--model FILE | --test-weights] [--voices PATH] [--api-key KEY] [--web-dir DIR]\n"
             "                     [--threads N] [--max-body BYTES] [--max-upload BYTES] [--max-input CHARS]\n"
-            "                     [--max-queue N] [--lease SECONDS]\n"
+            "                     [--max-queue N] [--lease SECONDS] [--chunk-tokens N]\n"
             "environment: KOKORO_HOST KOKORO_PORT KOKORO_DATA_DIR KOKORO_WORKERS KOKORO_MODEL KOKORO_VOICES\n"
-            "             KOKORO_API_KEY KOKORO_WEB_DIR (options win)\n"
+            "             KOKORO_API_KEY KOKORO_WEB_DIR (options win), and kokoro-tts's KOKORO_* performance\n"
+            "             variables (KOKORO_USE_PARALLEL, KOKORO_MAX_WORKERS, KOKORO_THREADS...)\n"
+            "model: --model, else $KOKORO_MODEL, the working folder, then the data folder, as kokoro-tts finds it\n"
             "defaults: 127.0.0.1:8880, data dir ./kokoro-data, 2 workers, 1 job worker, 1 BLAS thread per worker\n");
 }
 
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
     kk_server_config cfg = kk_server_config_default();
     const char *e;
     long v, threads = 1;
+    int threads_given = 0;
     if ((e = getenv("KOKORO_HOST")) && *e) cfg.host = e;
     if ((e = getenv("KOKORO_PORT")) && *e) {
         if (parse_long("KOKORO_PORT", e, 0, 65535, &v)) return 2;
@@ -70,7 +73,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--data-dir")) cfg.data_dir = val;
         else if (!strcmp(a, "--workers")) { if (parse_long(a, val, 1, 256, &v)) return 2; cfg.workers = (int)v; }
         else if (!strcmp(a, "--job-workers")) { if (parse_long(a, val, 0, 64, &v)) return 2; cfg.job_workers = (int)v; }
-        else if (!strcmp(a, "--threads")) { if (parse_long(a, val, 0, 1024, &v)) return 2; threads = v; }
+        else if (!strcmp(a, "--threads")) { if (parse_long(a, val, 0, 1024, &v)) return 2; threads = v; threads_given = 1; }
         else if (!strcmp(a, "--model")) cfg.backend.model_path = val;
         else if (!strcmp(a, "--voices")) cfg.backend.voices_path = val;
         else if (!strcmp(a, "--api-key")) cfg.api_key = val;
@@ -79,14 +82,37 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-upload")) { if (parse_long(a, val, 1, 1L << 34, &v)) return 2; cfg.max_upload = (size_t)v; }
         else if (!strcmp(a, "--max-input")) { if (parse_long(a, val, 1, 10000000, &v)) return 2; cfg.max_input = (size_t)v; }
         else if (!strcmp(a, "--max-queue")) { if (parse_long(a, val, 1, 100000, &v)) return 2; cfg.max_queue = (int)v; }
+        else if (!strcmp(a, "--chunk-tokens")) { if (parse_long(a, val, 1, KOKORO_MAX_TOKENS, &v)) return 2; cfg.backend.chunk_tokens = (size_t)v; }
         else if (!strcmp(a, "--lease")) { if (parse_long(a, val, 1, 86400, &v)) return 2; cfg.lease_s = (double)v; }
         else { fprintf(stderr, "kokoro-server: %s: unknown option\n", a); usage(stderr); return 2; }
     }
-    if (!cfg.backend.voices_path || (!cfg.backend.test_weights && !cfg.backend.model_path)) {
-        fprintf(stderr, "kokoro-server: a model (--model or --test-weights) and --voices are required\n");
-        usage(stderr);
+    /* the same model discovery as kokoro-tts: named files, $KOKORO_MODEL/VOICES, ./, the data folder */
+    static char model[4096], voices[4096], searched[8192];
+    kokoro_status fst = kokoro_find_model_files(cfg.backend.test_weights ? NULL : cfg.backend.model_path,
+                                                cfg.backend.voices_path, model, sizeof model, voices, sizeof voices,
+                                                searched, sizeof searched);
+    if (!cfg.backend.test_weights) {
+        if (fst != KOKORO_OK) {
+            fprintf(stderr, "kokoro-server: no model found (give --model FILE, or --test-weights); searched:\n%s\n",
+                    searched);
+            return 2;
+        }
+        cfg.backend.model_path = model;
+    }
+    if (!cfg.backend.voices_path) cfg.backend.voices_path = voices[0] ? voices : NULL;
+    if (cfg.backend.test_weights && !cfg.backend.voices_path) {
+        fprintf(stderr, "kokoro-server: --test-weights still needs voices: give --voices PATH\n");
         return 2;
     }
+    kokoro_perf_config perf = kokoro_perf_config_default();
+    if (kokoro_perf_config_from_env(&perf) != KOKORO_OK) {
+        fprintf(stderr, "kokoro-server: %s\n", kokoro_last_error());
+        return 2;
+    }
+    /* each speech worker is one synthesis: by default one thread each (KOKORO_THREADS or --threads to change) */
+    const char *kt = getenv("KOKORO_THREADS");
+    if (threads_given || !(kt && *kt)) perf.threads_per_worker = (int)threads;
+    cfg.backend.perf = &perf;
     if (!web) {
 #ifdef KOKORO_INSTALLED_WEB_DIR
         if (dir_exists(KOKORO_INSTALLED_WEB_DIR)) web = KOKORO_INSTALLED_WEB_DIR;
@@ -99,8 +125,6 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.web_dir = web;
-    /* each worker is one synthesis; BLAS threads on top would only compete */
-    kokoro_set_num_threads((int)threads);
 
     /* signals go to sigwait below, not to the server's threads */
     sigset_t set;

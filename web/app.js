@@ -193,7 +193,9 @@ async function onBook() {
     }
     $('chapters').hidden = false;
     $('meta').hidden = false;
-    $('meta-title').value = file.name.replace(/\.[^.]+$/, '');
+    // prefilled from the document's own metadata, else from the file name
+    $('meta-title').value = up.title || file.name.replace(/\.[^.]+$/, '');
+    $('meta-author').value = up.author || '';
     const words = up.chapters.reduce((a, c) => a + c.words, 0);
     setStatus($('upload-status'), up.chapters.length + ' chapters, ' + words + ' words', 'ok');
   } catch (e) {

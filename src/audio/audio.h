@@ -14,6 +14,8 @@ typedef struct kk_out {
     int seekable;       /* lseek works: headers can be fixed up */
     const char *name;   /* for messages: the final path or "stdout" */
     int64_t pos;        /* bytes written so far (stdout: tell without lseek) */
+    kokoro_byte_sink sink; /* non-NULL: bytes go here instead of fd (never seekable) */
+    void *sink_user;
 } kk_out;
 
 kokoro_status kk_out_write(kk_out *o, const void *data, size_t n);

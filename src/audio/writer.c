@@ -88,6 +88,14 @@ kokoro_writer_options kokoro_writer_options_default(void)
 kokoro_status kk_out_write(kk_out *o, const void *data, size_t n)
 {
     const unsigned char *p = data;
+    if (o->sink) {
+        kk_error_clear(); /* so a sink that sets no message gets one below */
+        kokoro_status st = n ? o->sink(o->sink_user, data, n) : KOKORO_OK;
+        if (st == KOKORO_OK) o->pos += (int64_t)n;
+        else if (!kokoro_last_error()[0])
+            kk_error(st, "%s: the receiver refused %zu bytes at byte %lld", o->name, n, (long long)o->pos);
+        return st;
+    }
     while (n > 0) {
         ssize_t k = write(o->fd, p, n);
         if (k < 0) {
@@ -155,7 +163,27 @@ static void writer_free(kokoro_writer *w)
     free(w);
 }
 
+static kokoro_status writer_open(const char *path, kokoro_byte_sink sink, void *user,
+                                 const kokoro_writer_options *opts, kokoro_writer **out);
+
 kokoro_status kokoro_writer_open(const char *path, const kokoro_writer_options *opts, kokoro_writer **out)
+{
+    return writer_open(path, NULL, NULL, opts, out);
+}
+
+kokoro_status kokoro_writer_open_sink(kokoro_byte_sink sink, void *user, const kokoro_writer_options *opts,
+                                      kokoro_writer **out)
+{
+    if (!sink) {
+        if (out) *out = NULL;
+        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_writer_open_sink: NULL sink");
+    }
+    /* the sink takes stdout's road: same streaming encoders, same checks */
+    return writer_open("-", sink, user, opts, out);
+}
+
+static kokoro_status writer_open(const char *path, kokoro_byte_sink sink, void *user,
+                                 const kokoro_writer_options *opts, kokoro_writer **out)
 {
     if (!path || !out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_writer_open: NULL argument");
     *out = NULL;
@@ -167,7 +195,7 @@ kokoro_status kokoro_writer_open(const char *path, const kokoro_writer_options *
         return kk_error(KOKORO_ERR_INVALID_ARG, "%s: invalid audio format %d", path, (int)f);
     if (f == KOKORO_AUDIO_AUTO) {
         if (to_stdout)
-            return kk_error(KOKORO_ERR_INVALID_ARG, "stdout: name an audio format (no file extension to go by)");
+            return kk_error(KOKORO_ERR_INVALID_ARG, "%s: name an audio format (no file extension to go by)", sink ? "sink" : "stdout");
         f = kokoro_audio_format_from_path(path);
         if (f == KOKORO_AUDIO_AUTO)
             return kk_error(KOKORO_ERR_INVALID_ARG,
@@ -176,8 +204,9 @@ kokoro_status kokoro_writer_open(const char *path, const kokoro_writer_options *
     }
     if (to_stdout && !kokoro_audio_format_can_stream(f))
         return kk_error(KOKORO_ERR_INVALID_ARG,
-                        "stdout: %s cannot be streamed (its header or index is written after the audio); "
-                        "write it to a file, or stream wav, mp3, opus or pcm", kokoro_audio_format_name(f));
+                        "%s: %s cannot be streamed (its header or index is written after the audio); "
+                        "write it to a file, or stream wav, mp3, opus or pcm", sink ? "sink" : "stdout",
+                        kokoro_audio_format_name(f));
     if (opts->bitrate_kbps < 0 || opts->bitrate_kbps > 512)
         return kk_error(KOKORO_ERR_INVALID_ARG, "%s: bitrate %d kbit/s out of range (0 = default, up to 512)", path,
                         opts->bitrate_kbps);
@@ -187,7 +216,11 @@ kokoro_status kokoro_writer_open(const char *path, const kokoro_writer_options *
     w->format = f;
     w->out.fd = -1;
     kokoro_status st;
-    if (to_stdout) {
+    if (sink) {
+        w->out.sink = sink;
+        w->out.sink_user = user;
+        w->out.name = "sink";
+    } else if (to_stdout) {
         w->out.fd = STDOUT_FILENO;
         w->out.name = "stdout";
         w->out.seekable = 0; /* even a redirected file: we never rewrite what a reader may have taken */

@@ -1,11 +1,14 @@
-/* INTERIM BACKEND — to be replaced by the engine pipeline.
+/* The server's backend on the engine (kokoro_engine_*): text through the
+ * front end, voices and blends through the engine, every response format
+ * through the streaming audio writer, documents through kokoro_document_*.
  *
- * Until the text front end, the document readers and the audio encoders
- * land, this backend reads every input as Kokoro phonemes (each code point
- * one symbol of the vocabulary, kokoro_config_token_id), splits it into
- * chunks at sentence punctuation, and writes 16-bit WAV or raw PCM itself.
- * Books are plain UTF-8 text files; "# Title" lines start chapters. Everything
- * the server does is built against backend.h, not against this file. */
+ * Books are spoken chunk by chunk so that a job's progress is durable per
+ * chunk: the front end cuts the selected chapters into chunks (the plan);
+ * chunk k is synthesised from its phonemes with seed k (so a resumed run
+ * makes the same audio as an uninterrupted one) and stored as raw float
+ * samples in the work folder; when every chunk is there, the chunks are
+ * joined (trim, fades, pauses) into the output with chapter marks,
+ * metadata and cover. */
 #include "server/backend.h"
 
 #include <errno.h>
@@ -19,13 +22,12 @@
 
 #include "core/error.h"
 
-#define CHUNK_MAX_CP 200          /* phonemes per chunk: well under KOKORO_MAX_TOKENS */
-#define BOOK_MAX_BYTES (64u << 20) /* a text book larger than this is refused */
+#define COVER_MAX_BYTES (16u << 20) /* an uploaded cover larger than this is refused */
 
 struct kk_backend {
-    kokoro_model *model;
-    kokoro_voices *voices;
-    const kokoro_config *config;
+    kokoro_engine *engine;
+    char tmp_dir[1024]; /* where non-streamable responses are encoded */
+    size_t chunk_tokens;
 };
 
 static const kk_backend_lang LANGS[] = {
@@ -36,20 +38,25 @@ static const kk_backend_lang LANGS[] = {
 
 kokoro_status kk_backend_open(const kk_backend_config *cfg, kk_backend **out)
 {
-    if (!cfg || !out || !cfg->voices_path || (!cfg->test_weights && !cfg->model_path))
-        return kk_error(KOKORO_ERR_INVALID_ARG, "backend: a model (or test weights) and voices are required");
+    if (!cfg || !out || (!cfg->test_weights && !cfg->model_path))
+        return kk_error(KOKORO_ERR_INVALID_ARG, "backend: a model (or test weights) is required");
     kk_backend *be = calloc(1, sizeof *be);
     if (!be) return kk_error(KOKORO_ERR_NOMEM, "backend: out of memory");
-    kokoro_status st = cfg->test_weights ? kokoro_model_load_test_weights(&be->model)
-                                         : kokoro_model_load(cfg->model_path, &be->model);
-    if (st == KOKORO_OK) st = kokoro_voices_load(cfg->voices_path, &be->voices);
-    if (st == KOKORO_OK && kokoro_voices_count(be->voices) == 0)
-        st = kk_error(KOKORO_ERR_FORMAT, "%s: no voice packs found", cfg->voices_path);
+    const char *t = getenv("TMPDIR");
+    snprintf(be->tmp_dir, sizeof be->tmp_dir, "%s", cfg->tmp_dir ? cfg->tmp_dir : t && *t ? t : "/tmp");
+    kokoro_engine_options eo = kokoro_engine_options_default();
+    eo.model_path = cfg->test_weights ? NULL : cfg->model_path;
+    eo.test_weights = cfg->test_weights;
+    eo.voices_path = cfg->voices_path && *cfg->voices_path ? cfg->voices_path : NULL;
+    if (cfg->perf) eo.perf = *cfg->perf;
+    be->chunk_tokens = cfg->chunk_tokens;
+    kokoro_status st = kokoro_engine_open(&eo, &be->engine);
+    if (st == KOKORO_OK && kokoro_voices_count(kokoro_engine_voices(be->engine)) == 0)
+        st = kk_error(KOKORO_ERR_FORMAT, "%s: no voice packs found", eo.voices_path ? eo.voices_path : "the model");
     if (st != KOKORO_OK) {
         kk_backend_close(be);
         return st;
     }
-    be->config = kokoro_model_config(be->model);
     *out = be;
     return KOKORO_OK;
 }
@@ -57,13 +64,15 @@ kokoro_status kk_backend_open(const kk_backend_config *cfg, kk_backend **out)
 void kk_backend_close(kk_backend *be)
 {
     if (!be) return;
-    kokoro_model_free(be->model);
-    kokoro_voices_free(be->voices);
+    kokoro_engine_free(be->engine);
     free(be);
 }
 
-size_t kk_backend_voice_count(const kk_backend *be) { return kokoro_voices_count(be->voices); }
-const char *kk_backend_voice_name(const kk_backend *be, size_t i) { return kokoro_voices_name(be->voices, i); }
+size_t kk_backend_voice_count(const kk_backend *be) { return kokoro_voices_count(kokoro_engine_voices(be->engine)); }
+const char *kk_backend_voice_name(const kk_backend *be, size_t i)
+{
+    return kokoro_voices_name(kokoro_engine_voices(be->engine), i);
+}
 
 const kk_backend_lang *kk_backend_languages(const kk_backend *be, size_t *n)
 {
@@ -75,280 +84,206 @@ const kk_backend_lang *kk_backend_languages(const kk_backend *be, size_t *n)
 const char *kk_backend_book_ext(const kk_backend *be)
 {
     (void)be;
-    return "wav";
+    return "m4b";
 }
 
-/* Decodes one UTF-8 sequence; returns its length or 0 when invalid. */
-static size_t utf8_next(const unsigned char *s, size_t left, uint32_t *cp)
+/* The writer format of an API response_format (aac is AAC in MPEG-4). */
+static int api_format(const char *f, kokoro_audio_format *out)
 {
-    if (left == 0) return 0;
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t n;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; v = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 3; v = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; v = c & 0x07; }
-    else return 0;
-    if (left < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return n;
-}
-
-/* One chunk of phoneme ids plus the byte range of its source text. */
-typedef struct chunk {
-    int64_t *ids;
-    size_t n;
-    char *text; /* the chunk's phonemes as UTF-8, for word captions */
-} chunk;
-
-static void chunks_free(chunk *c, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(c[i].ids);
-        free(c[i].text);
-    }
-    free(c);
-}
-
-static int is_break(uint32_t cp) { return cp == '.' || cp == '!' || cp == '?' || cp == ';' || cp == 0x2026; }
-static int is_space(uint32_t cp) { return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r'; }
-
-/* Splits phoneme text into chunks: after sentence punctuation, or at the last
- * space before CHUNK_MAX_CP symbols. Whitespace runs become one space. */
-static kokoro_status make_chunks(const kk_backend *be, const char *what, const char *s, size_t len, chunk **out,
-                                 size_t *n_out)
-{
-    chunk *cs = NULL;
-    size_t n = 0, cap = 0;
-    int64_t ids[CHUNK_MAX_CP];
-    char text[CHUNK_MAX_CP * 4 + 1];
-    size_t nid = 0, ntext = 0, last_space = 0, text_at_space = 0;
-    size_t off = 0;
-    kokoro_status st = KOKORO_OK;
-    for (;;) {
-        uint32_t cp = 0;
-        size_t k = 0;
-        int end = off >= len;
-        if (!end) {
-            k = utf8_next((const unsigned char *)s + off, len - off, &cp);
-            if (k == 0) {
-                st = kk_error(KOKORO_ERR_INVALID_ARG, "%s: byte offset %zu: invalid UTF-8", what, off);
-                goto fail;
-            }
-            if (is_space(cp)) cp = ' ';
-            if (cp == ' ' && (nid == 0 || ids[nid - 1] == kokoro_config_token_id(be->config, ' '))) {
-                off += k;
-                continue;
-            }
-            int64_t id = kokoro_config_token_id(be->config, cp);
-            if (id < 0) {
-                st = kk_error(KOKORO_ERR_INVALID_ARG,
-                              "%s: byte offset %zu: U+%04X is not a Kokoro phoneme (this build reads input as "
-                              "phonemes until the text front end lands)",
-                              what, off, (unsigned)cp);
-                goto fail;
-            }
-            if (nid == CHUNK_MAX_CP) { /* full: cut at the last space, carry the rest */
-                size_t cut = last_space ? last_space : nid, tcut = last_space ? text_at_space : ntext;
-                chunk c = {0};
-                c.ids = malloc(cut * sizeof *c.ids);
-                c.text = malloc(tcut + 1);
-                if (!c.ids || !c.text) {
-                    free(c.ids); free(c.text);
-                    st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", what);
-                    goto fail;
-                }
-                memcpy(c.ids, ids, cut * sizeof *ids);
-                memcpy(c.text, text, tcut);
-                c.text[tcut] = 0;
-                c.n = cut;
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 8;
-                    chunk *g = realloc(cs, cap * sizeof *cs);
-                    if (!g) { free(c.ids); free(c.text); st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", what); goto fail; }
-                    cs = g;
-                }
-                cs[n++] = c;
-                memmove(ids, ids + cut, (nid - cut) * sizeof *ids);
-                memmove(text, text + tcut, ntext - tcut);
-                nid -= cut;
-                ntext -= tcut;
-                last_space = 0;
-            }
-            if (cp == ' ') { last_space = nid; text_at_space = ntext; }
-            ids[nid++] = id;
-            memcpy(text + ntext, s + off, cp == ' ' ? 1 : k);
-            if (cp == ' ') text[ntext] = ' ';
-            ntext += cp == ' ' ? 1 : k;
-            off += k;
-        }
-        if (end || is_break(cp)) {
-            /* drop a trailing space; an all-space chunk is nothing */
-            while (nid && ids[nid - 1] == kokoro_config_token_id(be->config, ' ')) { nid--; ntext--; }
-            if (nid) {
-                chunk c = {0};
-                c.ids = malloc(nid * sizeof *c.ids);
-                c.text = malloc(ntext + 1);
-                if (!c.ids || !c.text) { free(c.ids); free(c.text); st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", what); goto fail; }
-                memcpy(c.ids, ids, nid * sizeof *ids);
-                memcpy(c.text, text, ntext);
-                c.text[ntext] = 0;
-                c.n = nid;
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 8;
-                    chunk *g = realloc(cs, cap * sizeof *cs);
-                    if (!g) { free(c.ids); free(c.text); st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", what); goto fail; }
-                    cs = g;
-                }
-                cs[n++] = c;
-            }
-            nid = ntext = last_space = 0;
-            if (end) break;
-        }
-    }
-    *out = cs;
-    *n_out = n;
-    return KOKORO_OK;
-fail:
-    chunks_free(cs, n);
-    return st;
-}
-
-static int format_supported(const char *f) { return !strcmp(f, "wav") || !strcmp(f, "pcm"); }
-static int format_known(const char *f)
-{
-    static const char *const all[] = {"mp3", "opus", "aac", "flac", "wav", "pcm"};
+    static const struct { const char *name; kokoro_audio_format f; } all[] = {
+        {"mp3", KOKORO_AUDIO_MP3}, {"opus", KOKORO_AUDIO_OPUS}, {"aac", KOKORO_AUDIO_M4A},
+        {"flac", KOKORO_AUDIO_FLAC}, {"wav", KOKORO_AUDIO_WAV}, {"pcm", KOKORO_AUDIO_PCM},
+    };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(f, all[i])) return 1;
+        if (!strcmp(f, all[i].name)) {
+            *out = all[i].f;
+            return 1;
+        }
     return 0;
 }
 
-static int lang_known(const char *l)
+/* The first invalid byte of s, or -1 when s is valid UTF-8. */
+static long utf8_invalid_at(const unsigned char *s, size_t len)
 {
-    for (size_t i = 0; i < sizeof LANGS / sizeof LANGS[0]; i++)
-        if (!strcmp(l, LANGS[i].code)) return 1;
-    return 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;
+        uint32_t v;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { n = 2; v = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 3; v = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 4; v = c & 0x07; }
+        else return (long)i;
+        if (len - i < n) return (long)i;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
+            v = (v << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
+            return (long)i;
+        i += n;
+    }
+    return -1;
+}
+
+static kokoro_status check_voice(const kk_backend *be, const char *voice)
+{
+    float style[KOKORO_STYLE_DIM];
+    return kokoro_voices_style(kokoro_engine_voices(be->engine), voice, 1, style);
 }
 
 kokoro_status kk_backend_check(const kk_backend *be, const kk_synth_request *req)
 {
     if (!req->input || !req->voice || !req->format)
         return kk_error(KOKORO_ERR_INVALID_ARG, "input, voice and response_format are required");
-    if (!format_known(req->format))
+    kokoro_audio_format f;
+    if (!api_format(req->format, &f))
         return kk_error(KOKORO_ERR_INVALID_ARG, "response_format '%s': expected mp3, opus, aac, flac, wav or pcm",
                         req->format);
     if (!(req->speed >= 0.5f && req->speed <= 2.0f))
         return kk_error(KOKORO_ERR_INVALID_ARG, "speed %g: expected 0.5 to 2.0", (double)req->speed);
-    if (req->lang && !lang_known(req->lang))
+    if (req->lang && !kokoro_lang_valid(req->lang))
         return kk_error(KOKORO_ERR_INVALID_ARG, "lang_code '%s': expected one of a, b, e, f, h, i, j, p, z",
                         req->lang);
-    float style[KOKORO_STYLE_DIM];
-    kokoro_status st = kokoro_voices_style(be->voices, req->voice, 1, style);
+    kokoro_status st = check_voice(be, req->voice);
     if (st != KOKORO_OK) return st;
-    chunk *cs;
-    size_t n;
-    st = make_chunks(be, "input", req->input, strlen(req->input), &cs, &n);
-    if (st != KOKORO_OK) return st;
-    chunks_free(cs, n);
-    if (n == 0) return kk_error(KOKORO_ERR_INVALID_ARG, "input: nothing to speak");
-    if (!format_supported(req->format))
-        return kk_error(KOKORO_ERR_FORMAT,
-                        "response_format '%s' is not available in this build yet (the interim backend writes wav "
-                        "and pcm)",
-                        req->format);
+    if (!req->lang && !kokoro_lang_from_voice(req->voice))
+        return kk_error(KOKORO_ERR_INVALID_ARG, "voice '%s': its first letter names no language; give lang_code",
+                        req->voice);
+    size_t len = strlen(req->input);
+    long bad = utf8_invalid_at((const unsigned char *)req->input, len);
+    if (bad >= 0) return kk_error(KOKORO_ERR_INVALID_ARG, "input: byte offset %ld: invalid UTF-8", bad);
+    size_t i = 0;
+    while (i < len && strchr(" \t\r\n", req->input[i])) i++;
+    if (i == len) return kk_error(KOKORO_ERR_INVALID_ARG, "input: nothing to speak");
     return KOKORO_OK;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
+/* ---- speech ---- */
+
+typedef struct speak_ctx {
+    const kk_synth_request *req;
+    kk_chunk_fn fn;
+    void *ud;
+    const atomic_int *cancel;
+    kokoro_writer *w;
+    int streaming;          /* bytes leave after each piece; else one call at the end */
+    uint8_t *buf;           /* encoded bytes not yet handed on */
+    size_t len, cap;
+    kk_word_time *words;    /* words not yet handed on (non-streaming: all of them) */
+    size_t n_words, cap_words;
+    char *word_text;        /* the words' NUL-terminated texts, in one block */
+    size_t wt_len, wt_cap;
+    int stopped;            /* the receiver said stop */
+} speak_ctx;
+
+static int speak_cancelled(void *user)
 {
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+    speak_ctx *c = user;
+    return c->stopped || (c->cancel && atomic_load(c->cancel));
 }
 
-/* A 16-bit mono 24 kHz WAV header for data_bytes (0xFFFFFFFF: unknown). */
-static void wav_header(uint8_t h[44], uint32_t data_bytes)
+static kokoro_status to_buf(void *user, const void *data, size_t n)
 {
-    memcpy(h, "RIFF", 4);
-    put_le32(h + 4, data_bytes == 0xFFFFFFFFu ? 0xFFFFFFFFu : 36 + data_bytes);
-    memcpy(h + 8, "WAVEfmt ", 8);
-    put_le32(h + 16, 16);
-    h[20] = 1; h[21] = 0;  /* PCM */
-    h[22] = 1; h[23] = 0;  /* mono */
-    put_le32(h + 24, KOKORO_SAMPLE_RATE);
-    put_le32(h + 28, KOKORO_SAMPLE_RATE * 2);
-    h[32] = 2; h[33] = 0;
-    h[34] = 16; h[35] = 0;
-    memcpy(h + 36, "data", 4);
-    put_le32(h + 40, data_bytes);
-}
-
-static void to_s16le(const float *x, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i] * 32767.0f;
-        int s = v >= 32767.0f ? 32767 : v <= -32768.0f ? -32768 : (int)(v + (v >= 0 ? 0.5f : -0.5f));
-        out[2 * i] = (uint8_t)(s & 0xFF);
-        out[2 * i + 1] = (uint8_t)((s >> 8) & 0xFF);
+    speak_ctx *c = user;
+    if (c->cap - c->len < n) {
+        size_t cap = c->cap ? c->cap : 65536;
+        while (cap - c->len < n) cap *= 2;
+        uint8_t *g = realloc(c->buf, cap);
+        if (!g) return kk_error(KOKORO_ERR_NOMEM, "speech: out of memory for %zu encoded bytes", cap);
+        c->buf = g;
+        c->cap = cap;
     }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    return KOKORO_OK;
 }
 
-/* Synthesises one chunk with the style row its length picks. */
-static kokoro_status synth_chunk(const kk_backend *be, const chunk *c, const char *voice, float speed,
-                                 kokoro_audio *audio)
+/* Hands on the bytes and words gathered so far. */
+static kokoro_status flush(speak_ctx *c)
 {
-    float style[KOKORO_STYLE_DIM];
-    kokoro_status st = kokoro_voices_style(be->voices, voice, c->n, style);
-    if (st != KOKORO_OK) return st;
-    kokoro_synth_options o = kokoro_synth_options_default();
-    o.speed = speed;
-    o.seed = 0; /* same input, same audio: resumed books match uninterrupted ones */
-    return kokoro_synthesize(be->model, c->ids, c->n, style, &o, audio);
+    if (!c->len && !c->n_words) return KOKORO_OK;
+    /* the word pointers are offsets into word_text until now (it may move while growing) */
+    for (size_t i = 0; i < c->n_words; i++) c->words[i].word = c->word_text + (size_t)(uintptr_t)c->words[i].word;
+    int stop = c->fn(c->ud, c->buf, c->len, c->words, c->n_words);
+    c->len = c->n_words = c->wt_len = 0;
+    if (stop) {
+        c->stopped = 1;
+        return kk_error(KOKORO_ERR_CANCELLED, "synthesis stopped by the receiver");
+    }
+    return KOKORO_OK;
 }
 
-/* Word times of one chunk from its per-token durations (pads included). */
-static kokoro_status chunk_words(const kk_backend *be, const chunk *c, const kokoro_audio *a, double t0,
-                                 kk_word_time **out, size_t *n_out, char **buf_out)
+static kokoro_status add_word(speak_ctx *c, const char *text, size_t len, double start, double end)
 {
-    size_t len = strlen(c->text);
-    char *buf = malloc(len + 1);
-    kk_word_time *w = malloc((c->n + 1) * sizeof *w);
-    if (!buf || !w) {
-        free(buf); free(w);
-        return kk_error(KOKORO_ERR_NOMEM, "captions: out of memory");
+    if (c->n_words == c->cap_words) {
+        size_t cap = c->cap_words ? 2 * c->cap_words : 64;
+        kk_word_time *g = realloc(c->words, cap * sizeof *g);
+        if (!g) return kk_error(KOKORO_ERR_NOMEM, "captions: out of memory");
+        c->words = g;
+        c->cap_words = cap;
     }
-    memcpy(buf, c->text, len + 1);
-    const double frame = (double)KOKORO_SAMPLES_PER_FRAME / KOKORO_SAMPLE_RATE;
-    double t = t0 + (double)a->durations[0] * frame; /* the leading pad */
-    size_t nw = 0, tok = 0, off = 0;
-    int64_t space = kokoro_config_token_id(be->config, ' ');
-    while (tok < c->n) {
-        if (c->ids[tok] == space) {
-            t += (double)a->durations[tok + 1] * frame;
-            tok++;
-            off++;
-            continue;
-        }
-        w[nw].word = buf + off;
-        w[nw].start = t;
-        while (tok < c->n && c->ids[tok] != space) {
-            uint32_t cp;
-            off += utf8_next((const unsigned char *)buf + off, len - off, &cp);
-            t += (double)a->durations[tok + 1] * frame;
-            tok++;
-        }
-        w[nw].end = t;
-        if (off < len) buf[off] = 0; /* ends the word; the space it overwrites is skipped above */
-        nw++;
+    if (c->wt_cap - c->wt_len < len + 1) {
+        size_t cap = c->wt_cap ? c->wt_cap : 1024;
+        while (cap - c->wt_len < len + 1) cap *= 2;
+        char *g = realloc(c->word_text, cap);
+        if (!g) return kk_error(KOKORO_ERR_NOMEM, "captions: out of memory");
+        c->word_text = g;
+        c->wt_cap = cap;
     }
-    *out = w;
-    *n_out = nw;
-    *buf_out = buf;
+    memcpy(c->word_text + c->wt_len, text, len);
+    c->word_text[c->wt_len + len] = 0;
+    c->words[c->n_words++] = (kk_word_time){(const char *)(uintptr_t)c->wt_len, start, end};
+    c->wt_len += len + 1;
+    return KOKORO_OK;
+}
+
+static kokoro_status on_piece(void *user, const kokoro_piece *p)
+{
+    speak_ctx *c = user;
+    kokoro_status st = kokoro_writer_write(c->w, p->samples, p->n);
+    const char *in = c->req->input;
+    size_t in_len = strlen(in);
+    for (size_t i = 0; st == KOKORO_OK && i < p->n_words; i++) {
+        const kokoro_word_time *wt = &p->words[i];
+        size_t b = wt->src_begin < in_len ? wt->src_begin : in_len;
+        size_t e = wt->src_end < in_len ? wt->src_end : in_len;
+        if (e < b) e = b;
+        st = add_word(c, in + b, e - b, (double)wt->start / KOKORO_SAMPLE_RATE, (double)wt->end / KOKORO_SAMPLE_RATE);
+    }
+    if (st == KOKORO_OK && c->streaming) st = flush(c);
+    return st;
+}
+
+/* A unique path for a response that must be encoded to a file first. */
+static void temp_path(const kk_backend *be, const char *ext, char *out, size_t cap)
+{
+    static atomic_uint counter;
+    unsigned k = atomic_fetch_add(&counter, 1);
+    snprintf(out, cap, "%s/kokoro-server-%ld-%u.%s", be->tmp_dir, (long)getpid(), k, ext);
+}
+
+static kokoro_status read_whole(const char *path, size_t limit, uint8_t **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return kk_error(KOKORO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > limit) {
+        fclose(f);
+        return kk_error(KOKORO_ERR_FORMAT, "%s: not a regular file of at most %zu bytes", path, limit);
+    }
+    uint8_t *buf = malloc((size_t)sb.st_size + 1);
+    if (!buf) { fclose(f); return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path); }
+    size_t n = fread(buf, 1, (size_t)sb.st_size, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err || n != (size_t)sb.st_size) {
+        free(buf);
+        return kk_error(KOKORO_ERR_IO, "%s: read error", path);
+    }
+    *out = buf;
+    *len = n;
     return KOKORO_OK;
 }
 
@@ -357,245 +292,238 @@ kokoro_status kk_backend_synthesize(const kk_backend *be, const kk_synth_request
 {
     kokoro_status st = kk_backend_check(be, req);
     if (st != KOKORO_OK) return st;
-    chunk *cs;
-    size_t n;
-    st = make_chunks(be, "input", req->input, strlen(req->input), &cs, &n);
-    if (st != KOKORO_OK) return st;
-    int wav = !strcmp(req->format, "wav");
-    double t = 0;
-    for (size_t i = 0; i < n && st == KOKORO_OK; i++) {
-        if (cancel && atomic_load(cancel)) {
-            st = kk_error(KOKORO_ERR_CANCELLED, "synthesis cancelled after %zu of %zu chunks", i, n);
-            break;
-        }
-        kokoro_audio a = {0};
-        st = synth_chunk(be, &cs[i], req->voice, req->speed, &a);
-        if (st != KOKORO_OK) break;
-        size_t hdr = (wav && i == 0) ? 44 : 0;
-        uint8_t *bytes = malloc(hdr + a.n_samples * 2 + 1);
-        kk_word_time *words = NULL;
-        size_t nw = 0;
-        char *wbuf = NULL;
-        if (!bytes) st = kk_error(KOKORO_ERR_NOMEM, "synthesis: out of memory");
-        if (st == KOKORO_OK) st = chunk_words(be, &cs[i], &a, t, &words, &nw, &wbuf);
-        if (st == KOKORO_OK) {
-            /* a streamed wav cannot know its size: the 0xFFFFFFFF sentinel players accept */
-            if (hdr) wav_header(bytes, req->stream ? 0xFFFFFFFFu : 0);
-            to_s16le(a.samples, a.n_samples, bytes + hdr);
-            t += (double)a.n_samples / KOKORO_SAMPLE_RATE;
-            if (fn(ud, bytes, hdr + a.n_samples * 2, words, nw))
-                st = kk_error(KOKORO_ERR_CANCELLED, "synthesis stopped by the receiver after chunk %zu", i + 1);
-        }
-        free(bytes);
-        free(words);
-        free(wbuf);
-        kokoro_audio_free(&a);
+    kokoro_audio_format f = KOKORO_AUDIO_AUTO;
+    api_format(req->format, &f);
+    speak_ctx c = {.req = req, .fn = fn, .ud = ud, .cancel = cancel};
+    c.streaming = kokoro_audio_format_can_stream(f);
+    kokoro_writer_options wo = kokoro_writer_options_default();
+    wo.format = f;
+    char tmp[1200] = "";
+    if (c.streaming) {
+        st = kokoro_writer_open_sink(to_buf, &c, &wo, &c.w);
+    } else {
+        /* FLAC and MPEG-4 write their index after the audio: encode to a
+         * file, then hand on the whole file (its words came as they were made) */
+        temp_path(be, req->format, tmp, sizeof tmp);
+        st = kokoro_writer_open(tmp, &wo, &c.w);
     }
-    chunks_free(cs, n);
+    if (st != KOKORO_OK) return st;
+    kokoro_speak_options so = kokoro_speak_options_default();
+    so.voice = req->voice;
+    so.lang = req->lang;
+    so.speed = req->speed;
+    so.seed = 0; /* the same request gives the same audio */
+    so.phoneme_input = req->phonemes;
+    if (req->stream) so.first_tokens = 50; /* a short first chunk: first audio fast */
+    so.cancelled = speak_cancelled;
+    so.user = &c;
+    st = kokoro_engine_speak(be->engine, req->input, strlen(req->input), &so, on_piece, &c);
+    if (st == KOKORO_OK) {
+        st = kokoro_writer_close(c.w);
+        c.w = NULL;
+    }
+    if (st == KOKORO_OK && !c.streaming) {
+        uint8_t *file = NULL;
+        size_t n = 0;
+        st = read_whole(tmp, (size_t)1 << 31, &file, &n);
+        if (st == KOKORO_OK) st = to_buf(&c, file, n);
+        free(file);
+    }
+    if (st == KOKORO_OK) st = flush(&c);
+    kokoro_writer_abort(c.w);
+    if (tmp[0]) unlink(tmp);
+    free(c.buf);
+    free(c.words);
+    free(c.word_text);
     return st;
 }
 
 /* ---- books ---- */
 
-static kokoro_status read_file(const char *path, char **out, size_t *len)
+static void copy_title(char *dst, size_t cap, const char *src)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return kk_error(KOKORO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? cap * 2 : 65536;
-            if (cap > BOOK_MAX_BYTES + 65536u) {
-                free(buf);
-                fclose(f);
-                return kk_error(KOKORO_ERR_FORMAT, "%s: larger than %u bytes", path, BOOK_MAX_BYTES);
-            }
-            char *g = realloc(buf, cap + 1);
-            if (!g) { free(buf); fclose(f); return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path); }
-            buf = g;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
+    size_t n = strlen(src);
+    if (n > cap - 1) {
+        n = cap - 1;
+        while (n && ((unsigned char)src[n] & 0xC0) == 0x80) n--; /* never cut a code point */
     }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { free(buf); return kk_error(KOKORO_ERR_IO, "%s: read error", path); }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return KOKORO_OK;
+    memcpy(dst, src, n);
+    dst[n] = 0;
 }
 
-typedef struct book_chapter {
-    char title[128];
-    size_t start, end; /* byte range of the body */
-} book_chapter;
-
-static int has_ext(const char *path, const char *ext)
-{
-    size_t n = strlen(path), e = strlen(ext);
-    return n > e && !strcasecmp(path + n - e, ext);
-}
-
-/* Splits a text book into chapters at "# Title" lines. */
-static kokoro_status book_parse(const char *path, char **text, book_chapter **chs, size_t *n_out)
-{
-    if (has_ext(path, ".epub") || has_ext(path, ".pdf"))
-        return kk_error(KOKORO_ERR_FORMAT, "%s: EPUB and PDF need the document reader, not in this build yet; "
-                        "upload a .txt file", path);
-    size_t len = 0;
-    kokoro_status st = read_file(path, text, &len);
-    if (st != KOKORO_OK) return st;
-    if (memchr(*text, 0, len)) {
-        free(*text);
-        return kk_error(KOKORO_ERR_FORMAT, "%s: contains NUL bytes: not a text file", path);
-    }
-    for (size_t off = 0; off < len;) {
-        uint32_t cp;
-        size_t k = utf8_next((const unsigned char *)*text + off, len - off, &cp);
-        if (!k) {
-            free(*text);
-            return kk_error(KOKORO_ERR_FORMAT, "%s: byte offset %zu: invalid UTF-8", path, off);
-        }
-        off += k;
-    }
-    book_chapter *c = NULL;
-    size_t n = 0;
-    const char *s = *text;
-    for (size_t off = 0; off <= len;) {
-        const char *nl = memchr(s + off, '\n', len - off);
-        size_t eol = nl ? (size_t)(nl - s) : len;
-        if (s[off] == '#' && off < len) {
-            book_chapter *g = realloc(c, (n + 1) * sizeof *c);
-            if (!g) { free(c); free(*text); return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path); }
-            c = g;
-            size_t t = off;
-            while (t < eol && (s[t] == '#' || s[t] == ' ')) t++;
-            size_t tl = eol - t < sizeof c[n].title - 1 ? eol - t : sizeof c[n].title - 1;
-            while (tl && ((unsigned char)s[t + tl] & 0xC0) == 0x80) tl--; /* never cut a code point */
-            memcpy(c[n].title, s + t, tl);
-            c[n].title[tl] = 0;
-            c[n].start = eol < len ? eol + 1 : len;
-            if (n) c[n - 1].end = off;
-            n++;
-        } else if (n == 0 && off < len) {
-            c = malloc(sizeof *c);
-            if (!c) { free(*text); return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path); }
-            snprintf(c[0].title, sizeof c[0].title, "Chapter 1");
-            c[0].start = 0;
-            n = 1;
-            continue; /* look at this line again as body */
-        }
-        off = eol + 1;
-    }
-    if (n) c[n - 1].end = len;
-    *chs = c;
-    *n_out = n;
-    return KOKORO_OK;
-}
-
-static size_t count_words(const char *s, size_t len)
-{
-    size_t w = 0;
-    int in = 0;
-    for (size_t i = 0; i < len; i++) {
-        int sp = s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
-        if (!sp && !in) w++;
-        in = !sp;
-    }
-    return w;
-}
-
-kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n)
+kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n,
+                                  kk_doc_meta *meta)
 {
     (void)be;
-    char *text;
-    book_chapter *c;
-    size_t nc;
-    kokoro_status st = book_parse(path, &text, &c, &nc);
+    kokoro_document *doc;
+    kokoro_status st = kokoro_document_open(path, &doc);
     if (st != KOKORO_OK) return st;
-    kk_chapter_info *info = calloc(nc ? nc : 1, sizeof *info);
-    if (!info) { free(text); free(c); return kk_error(KOKORO_ERR_NOMEM, "out of memory"); }
-    for (size_t i = 0; i < nc; i++) {
-        memcpy(info[i].title, c[i].title, sizeof info[i].title);
-        info[i].words = count_words(text + c[i].start, c[i].end - c[i].start);
+    st = kokoro_document_count_words(doc);
+    size_t nc = kokoro_document_chapter_count(doc);
+    kk_chapter_info *info = st == KOKORO_OK ? calloc(nc ? nc : 1, sizeof *info) : NULL;
+    if (st == KOKORO_OK && !info) st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; st == KOKORO_OK && i < nc; i++) {
+        kokoro_chapter_info ci;
+        st = kokoro_document_chapter_info(doc, i, &ci);
+        if (st != KOKORO_OK) break;
+        copy_title(info[i].title, sizeof info[i].title, ci.title);
+        info[i].words = ci.word_count > 0 ? (size_t)ci.word_count : 0;
     }
-    free(text);
-    free(c);
+    if (st == KOKORO_OK && meta) {
+        const char *t = kokoro_document_meta(doc, "title", 0), *au = kokoro_document_meta(doc, "creator", 0);
+        copy_title(meta->title, sizeof meta->title, t ? t : "");
+        copy_title(meta->author, sizeof meta->author, au ? au : "");
+        const unsigned char *cv = NULL;
+        size_t cl = 0;
+        const char *mime = NULL;
+        meta->has_cover = kokoro_document_cover(doc, &cv, &cl, &mime) == KOKORO_OK && cv && cl > 0;
+        kk_error_clear();
+    }
+    kokoro_document_free(doc);
+    if (st != KOKORO_OK) {
+        free(info);
+        return st;
+    }
     *out = info;
     *n = nc;
     return KOKORO_OK;
 }
 
-/* Every chunk of the selected chapters, in order, with its chapter index. */
-static kokoro_status book_chunks(const kk_backend *be, const kk_book_request *req, chunk **out, int **chap_of,
-                                 size_t *n_out, book_chapter **chs_out)
+/* One unit of a book's plan: a chunk to speak, or a pause to keep. */
+typedef struct book_unit {
+    char *phonemes;        /* NULL for a pause */
+    float pause_s;
+    kokoro_pause_kind before; /* the boundary with the unit before it */
+    int chapter;            /* index in the document */
+    int chapter_start;      /* first unit of its chapter */
+} book_unit;
+
+typedef struct book_plan {
+    book_unit *u;
+    size_t n;
+    char **titles; /* per document chapter */
+    size_t n_titles;
+} book_plan;
+
+static void plan_free(book_plan *p)
 {
-    char *text;
-    book_chapter *chs;
-    size_t nc;
-    kokoro_status st = book_parse(req->input_path, &text, &chs, &nc);
+    for (size_t i = 0; i < p->n; i++) free(p->u[i].phonemes);
+    free(p->u);
+    for (size_t i = 0; i < p->n_titles; i++) free(p->titles[i]);
+    free(p->titles);
+    memset(p, 0, sizeof *p);
+}
+
+static const char *book_lang(const kk_book_request *req)
+{
+    return req->lang && *req->lang ? req->lang : kokoro_lang_from_voice(req->voice);
+}
+
+/* Reads the selected chapters and cuts them into chunks with the front end. */
+static kokoro_status make_plan(const kk_backend *be, const kk_book_request *req, kokoro_document *doc,
+                               book_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *lang = book_lang(req);
+    if (!lang) return kk_error(KOKORO_ERR_INVALID_ARG, "voice '%s': its first letter names no language; give lang_code", req->voice);
+    if (!kokoro_lang_valid(lang)) return kk_error(KOKORO_ERR_INVALID_ARG, "lang_code '%s': unknown language", lang);
+    kokoro_frontend_options fo = kokoro_frontend_options_default();
+    fo.lang = lang;
+    fo.target_tokens = be->chunk_tokens;
+    kokoro_frontend *fe;
+    kokoro_status st = kokoro_frontend_new(&fo, &fe);
     if (st != KOKORO_OK) return st;
-    size_t nsel = req->chapters ? req->n_chapters : nc;
-    chunk *all = NULL;
-    int *cof = NULL;
-    size_t n = 0;
-    for (size_t k = 0; k < nsel && st == KOKORO_OK; k++) {
+    size_t nc = kokoro_document_chapter_count(doc);
+    p->titles = calloc(nc ? nc : 1, sizeof *p->titles);
+    if (!p->titles) st = kk_error(KOKORO_ERR_NOMEM, "out of memory");
+    else p->n_titles = nc;
+    for (size_t i = 0; st == KOKORO_OK && i < nc; i++) {
+        kokoro_chapter_info ci;
+        st = kokoro_document_chapter_info(doc, i, &ci);
+        if (st == KOKORO_OK && !(p->titles[i] = strdup(ci.title))) st = kk_error(KOKORO_ERR_NOMEM, "out of memory");
+    }
+    size_t nsel = req->chapters ? req->n_chapters : nc, cap = 0;
+    for (size_t k = 0; st == KOKORO_OK && k < nsel; k++) {
         int ci = req->chapters ? req->chapters[k] : (int)k;
         if (ci < 0 || (size_t)ci >= nc) {
             st = kk_error(KOKORO_ERR_INVALID_ARG, "chapter %d: the book has chapters 0 to %zu", ci, nc ? nc - 1 : 0);
             break;
         }
-        char what[200];
-        snprintf(what, sizeof what, "%s: chapter %d", req->input_path, ci);
-        chunk *cs;
-        size_t m;
-        st = make_chunks(be, what, text + chs[ci].start, chs[ci].end - chs[ci].start, &cs, &m);
-        if (st != KOKORO_OK) break;
-        chunk *g = realloc(all, (n + m + 1) * sizeof *all);
-        int *h = realloc(cof, (n + m + 1) * sizeof *cof);
-        if (g) all = g;
-        if (h) cof = h;
-        if (!g || !h) { chunks_free(cs, m); st = kk_error(KOKORO_ERR_NOMEM, "out of memory"); break; }
-        memcpy(all + n, cs, m * sizeof *cs);
-        for (size_t j = 0; j < m; j++) cof[n + j] = ci;
-        n += m;
-        free(cs);
+        char *text = NULL;
+        size_t len = 0;
+        st = kokoro_document_chapter_text(doc, (size_t)ci, &text, &len);
+        kokoro_chunk *ch = NULL;
+        size_t m = 0;
+        if (st == KOKORO_OK) st = kokoro_frontend_chunks(fe, text, len, &ch, &m);
+        free(text);
+        if (st != KOKORO_OK) {
+            kk_error_prefix("%s: chapter %d", req->input_path, ci);
+            break;
+        }
+        int first = 1;
+        kokoro_pause_kind before = KOKORO_PAUSE_CLAUSE;
+        for (size_t j = 0; st == KOKORO_OK && j < m; j++) {
+            if (ch[j].n_ids == 0 && !(ch[j].pause_s > 0)) continue; /* nothing to say */
+            if (p->n == cap) {
+                cap = cap ? 2 * cap : 64;
+                book_unit *g = realloc(p->u, cap * sizeof *g);
+                if (!g) { st = kk_error(KOKORO_ERR_NOMEM, "out of memory"); break; }
+                p->u = g;
+            }
+            book_unit *u = &p->u[p->n];
+            memset(u, 0, sizeof *u);
+            u->chapter = ci;
+            u->chapter_start = first;
+            u->before = before;
+            if (ch[j].n_ids) {
+                u->phonemes = strdup(ch[j].phonemes);
+                if (!u->phonemes) { st = kk_error(KOKORO_ERR_NOMEM, "out of memory"); break; }
+            } else {
+                u->pause_s = ch[j].pause_s;
+            }
+            p->n++;
+            first = 0;
+            before = ch[j].ends_paragraph ? KOKORO_PAUSE_PARAGRAPH
+                     : ch[j].ends_sentence ? KOKORO_PAUSE_SENTENCE : KOKORO_PAUSE_CLAUSE;
+        }
+        kokoro_chunks_free(ch, m);
     }
-    free(text);
-    if (st == KOKORO_OK && n == 0) st = kk_error(KOKORO_ERR_INVALID_ARG, "%s: nothing to speak", req->input_path);
-    if (st != KOKORO_OK) {
-        chunks_free(all, n);
-        free(cof);
-        free(chs);
-        return st;
-    }
-    *out = all;
-    *chap_of = cof;
-    *n_out = n;
-    if (chs_out) *chs_out = chs;
-    else free(chs);
+    kokoro_frontend_free(fe);
+    if (st == KOKORO_OK && p->n == 0) st = kk_error(KOKORO_ERR_INVALID_ARG, "%s: nothing to speak in the selected chapters", req->input_path);
+    if (st != KOKORO_OK) plan_free(p);
+    return st;
+}
+
+static kokoro_status check_book(const kk_backend *be, const kk_book_request *req)
+{
+    kokoro_status st = check_voice(be, req->voice);
+    if (st != KOKORO_OK) return st;
+    if (!(req->speed >= 0.5f && req->speed <= 2.0f))
+        return kk_error(KOKORO_ERR_INVALID_ARG, "speed %g: expected 0.5 to 2.0", (double)req->speed);
+    if (req->lang && *req->lang && !kokoro_lang_valid(req->lang))
+        return kk_error(KOKORO_ERR_INVALID_ARG, "lang_code '%s': expected one of a, b, e, f, h, i, j, p, z", req->lang);
     return KOKORO_OK;
 }
 
 kokoro_status kk_backend_book_plan(const kk_backend *be, const kk_book_request *req, size_t *n_chunks)
 {
-    chunk *cs;
-    int *cof;
-    size_t n;
-    float style[KOKORO_STYLE_DIM];
-    kokoro_status st = kokoro_voices_style(be->voices, req->voice, 1, style);
+    kokoro_status st = check_book(be, req);
     if (st != KOKORO_OK) return st;
-    if (!(req->speed >= 0.5f && req->speed <= 2.0f))
-        return kk_error(KOKORO_ERR_INVALID_ARG, "speed %g: expected 0.5 to 2.0", (double)req->speed);
-    st = book_chunks(be, req, &cs, &cof, &n, NULL);
+    kokoro_document *doc;
+    st = kokoro_document_open(req->input_path, &doc);
     if (st != KOKORO_OK) return st;
-    chunks_free(cs, n);
-    free(cof);
-    *n_chunks = n;
+    book_plan p;
+    st = make_plan(be, req, doc, &p);
+    kokoro_document_free(doc);
+    if (st != KOKORO_OK) return st;
+    *n_chunks = p.n;
+    plan_free(&p);
     return KOKORO_OK;
+}
+
+static void part_path(char *buf, size_t cap, const char *dir, size_t i)
+{
+    snprintf(buf, cap, "%s/chunk_%06zu.f32", dir, i);
 }
 
 /* Writes data to path durably: temp file, fsync, rename. */
@@ -604,7 +532,7 @@ static kokoro_status write_atomic(const char *path, const void *data, size_t len
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return kk_error(KOKORO_ERR_INVALID_ARG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return kk_error(KOKORO_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     const uint8_t *p = data;
     size_t left = len;
@@ -630,101 +558,183 @@ static kokoro_status write_atomic(const char *path, const void *data, size_t len
     return KOKORO_OK;
 }
 
-static void part_path(char *buf, size_t cap, const char *dir, size_t i)
+typedef struct samples_buf {
+    float *x;
+    size_t n, cap;
+} samples_buf;
+
+static kokoro_status collect(void *user, const kokoro_piece *p)
 {
-    snprintf(buf, cap, "%s/chunk_%06zu.pcm", dir, i);
+    samples_buf *b = user;
+    if (b->cap - b->n < p->n) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (cap - b->n < p->n) cap *= 2;
+        float *g = realloc(b->x, cap * sizeof *g);
+        if (!g) return kk_error(KOKORO_ERR_NOMEM, "book: out of memory");
+        b->x = g;
+        b->cap = cap;
+    }
+    memcpy(b->x + b->n, p->samples, p->n * sizeof *p->samples);
+    b->n += p->n;
+    return KOKORO_OK;
 }
 
-/* Concatenates the stored chunks into output_path (temp + rename). */
-static kokoro_status book_assemble(const kk_book_request *req, size_t n)
+typedef struct cancel_ref {
+    const atomic_int *cancel;
+} cancel_ref;
+
+static int book_cancelled(void *user)
 {
-    char tmp[4200], part[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", req->output_path) >= (int)sizeof tmp)
-        return kk_error(KOKORO_ERR_INVALID_ARG, "%s: path too long", req->output_path);
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct stat sb;
+    const cancel_ref *c = user;
+    return c->cancel && atomic_load(c->cancel);
+}
+
+/* Joins the stored chunks into output_path with chapters, metadata, cover. */
+static kokoro_status book_assemble(const kk_backend *be, const kk_book_request *req, kokoro_document *doc,
+                                   const book_plan *p)
+{
+    (void)be;
+    uint8_t *cover_file = NULL;
+    const unsigned char *cover = NULL;
+    size_t cover_len = 0;
+    kokoro_status st = KOKORO_OK;
+    if (req->cover_path) {
+        st = read_whole(req->cover_path, COVER_MAX_BYTES, &cover_file, &cover_len);
+        if (st != KOKORO_OK) return st;
+        cover = cover_file;
+    } else {
+        const char *mime = NULL;
+        if (kokoro_document_cover(doc, &cover, &cover_len, &mime) != KOKORO_OK || !mime ||
+            !strcmp(mime, "image/webp")) { /* the MPEG-4 writer takes JPEG and PNG */
+            kk_error_clear();
+            cover = NULL;
+            cover_len = 0;
+        }
+    }
+    kokoro_metadata md = {0};
+    md.title = req->title && *req->title ? req->title : kokoro_document_meta(doc, "title", 0);
+    md.author = req->author && *req->author ? req->author : kokoro_document_meta(doc, "creator", 0);
+    md.genre = "Audiobook";
+    md.cover = cover;
+    md.cover_size = cover_len;
+    kokoro_writer_options wo = kokoro_writer_options_default();
+    wo.metadata = &md;
+    kokoro_writer *w = NULL;
+    st = kokoro_writer_open(req->output_path, &wo, &w);
+    kokoro_join_options jo = kokoro_join_options_default();
+    kokoro_joiner *j = NULL;
+    if (st == KOKORO_OK) st = kokoro_joiner_new(&jo, w, &j);
+    int can_chapter = kokoro_audio_format_from_path(req->output_path) == KOKORO_AUDIO_M4B ||
+                      kokoro_audio_format_from_path(req->output_path) == KOKORO_AUDIO_M4A;
+    char part[4200];
+    for (size_t i = 0; st == KOKORO_OK && i < p->n; i++) {
+        const book_unit *u = &p->u[i];
+        if (u->chapter_start && can_chapter)
+            st = kokoro_joiner_chapter(j, p->titles[u->chapter], i ? KOKORO_PAUSE_CHAPTER : KOKORO_PAUSE_NONE);
+        if (st != KOKORO_OK) break;
+        kokoro_pause_kind before = u->chapter_start && i ? KOKORO_PAUSE_CHAPTER : u->before;
+        if (!u->phonemes) {
+            size_t n = (size_t)(u->pause_s * KOKORO_SAMPLE_RATE);
+            float *z = calloc(n ? n : 1, sizeof *z);
+            if (!z) { st = kk_error(KOKORO_ERR_NOMEM, "book: out of memory"); break; }
+            st = kokoro_joiner_push(j, z, n, before, 1, NULL, NULL);
+            free(z);
+            continue;
+        }
         part_path(part, sizeof part, req->work_dir, i);
-        if (stat(part, &sb) != 0) return kk_error(KOKORO_ERR_IO, "%s: missing finished chunk", part);
-        total += (uint64_t)sb.st_size;
+        uint8_t *raw = NULL;
+        size_t len = 0;
+        st = read_whole(part, (size_t)1 << 30, &raw, &len);
+        if (st != KOKORO_OK) {
+            kk_error_prefix("finished chunk %zu is missing", i);
+            break;
+        }
+        if (len % sizeof(float)) {
+            free(raw);
+            st = kk_error(KOKORO_ERR_FORMAT, "%s: truncated (%zu bytes, not whole samples)", part, len);
+            break;
+        }
+        st = kokoro_joiner_push(j, (const float *)(const void *)raw, len / sizeof(float), before, 0, NULL, NULL);
+        free(raw);
     }
-    if (total > 0xFFFFFFFFu - 36) return kk_error(KOKORO_ERR_FORMAT, "%s: audio too long for WAV", req->output_path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return kk_error(KOKORO_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    uint8_t h[44];
-    wav_header(h, (uint32_t)total);
-    int ok = fwrite(h, 1, 44, f) == 44;
-    char buf[65536];
-    for (size_t i = 0; i < n && ok; i++) {
-        part_path(part, sizeof part, req->work_dir, i);
-        FILE *p = fopen(part, "rb");
-        if (!p) { ok = 0; break; }
-        size_t r;
-        while ((r = fread(buf, 1, sizeof buf, p)) > 0)
-            if (fwrite(buf, 1, r, f) != r) { ok = 0; break; }
-        fclose(p);
+    if (st == KOKORO_OK) st = kokoro_joiner_finish(j);
+    kokoro_joiner_free(j);
+    if (st == KOKORO_OK) {
+        st = kokoro_writer_close(w);
+    } else {
+        kokoro_writer_abort(w);
     }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) ok = 0;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, req->output_path) != 0) {
-        unlink(tmp);
-        return kk_error(KOKORO_ERR_IO, "%s: cannot write the book: %s", req->output_path, strerror(errno));
-    }
-    return KOKORO_OK;
+    free(cover_file);
+    return st;
 }
 
 kokoro_status kk_backend_book_run(const kk_backend *be, const kk_book_request *req, size_t resume_from,
                                   kk_book_progress_fn fn, void *ud, const atomic_int *cancel)
 {
-    chunk *cs;
-    int *cof;
-    size_t n;
-    book_chapter *chs;
-    kokoro_status st = book_chunks(be, req, &cs, &cof, &n, &chs);
+    kokoro_status st = check_book(be, req);
     if (st != KOKORO_OK) return st;
+    kokoro_document *doc;
+    st = kokoro_document_open(req->input_path, &doc);
+    if (st != KOKORO_OK) return st;
+    book_plan p;
+    st = make_plan(be, req, doc, &p);
+    if (st != KOKORO_OK) {
+        kokoro_document_free(doc);
+        return st;
+    }
     if (mkdir(req->work_dir, 0755) != 0 && errno != EEXIST) {
         st = kk_error(KOKORO_ERR_IO, "%s: cannot create: %s", req->work_dir, strerror(errno));
         goto done;
     }
-    if (resume_from > n) resume_from = n;
-    for (size_t i = resume_from; i < n; i++) {
-        if (cancel && atomic_load(cancel)) {
-            st = kk_error(KOKORO_ERR_CANCELLED, "book cancelled after %zu of %zu chunks", i, n);
+    if (resume_from > p.n) resume_from = p.n;
+    cancel_ref cr = {cancel};
+    char part[4200];
+    for (size_t i = resume_from; i < p.n; i++) {
+        if (book_cancelled(&cr)) {
+            st = kk_error(KOKORO_ERR_CANCELLED, "book cancelled after %zu of %zu chunks", i, p.n);
             goto done;
         }
-        kokoro_audio a = {0};
-        st = synth_chunk(be, &cs[i], req->voice, req->speed, &a);
-        if (st != KOKORO_OK) {
-            kk_error_prefix("%s: chunk %zu", req->input_path, i);
-            goto done;
+        const book_unit *u = &p.u[i];
+        double secs = u->pause_s;
+        if (u->phonemes) {
+            samples_buf b = {0};
+            kokoro_speak_options so = kokoro_speak_options_default();
+            so.voice = req->voice;
+            so.lang = book_lang(req);
+            so.speed = req->speed;
+            so.seed = i; /* chunk i always draws the same noise: resumed == uninterrupted */
+            so.phoneme_input = 1;
+            so.no_trim = 1;                   /* trimmed and joined once, at assembly */
+            so.target_tokens = KOKORO_MAX_TOKENS; /* the planned chunk stays one chunk */
+            so.cancelled = book_cancelled;
+            so.user = &cr;
+            st = kokoro_engine_speak(be->engine, u->phonemes, strlen(u->phonemes), &so, collect, &b);
+            if (st == KOKORO_OK) {
+                part_path(part, sizeof part, req->work_dir, i);
+                st = write_atomic(part, b.x ? (const void *)b.x : (const void *)"", b.n * sizeof(float));
+            }
+            secs = (double)b.n / KOKORO_SAMPLE_RATE;
+            free(b.x);
+            if (st != KOKORO_OK) {
+                if (st != KOKORO_ERR_CANCELLED) kk_error_prefix("%s: chunk %zu", req->input_path, i);
+                goto done;
+            }
         }
-        uint8_t *pcm = malloc(a.n_samples * 2 + 1);
-        if (!pcm) { kokoro_audio_free(&a); st = kk_error(KOKORO_ERR_NOMEM, "out of memory"); goto done; }
-        to_s16le(a.samples, a.n_samples, pcm);
-        char part[4200];
-        part_path(part, sizeof part, req->work_dir, i);
-        st = write_atomic(part, pcm, a.n_samples * 2);
-        double secs = (double)a.n_samples / KOKORO_SAMPLE_RATE;
-        free(pcm);
-        kokoro_audio_free(&a);
-        if (st != KOKORO_OK) goto done;
-        if (fn && fn(ud, i + 1, n, cof[i], chs[cof[i]].title, secs)) {
-            st = kk_error(KOKORO_ERR_CANCELLED, "book stopped after %zu of %zu chunks", i + 1, n);
+        if (fn && fn(ud, i + 1, p.n, u->chapter, p.titles[u->chapter], secs)) {
+            st = kk_error(KOKORO_ERR_CANCELLED, "book stopped after %zu of %zu chunks", i + 1, p.n);
             goto done;
         }
     }
-    st = book_assemble(req, n);
+    st = book_assemble(be, req, doc, &p);
     if (st == KOKORO_OK) { /* the book is safe: its chunks are no longer needed */
-        char part[4200];
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < p.n; i++) {
             part_path(part, sizeof part, req->work_dir, i);
             unlink(part);
         }
         rmdir(req->work_dir);
     }
 done:
-    chunks_free(cs, n);
-    free(cof);
-    free(chs);
+    plan_free(&p);
+    kokoro_document_free(doc);
     return st;
 }

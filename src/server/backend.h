@@ -1,11 +1,8 @@
 /* The narrow interface between kokoro-server and the speech engine.
  *
- * The server (HTTP API, job queue) only ever talks to this interface. The
- * implementation in backend.c is the INTERIM backend: it reads its input as
- * Kokoro phonemes (each code point one vocabulary symbol) and writes WAV/PCM
- * itself. It is to be replaced by the engine pipeline (text front end,
- * document readers, audio encoders) when that lands; the signatures here are
- * what the server needs from it. */
+ * The server (HTTP API, job queue) only ever talks to this interface;
+ * backend.c implements it on kokoro_engine (text front end, voices, the
+ * streaming audio writer, the document readers). */
 #ifndef KK_SERVER_BACKEND_H
 #define KK_SERVER_BACKEND_H
 
@@ -20,7 +17,10 @@ typedef struct kk_backend kk_backend;
 typedef struct kk_backend_config {
     const char *model_path;  /* NULL with test_weights */
     int test_weights;        /* deterministic test weights instead of a model file */
-    const char *voices_path; /* file or folder of voice packs */
+    const char *voices_path; /* file or folder of voice packs; NULL: the model's own */
+    const kokoro_perf_config *perf; /* workers, threads... (NULL: defaults) */
+    const char *tmp_dir;     /* where flac/aac responses are encoded (NULL: $TMPDIR or /tmp) */
+    size_t chunk_tokens;     /* books: phonemes per chunk aimed at (0: the front end's 250) */
 } kk_backend_config;
 
 kokoro_status kk_backend_open(const kk_backend_config *cfg, kk_backend **out);
@@ -43,7 +43,7 @@ typedef struct kk_synth_request {
     const char *lang;   /* a code of kk_backend_languages, or NULL: from the voice */
     const char *format; /* wav, pcm, mp3, opus, aac, flac */
     int phonemes;       /* input is phonemes, not text */
-    int stream;         /* wav: sizes unknown up front (0xFFFFFFFF sentinels) */
+    int stream;         /* a small first chunk, for fast first bytes */
 } kk_synth_request;
 
 typedef struct kk_word_time {
@@ -52,7 +52,8 @@ typedef struct kk_word_time {
 } kk_word_time;
 
 /* Called once per synthesised chunk with its encoded bytes (the first call
- * includes the container header) and the words that chunk spoke. Return
+ * includes the container header) and the words that chunk spoke (flac and
+ * aac, which cannot stream: words as they come, all bytes at the end). Return
  * non-zero to stop (the synthesis then ends with KOKORO_ERR_CANCELLED). */
 typedef int (*kk_chunk_fn)(void *ud, const uint8_t *bytes, size_t len, const kk_word_time *words,
                            size_t n_words);
@@ -73,8 +74,15 @@ typedef struct kk_chapter_info {
     size_t words;
 } kk_chapter_info;
 
-/* The chapters of an uploaded document. *out is malloc'd. */
-kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n);
+typedef struct kk_doc_meta {
+    char title[256], author[256]; /* "" when the document has none */
+    int has_cover;
+} kk_doc_meta;
+
+/* The chapters of an uploaded document (*out is malloc'd) and, when meta is
+ * not NULL, its title, author and whether it has a cover (for the UI). */
+kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n,
+                                  kk_doc_meta *meta);
 
 typedef struct kk_book_request {
     const char *input_path;
@@ -83,7 +91,8 @@ typedef struct kk_book_request {
     const char *lang;
     const int *chapters; /* indices to speak, in order; NULL = all */
     size_t n_chapters;
-    const char *title, *author; /* metadata (NULL when not given) */
+    const char *title, *author; /* metadata (NULL: from the document) */
+    const char *cover_path;     /* JPEG or PNG (NULL: the document's cover) */
     const char *work_dir;       /* where finished chunks are kept between runs */
     const char *output_path;    /* written to a temp file and renamed at the end */
 } kk_book_request;
@@ -101,7 +110,7 @@ kokoro_status kk_backend_book_plan(const kk_backend *be, const kk_book_request *
 kokoro_status kk_backend_book_run(const kk_backend *be, const kk_book_request *req, size_t resume_from,
                                   kk_book_progress_fn fn, void *ud, const atomic_int *cancel);
 
-/* The output extension of book jobs ("wav"). */
+/* The output extension of book jobs ("m4b"). */
 const char *kk_backend_book_ext(const kk_backend *be);
 
 #endif

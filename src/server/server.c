@@ -67,6 +67,12 @@ struct kk_server {
     int n_workers;
     /* book jobs */
     atomic_int stop_jobs;
+    /* the jobs this process runs now, so a cancel stops the chunk in flight */
+    pthread_mutex_t rm;
+    struct running_job {
+        char id[64]; /* "" when the slot is free */
+        atomic_int cancel;
+    } running[64];
     pthread_t *job_threads;
     int n_job_threads;
     pthread_t heartbeat;
@@ -473,7 +479,7 @@ static const char *mime_of_format(const char *f)
     if (!strcmp(f, "mp3")) return "audio/mpeg";
     if (!strcmp(f, "opus")) return "audio/opus";
     if (!strcmp(f, "flac")) return "audio/flac";
-    return "audio/aac";
+    return "audio/mp4"; /* aac: AAC in MPEG-4 (.m4a) */
 }
 
 static void wav_fix_sizes(uint8_t *b, size_t n)
@@ -515,7 +521,6 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
     t->req.lang = t->lang;
     t->req.speed = f.speed;
     t->req.stream = f.stream;
-    t->req.phonemes = 1; /* interim backend: input is phonemes */
     t->captioned = captioned;
     if (captioned) t->words = cJSON_CreateArray();
     if (captioned && !t->words) {
@@ -591,11 +596,11 @@ static enum MHD_Result handle_speech(kk_server *s, struct MHD_Connection *c, req
 
 /* ---- files and jobs ---- */
 
-static cJSON *chapters_json(kk_server *s, const char *path, char *err, size_t errcap)
+static cJSON *chapters_json(kk_server *s, const char *path, char *err, size_t errcap, kk_doc_meta *meta)
 {
     kk_chapter_info *ch;
     size_t n;
-    if (kk_backend_chapters(s->be, path, &ch, &n) != KOKORO_OK) {
+    if (kk_backend_chapters(s->be, path, &ch, &n, meta) != KOKORO_OK) {
         snprintf(err, errcap, "%s", kokoro_last_error());
         return NULL;
     }
@@ -629,9 +634,16 @@ static enum MHD_Result handle_upload(kk_server *s, struct MHD_Connection *c, req
     cJSON_AddStringToObject(o, "filename", r->upload_name);
     cJSON_AddNumberToObject(o, "size", (double)r->upload_bytes);
     char *path = upload_path(s, r->upload_id, NULL), err[1024] = "";
-    cJSON *ch = path ? chapters_json(s, path, err, sizeof err) : NULL;
+    kk_doc_meta meta;
+    cJSON *ch = path ? chapters_json(s, path, err, sizeof err, &meta) : NULL;
     free(path);
-    if (ch) cJSON_AddItemToObject(o, "chapters", ch);
+    if (ch) {
+        /* what the document says about itself prefills the job's metadata */
+        cJSON_AddItemToObject(o, "chapters", ch);
+        cJSON_AddStringToObject(o, "title", meta.title);
+        cJSON_AddStringToObject(o, "author", meta.author);
+        cJSON_AddBoolToObject(o, "has_cover", meta.has_cover);
+    }
     else {
         cJSON_AddNullToObject(o, "chapters");
         cJSON_AddStringToObject(o, "chapters_error", err);
@@ -652,10 +664,10 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
     size_t nsel = jf.nsel;
     char *in_name = NULL, *in_path = upload_path(s, file_id, &in_name);
     if (!in_path) return send_error(c, 404, "not_found", "file_id '%.64s': no such upload", file_id);
+    char *cover_path = NULL;
     if (cover) {
-        char *cp = upload_path(s, cover, NULL);
-        if (!cp) { free(in_path); free(in_name); return send_error(c, 404, "not_found", "cover_file_id: no such upload"); }
-        free(cp);
+        cover_path = upload_path(s, cover, NULL);
+        if (!cover_path) { free(in_path); free(in_name); return send_error(c, 404, "not_found", "cover_file_id: no such upload"); }
     }
     char id[33];
     random_id(id);
@@ -673,7 +685,7 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
     char *outpath = outdir ? path_join(outdir, name) : NULL;
     kk_book_request br = {.input_path = in_path, .voice = voice, .speed = speed, .lang = lang,
                           .chapters = nsel ? sel : NULL, .n_chapters = nsel, .title = title, .author = author,
-                          .work_dir = work, .output_path = outpath};
+                          .cover_path = cover_path, .work_dir = work, .output_path = outpath};
     size_t total = 0;
     enum MHD_Result ret;
     kokoro_status st = (outdir && work && outpath) ? kk_backend_book_plan(s->be, &br, &total)
@@ -709,7 +721,7 @@ static enum MHD_Result create_job(kk_server *s, struct MHD_Connection *c, cJSON 
     pthread_cond_broadcast(&s->sc); /* wake an idle job worker */
     ret = send_json(c, 201, kk_jobs_get_json(s->jobs, id, 0));
 out:
-    free(in_path); free(in_name); free(outdir); free(work); free(outpath);
+    free(in_path); free(in_name); free(outdir); free(work); free(outpath); free(cover_path);
     return ret;
 }
 
@@ -782,6 +794,12 @@ static enum MHD_Result handle_jobs(kk_server *s, struct MHD_Connection *c, const
         if (strcmp(method, "POST")) return send_error(c, 405, "method_not_allowed", "POST /v1/jobs/{id}/%s", action);
         int cancel = !strcmp(action, "cancel");
         int r = cancel ? kk_jobs_cancel(s->jobs, id) : kk_jobs_resume(s->jobs, id);
+        if (cancel && r == 0) { /* running here: stop its chunk now rather than at its end */
+            pthread_mutex_lock(&s->rm);
+            for (size_t i = 0; i < sizeof s->running / sizeof s->running[0]; i++)
+                if (!strcmp(s->running[i].id, id)) atomic_store(&s->running[i].cancel, 1);
+            pthread_mutex_unlock(&s->rm);
+        }
         if (r == 1) return send_error(c, 404, "not_found", "no such job");
         if (r == 2)
             return send_error(c, 409, "conflict", cancel ? "only a queued or running job can be cancelled"
@@ -944,7 +962,7 @@ static enum MHD_Result route(kk_server *s, struct MHD_Connection *c, const char 
         idb[32] = 0;
         char *path = upload_path(s, idb, NULL);
         if (!path) return send_error(c, 404, "not_found", "no such upload");
-        cJSON *ch = chapters_json(s, path, err, sizeof err);
+        cJSON *ch = chapters_json(s, path, err, sizeof err, NULL);
         free(path);
         if (!ch) return send_error(c, 415, "unsupported_document", "%s", err);
         cJSON *o = cJSON_CreateObject();
@@ -1058,9 +1076,28 @@ static void run_job(kk_server *s, kk_job_claimed *j)
                           .lang = lang, .chapters = nsel ? sel : NULL, .n_chapters = nsel,
                           .title = json_str(o, "title", NULL, &bad), .author = json_str(o, "author", NULL, &bad),
                           .work_dir = j->work_dir, .output_path = j->output_path};
+    const char *cover = json_str(o, "cover_file_id", NULL, &bad);
+    char *cover_path = cover ? upload_path(s, cover, NULL) : NULL;
+    br.cover_path = cover_path;
     job_run jr = {.s = s, .id = j->id};
     clock_gettime(CLOCK_MONOTONIC, &jr.last);
-    kokoro_status st = kk_backend_book_run(s->be, &br, (size_t)j->done_chunks, on_book_progress, &jr, &s->stop_jobs);
+    /* a slot whose flag a user's cancel or the server's stop raises (job_workers <= 64) */
+    struct running_job *slot = NULL;
+    pthread_mutex_lock(&s->rm);
+    for (size_t i = 0; !slot && i < sizeof s->running / sizeof s->running[0]; i++)
+        if (!s->running[i].id[0]) slot = &s->running[i];
+    if (slot) {
+        snprintf(slot->id, sizeof slot->id, "%s", j->id);
+        atomic_store(&slot->cancel, atomic_load(&s->stop_jobs));
+    }
+    pthread_mutex_unlock(&s->rm);
+    kokoro_status st = kk_backend_book_run(s->be, &br, (size_t)j->done_chunks, on_book_progress, &jr,
+                                           slot ? &slot->cancel : &s->stop_jobs);
+    if (slot) {
+        pthread_mutex_lock(&s->rm);
+        slot->id[0] = 0;
+        pthread_mutex_unlock(&s->rm);
+    }
     if (st == KOKORO_OK) {
         kk_jobs_finish(s->jobs, j->id, s->owner, "completed", NULL);
     } else if (st == KOKORO_ERR_CANCELLED) {
@@ -1069,6 +1106,7 @@ static void run_job(kk_server *s, kk_job_claimed *j)
     } else {
         kk_jobs_finish(s->jobs, j->id, s->owner, "failed", kokoro_last_error());
     }
+    free(cover_path);
     cJSON_Delete(o);
 }
 
@@ -1158,6 +1196,7 @@ kokoro_status kk_server_start(const kk_server_config *cfg, kk_server **out)
     pthread_mutex_init(&s->qm, NULL);
     pthread_cond_init(&s->qc, NULL);
     pthread_mutex_init(&s->sm, NULL);
+    pthread_mutex_init(&s->rm, NULL);
     pthread_cond_init(&s->sc, NULL);
     kokoro_status st = KOKORO_OK;
     s->data_dir = strdup(cfg->data_dir);
@@ -1182,7 +1221,11 @@ kokoro_status kk_server_start(const kk_server_config *cfg, kk_server **out)
     char rid[33];
     random_id(rid);
     snprintf(s->owner, sizeof s->owner, "%.40s:%d:%.8s", host, (int)getpid(), rid);
-    st = kk_backend_open(&cfg->backend, &s->be);
+    kk_backend_config bc = cfg->backend;
+    char *tmpdir = path_join(s->data_dir, "work"); /* flac/aac responses are encoded here */
+    if (!bc.tmp_dir) bc.tmp_dir = tmpdir;
+    st = kk_backend_open(&bc, &s->be);
+    free(tmpdir);
     if (st != KOKORO_OK) goto fail;
     char *qpath = path_join(s->data_dir, "queue.db");
     st = qpath ? kk_jobs_open(qpath, &s->jobs) : kk_error(KOKORO_ERR_NOMEM, "out of memory");
@@ -1239,6 +1282,9 @@ void kk_server_stop(kk_server *s)
     atomic_store(&s->stop_jobs, 1);
     pthread_cond_broadcast(&s->sc);
     pthread_mutex_unlock(&s->sm);
+    pthread_mutex_lock(&s->rm);
+    for (size_t i = 0; i < sizeof s->running / sizeof s->running[0]; i++) atomic_store(&s->running[i].cancel, 1);
+    pthread_mutex_unlock(&s->rm);
     for (int i = 0; i < s->n_job_threads; i++) pthread_join(s->job_threads[i], NULL);
     if (s->heartbeat_started) pthread_join(s->heartbeat, NULL);
     /* then the speech queue: cancel what waits, let what runs end at a chunk */
@@ -1259,6 +1305,7 @@ void kk_server_stop(kk_server *s)
     pthread_mutex_destroy(&s->qm);
     pthread_cond_destroy(&s->qc);
     pthread_mutex_destroy(&s->sm);
+    pthread_mutex_destroy(&s->rm);
     pthread_cond_destroy(&s->sc);
     free(s);
 }

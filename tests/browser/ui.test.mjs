@@ -2,7 +2,7 @@
 // usage: node ui.test.mjs BUILD_DIR
 // Prints one line per test and, last, a CTest-style summary line that
 // scripts/test.sh counts ("100% tests passed, 0 tests failed out of N").
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -18,7 +18,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'kk-browser-'));
 function startServer() {
   return new Promise((ok, fail) => {
     const p = spawn(join(build, 'kokoro-server'), ['--test-weights', '--voices', join(root, 'tests/data/voices'),
-      '--port', '0', '--data-dir', join(tmp, 'data'), '--web-dir', join(root, 'web'), '--lease', '5'],
+      '--port', '0', '--data-dir', join(tmp, 'data'), '--web-dir', join(root, 'web'), '--lease', '5',
+      '--chunk-tokens', '10'],
       { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     const timer = setTimeout(() => fail(new Error('server did not start: ' + out)), 120000);
@@ -37,7 +38,7 @@ const test = (name, fn) => tests.push({ name, fn });
 test('generate and play', async (page, base) => {
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
-  await page.fill('#text', 'həlˈoʊ wˈɜːld.');
+  await page.fill('#text', 'Hello world.');
   await page.selectOption('#format', 'wav');
   await page.click('#generate');
   await page.waitForSelector('#gen-status.ok', { timeout: 300000 });
@@ -73,28 +74,43 @@ test('blend of two voices and error display', async (page, base) => {
   await page.fill('#blend .blend-row:nth-child(1) input', '2');
   const spec = await page.textContent('#voice-spec');
   assert.equal(spec, 'af_heart(2)+am_adam(1)');
-  await page.fill('#text', 'hə.');
-  await page.click('#generate');
-  await page.waitForSelector('#gen-status.ok', { timeout: 300000 });
-  // a format this build cannot write: the server's message is shown
+  await page.fill('#text', 'Hi.');
   await page.selectOption('#format', 'mp3');
   await page.click('#generate');
+  await page.waitForSelector('#gen-status.ok', { timeout: 300000 });
+  const dur = await page.evaluate(async () => {
+    const a = document.getElementById('player');
+    if (a.readyState < 1) await new Promise((r) => a.addEventListener('loadedmetadata', r, { once: true }));
+    return a.duration;
+  });
+  assert.ok(dur > 0.1, 'mp3 duration ' + dur);
+  // an error from the server is shown: a language code it does not know
+  await page.evaluate(() => {
+    const o = document.createElement('option');
+    o.value = 'xx'; o.textContent = 'xx';
+    document.getElementById('lang').appendChild(o);
+  });
+  await page.selectOption('#lang', 'xx');
+  await page.click('#generate');
   await page.waitForSelector('#gen-status.error', { timeout: 60000 });
-  assert.match(await page.textContent('#gen-status'), /mp3/);
+  assert.match(await page.textContent('#gen-status'), /lang_code/);
 });
 
-test('upload a book, pick chapters, run the job to the end, download', async (page, base) => {
-  const book = join(tmp, 'Tiny Book.txt');
-  writeFileSync(book, '# Wˈʌn\nhə.\nwˈɜ.\n# Tˈu\nðɪs ɪz.\n');
+test('upload an EPUB, pick a chapter, run the job to the end, download the m4b', async (page, base) => {
+  const book = join(root, 'tests/data/corpus/epub/wasteland.epub');
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
+  await page.evaluate(() => { const s = document.getElementById('speed'); s.value = '2'; s.dispatchEvent(new Event('input')); });
   await page.click('#tab-files');
   await page.setInputFiles('#book', book);
   await page.waitForSelector('#chapters:not([hidden]) tbody tr');
   const rows = await page.$$eval('#chapters tbody tr', (trs) => trs.map((t) => [...t.cells].slice(1).map((c) => c.textContent)));
-  assert.deepEqual(rows, [['1', 'Wˈʌn', '2'], ['2', 'Tˈu', '2']]);
-  assert.equal(await page.inputValue('#meta-title'), 'Tiny Book');
-  await page.uncheck('#chapters tbody tr:nth-child(1) input');
+  assert.equal(rows.length, 6);
+  assert.deepEqual(rows[3], ['4', 'IV. DEATH BY WATER', '74']);
+  assert.equal(await page.inputValue('#meta-title'), 'The Waste Land');
+  // only chapter 4
+  for (const i of [1, 2, 3, 5, 6]) await page.uncheck(`#chapters tbody tr:nth-child(${i}) input`);
+  await page.fill('#meta-title', 'Tiny Book');
   await page.fill('#meta-author', 'Someone');
   await page.click('#submit-job');
   await page.waitForSelector('#panel-jobs:not([hidden]) tr.job');
@@ -102,17 +118,22 @@ test('upload a book, pick chapters, run the job to the end, download', async (pa
   assert.match(await page.textContent('tr.job-completed .percent'), /100%/);
   assert.match(await page.textContent('#log'), /Completed/);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('tr.job-completed button.download')]);
-  assert.equal(download.suggestedFilename(), 'Tiny_Book.wav');
-  const file = join(tmp, 'book.wav');
+  assert.equal(download.suggestedFilename(), 'Tiny_Book.m4b');
+  const file = join(tmp, 'book.m4b');
   await download.saveAs(file);
-  const wav = readFileSync(file);
-  assert.equal(wav.subarray(0, 4).toString(), 'RIFF');
-  assert.equal(wav.readUInt32LE(40), wav.length - 44);
+  const m4b = readFileSync(file);
+  assert.equal(m4b.subarray(4, 8).toString(), 'ftyp'); // MPEG-4
+  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_chapters', '-show_format', '-of', 'json', file]).toString());
+  assert.equal(probe.chapters.length, 1);
+  assert.equal(probe.chapters[0].tags.title, 'IV. DEATH BY WATER');
+  assert.equal(probe.format.tags.title, 'Tiny Book');
+  assert.equal(probe.format.tags.artist, 'Someone');
+  assert.ok(parseFloat(probe.format.duration) > 5, 'duration ' + probe.format.duration);
 });
 
 test('cancel and resume a job from the Jobs tab', async (page, base) => {
   const book = join(tmp, 'long.txt');
-  writeFileSync(book, Array.from({ length: 8 }, () => 'hə wˈɜ.').join('\n') + '\n');
+  writeFileSync(book, Array.from({ length: 8 }, () => 'Hello world.').join('\n\n') + '\n');
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
   await page.click('#tab-files');
