@@ -269,21 +269,28 @@ static kokoro_status read_member(zip_t *z, zip_uint64_t i, size_t archive_size, 
     return st;
 }
 
-kokoro_status kk_npz_read_mem(const void *data, size_t size, const char *path, kk_table *table)
+kokoro_status kk_zip_open_buffer(const void *data, size_t size, const char *what, const char *not_a, zip_t **out)
 {
-    kk_table_init(table);
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(data, size, 0, &ze);
     zip_t *z = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
+    kokoro_status st = KOKORO_OK;
     if (!z) {
-        kokoro_status st = kk_error(KOKORO_ERR_FORMAT, "%s: not a readable .npz (zip) file: %s", path,
-                                    zip_error_strerror(&ze));
+        st = kk_error(KOKORO_ERR_FORMAT, "%s: %s: %s", what, not_a, zip_error_strerror(&ze));
         if (src) zip_source_free(src);
-        zip_error_fini(&ze);
-        return st;
     }
     zip_error_fini(&ze);
+    *out = z;
+    return st;
+}
+
+kokoro_status kk_npz_read_mem(const void *data, size_t size, const char *path, kk_table *table)
+{
+    kk_table_init(table);
+    zip_t *z;
+    kokoro_status open_st = kk_zip_open_buffer(data, size, path, "not a readable .npz (zip) file", &z);
+    if (open_st != KOKORO_OK) return open_st;
     kokoro_status st = KOKORO_OK;
     zip_int64_t n = zip_get_num_entries(z, 0);
     for (zip_int64_t i = 0; i < n && st == KOKORO_OK; i++) st = read_member(z, (zip_uint64_t)i, size, path, table);

@@ -17,6 +17,13 @@ kokoro_status kk_npz_read(const char *path, kk_table *table);
 /* Same, from a buffer holding the whole zip (path only used in messages). */
 kokoro_status kk_npz_read_mem(const void *data, size_t size, const char *path, kk_table *table);
 
+/* Opens a zip held in memory (read-only, consistency-checked); the source
+ * belongs to *out (zip_discard frees both). On failure the error reads
+ * "<what>: <not_a>: <libzip's reason>". */
+struct zip;
+kokoro_status kk_zip_open_buffer(const void *data, size_t size, const char *what, const char *not_a,
+                                 struct zip **out);
+
 /* Parses one .npy image (the bytes of a member or a .npy file). */
 kokoro_status kk_npy_parse(const void *data, size_t size, const char *what, kk_tensor *out);
 

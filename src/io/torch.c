@@ -2,6 +2,7 @@
  * small machine that knows the opcodes torch.save writes (protocol 2, plus
  * the few protocol-4 ones newer versions emit), resolves globals only from
  * an allow-list and builds tensors from the storages it names. */
+#include "io/npz.h"
 #include "io/torch.h"
 
 #include <limits.h>
@@ -739,17 +740,7 @@ kokoro_status kk_torch_read(const char *path, kk_table *table)
 kokoro_status kk_torch_read_mem(const void *data, size_t size, const char *what, kk_table *table)
 {
     kk_table_init(table);
-    zip_error_t ze;
-    zip_error_init(&ze);
-    zip_source_t *src = zip_source_buffer_create(data, size, 0, &ze);
-    zip_t *z = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
-    if (!z) {
-        kokoro_status st = kk_error(KOKORO_ERR_FORMAT, "%s: not a readable PyTorch zip checkpoint: %s", what,
-                                    zip_error_strerror(&ze));
-        if (src) zip_source_free(src);
-        zip_error_fini(&ze);
-        return st;
-    }
-    zip_error_fini(&ze);
-    return read_zip(z, size, what, table); /* zip_discard also frees the source */
+    zip_t *z;
+    kokoro_status st = kk_zip_open_buffer(data, size, what, "not a readable PyTorch zip checkpoint", &z);
+    return st != KOKORO_OK ? st : read_zip(z, size, what, table); /* zip_discard also frees the source */
 }
