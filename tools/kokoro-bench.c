@@ -57,8 +57,8 @@ static void usage(FILE *f)
             "  --tokens N        add a case 'long': N random valid ids (fixed seed), the first case's\n"
             "                    style (or a fixed one), speed 1 (--cases becomes optional)\n"
             "  --profile         per-stage time, GMAC, GFLOPS and percent of peak (summed over cases)\n"
-            "  --peak GFLOPS     peak for the percentages (default per thread 261 fp32 / 485 bf16:\n"
-            "                    the measured FMA peaks of one Zen 5 core)\n"
+            "  --peak GFLOPS     peak for the percentages (default: this CPU's multiply-add peak,\n"
+            "                    measured at start-up on one thread, times the threads)\n"
             "  --dtype f32|bf16  precision of the generator's resblock convolutions (bf16:\n"
             "                    AVX512-BF16 CPUs; default f32)\n"
             "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n");
@@ -249,6 +249,7 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
     double tsec = 0, tmac = 0, tcpu = 0;
     for (int s = 0; s < KK_PROF_COUNT; s++) tsec += p.sec[s], tmac += p.macs[s], tcpu += p.cpu[s];
     double mpeak = kk_fma_peak(kk_isa_active(), bf16);
+    if (!(peak > 0)) peak = mpeak * threads; /* no --peak: this machine's own */
     printf("profile: %.2f s of audio, %d thread%s, kernel path %s%s, peak %.0f GFLOPS (%%peak);\n"
            "  multiply-add peak measured now: %.1f GFLOPS per CPU second of one thread (%%meas compares "
            "GF/cpu-s with it)\n",
@@ -439,7 +440,7 @@ int main(int argc, char **argv)
         printf("  %-16s %34s (%6.2f s audio)  wall %8.4f s  RTF %.4f\n", "total", "", total_audio, total_wall,
                total_audio > 0 ? total_wall / total_audio : 0);
         if (profile)
-            print_profile(cases, ncases, nthreads, peak > 0 ? peak : (dtype ? 485.0 : 261.0) * nthreads, dtype);
+            print_profile(cases, ncases, nthreads, peak, dtype);
         if (kk_npz_write(out_path, &outt) != KOKORO_OK) {
             fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
             rc = 1;
