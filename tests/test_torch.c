@@ -306,6 +306,73 @@ static void test_big_endian_voice(void **state)
     kk_table_free(&le);
 }
 
+/* The newer weight-norm spelling (torch.nn.utils.parametrizations) and the
+ * position_ids buffer some transformers versions save with the bert dict:
+ * the checkpoint binds and gives the audio of the weight_g/weight_v one. */
+static void test_full_size_parametrizations(void **state)
+{
+    (void)state;
+    kk_table t;
+    assert_int_equal(kk_test_weights_table(&t), KOKORO_OK);
+    int64_t *pos = malloc(512 * sizeof *pos);
+    for (int i = 0; i < 512; i++) pos[i] = i;
+    assert_int_equal(kk_table_add(&t, "bert.embeddings.position_ids", KK_I64, 2, (int64_t[]){1, 512}, pos),
+                     KOKORO_OK);
+    size_t n_wn = 0;
+    for (size_t i = 0; i < t.count; i++) n_wn += strstr(t.items[i].name, ".weight_g") != NULL;
+    char pth[512];
+    snprintf(pth, sizeof pth, "%s", in_dir("kokoro-param.pth"));
+    kt_pth_opts o = {.layout = KT_OFFICIAL, .parametrizations = 1, .byteorder = "little"};
+    assert_int_equal(kt_write_pth_opts(pth, &t, &o), 0);
+    kk_table_free(&t);
+
+    /* the file really is in the other spelling */
+    int err;
+    zip_t *z = zip_open(pth, ZIP_RDONLY, &err);
+    assert_non_null(z);
+    zip_stat_t zs;
+    assert_int_equal(zip_stat(z, "archive/data.pkl", 0, &zs), 0);
+    char *pkl = malloc(zs.size + 1);
+    zip_file_t *zf = zip_fopen(z, "archive/data.pkl", 0);
+    assert_int_equal(zip_fread(zf, pkl, zs.size), (zip_int64_t)zs.size);
+    zip_fclose(zf);
+    zip_discard(z);
+    size_t n_orig0 = 0, n_g = 0, n_pos = 0;
+    for (size_t i = 0; i + 40 < zs.size; i++) {
+        n_orig0 += memcmp(pkl + i, ".parametrizations.weight.original0", 34) == 0;
+        n_g += memcmp(pkl + i, ".weight_g", 9) == 0;
+        n_pos += memcmp(pkl + i, "module.embeddings.position_ids", 30) == 0;
+    }
+    free(pkl);
+    assert_true(n_wn > 0);
+    assert_int_equal(n_orig0, n_wn);
+    assert_int_equal(n_g, 0);
+    assert_int_equal(n_pos, 1);
+
+    kokoro_model *from_file, *direct;
+    kokoro_status st = kokoro_model_load(pth, &from_file);
+    if (st != KOKORO_OK) printf("  %s\n", kokoro_last_error());
+    assert_int_equal(st, KOKORO_OK);
+    assert_int_equal(kokoro_model_load_test_weights(&direct), KOKORO_OK);
+    assert_int_equal(kokoro_model_num_params(from_file), kokoro_model_num_params(direct));
+    const kk_tensor *ids = kt_golden_get("short.input_ids");
+    const float *style = kt_golden_get("short.style")->data;
+    kokoro_synth_options so = kokoro_synth_options_default();
+    so.no_noise = 1;
+    kokoro_audio a, b;
+    assert_int_equal(kokoro_synthesize(from_file, (const int64_t *)ids->data + 1, 14, style, &so, &a), KOKORO_OK);
+    assert_int_equal(kokoro_synthesize(direct, (const int64_t *)ids->data + 1, 14, style, &so, &b), KOKORO_OK);
+    assert_int_equal(a.n_samples, b.n_samples);
+    assert_memory_equal(a.samples, b.samples, a.n_samples * sizeof(float));
+    printf("  %zu weight-norm pairs as parametrizations.weight.original0/1, plus position_ids: audio identical\n",
+           n_wn);
+    kokoro_audio_free(&a);
+    kokoro_audio_free(&b);
+    kokoro_model_free(from_file);
+    kokoro_model_free(direct);
+    unlink(pth);
+}
+
 /* ---- malformed input ---- */
 
 typedef struct mem_storage {
@@ -373,7 +440,7 @@ static void test_malformed_pickles(void **state)
     expect_pickle_error(&b, 0, "pickle byte 2: global 'os.system' is not allowed");
     /* an unknown opcode */
     kt_pk_op(&b, 0x80), kt_pk_op(&b, 2), kt_pk_op(&b, 'I'), kt_pk_put(&b, "42\n", 3), kt_pk_op(&b, '.');
-    expect_pickle_error(&b, 0, "unsupported opcode 0x49");
+    expect_pickle_error(&b, 0, "pickle byte 2: unsupported opcode 0x49");
     /* a storage smaller than it declares */
     tensor_pickle(&b, 6, 0, 2, 3, 3, 1);
     expect_pickle_error(&b, 16, "declares 6 elements but holds 16 bytes");
@@ -462,7 +529,7 @@ int main(void)
         cmocka_unit_test(test_layout_fixture),    cmocka_unit_test(test_voice_pt),
         cmocka_unit_test(test_malformed_pickles), cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_full_size_pth),     cmocka_unit_test(test_dtypes_and_byteorder),
-        cmocka_unit_test(test_big_endian_voice),
+        cmocka_unit_test(test_big_endian_voice),  cmocka_unit_test(test_full_size_parametrizations),
     };
     return cmocka_run_group_tests_name("torch", tests, setup, teardown);
 }
