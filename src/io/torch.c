@@ -615,7 +615,7 @@ static kokoro_status zip_storage(void *vctx, const char *key, kk_dtype dtype, in
             /* swapped bytes are only right for the element size they were swapped as */
             if (c->cache[i].elem && c->cache[i].elem != es)
                 return kk_error(KOKORO_ERR_FORMAT,
-                                "%s: big-endian storage '%s' is referenced as %zu-byte and as %zu-byte elements",
+                                "%s: byte-swapped storage '%s' is referenced as %zu-byte and as %zu-byte elements",
                                 c->path, key, c->cache[i].elem, es);
             *data = c->cache[i].data;
             *size = c->cache[i].size;
@@ -721,7 +721,7 @@ static const char *printable(char *s)
  * (torch.save writes 3; newer writers put it in .data/version); the state
  * dict inside has not changed shape across versions, so any number is read,
  * but text that is not one means a damaged or foreign file. `byteorder`:
- * absent in files from torch < 1.12 (always little-endian then), else
+ * absent in files from older torch (always little-endian then), else
  * "little" or "big" — the storages are in the saving host's byte order. */
 static kokoro_status read_records(zctx *c)
 {
