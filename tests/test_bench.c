@@ -141,6 +141,40 @@ static void test_repeat(void **state)
     assert_true(log_contains("repeat.log", "short"));
 }
 
+/* The golden short case with one array replaced by (dtype, shape, data), as
+ * dir/<file>; the others copied. Takes data. */
+static void write_case(const char *file, const char *key, kk_dtype dtype, int ndim, const int64_t *shape, void *data)
+{
+    kk_table in;
+    kk_table_init(&in);
+    const char *keys[3] = {"short.input_ids", "short.style", "short.speed"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(keys[i], key) == 0) {
+            assert_int_equal(kk_table_add(&in, key, dtype, ndim, shape, data), KOKORO_OK);
+            continue;
+        }
+        const kk_tensor *t = kt_golden_get(keys[i]);
+        void *d = malloc(t->nbytes);
+        memcpy(d, t->data, t->nbytes);
+        assert_int_equal(kk_table_add(&in, keys[i], t->dtype, t->ndim, t->shape, d), KOKORO_OK);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    assert_int_equal(kk_npz_write(path, &in), KOKORO_OK);
+    kk_table_free(&in);
+}
+
+/* kokoro-bench on dir/<file> must fail (not crash) with `needle` in its output. */
+static void expect_case_refused(const char *file, const char *needle)
+{
+    char args[1024], log[64];
+    snprintf(args, sizeof args, "--cases '%s/%s' --out '%s/x.npz' --test-weights", dir, file, dir);
+    snprintf(log, sizeof log, "%s.log", file);
+    assert_int_equal(run(args, log), 1);
+    if (!log_contains(log, needle)) printf("  expected: %s\n", needle);
+    assert_true(log_contains(log, needle));
+}
+
 static void test_bad_invocations(void **state)
 {
     (void)state;
@@ -174,6 +208,28 @@ static void test_bad_invocations(void **state)
     snprintf(args, sizeof args, "--cases '%s' --out '%s/x.npz' --test-weights", path, dir);
     assert_int_not_equal(run(args, "bad3.log"), 0);
     assert_true(log_contains("bad3.log", "short.style"));
+
+    /* input_ids as float32, a style of 255 values, ids without their pads */
+    const kk_tensor *gi = kt_golden_get("short.input_ids");
+    int64_t T = gi->shape[1];
+    float *fids = malloc((size_t)T * sizeof *fids);
+    for (int64_t i = 0; i < T; i++) fids[i] = (float)((const int64_t *)gi->data)[i];
+    write_case("f32ids.npz", "short.input_ids", KK_F32, 2, (int64_t[]){1, T}, fids);
+    snprintf(args, sizeof args, "'short.input_ids' is float32 1x%lld; expected int64 of shape (1, T)", (long long)T);
+    expect_case_refused("f32ids.npz", args);
+    write_case("style255.npz", "short.style", KK_F32, 2, (int64_t[]){1, 255}, calloc(255, sizeof(float)));
+    expect_case_refused("style255.npz", "'short.style' is float32 1x255; expected float32 of shape (1, 256)");
+    int64_t *nopad = malloc((size_t)(T - 2) * sizeof *nopad);
+    memcpy(nopad, (const int64_t *)gi->data + 1, (size_t)(T - 2) * sizeof *nopad);
+    write_case("nopad.npz", "short.input_ids", KK_I64, 2, (int64_t[]){1, T - 2}, nopad); /* takes nopad */
+    snprintf(args, sizeof args,
+             "'short.input_ids' must hold at least one phoneme id between the pad id 0 at both ends (it has %lld "
+             "ids, from %lld to %lld)",
+             (long long)(T - 2), (long long)((const int64_t *)gi->data)[1], (long long)((const int64_t *)gi->data)[T - 2]);
+    expect_case_refused("nopad.npz", args);
+    /* the speed as float64 */
+    write_case("speed64.npz", "short.speed", KK_F64, 1, (int64_t[]){1}, memcpy(malloc(8), &(double){1.0}, 8));
+    expect_case_refused("speed64.npz", "'short.speed' is float64 1; expected float32 of shape (1,)");
 
     /* usage errors */
     assert_int_equal(run("--cases a.npz", "bad4.log"), 2);

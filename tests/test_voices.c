@@ -53,7 +53,6 @@ static void test_formats_agree(void **state)
 {
     (void)state;
     kokoro_voices *npz = load(D "/voices-test.npz"), *defl = load(D "/voices-test-deflate.npz");
-    kokoro_voices *pt = load(D "/af_heart.pt"), *raw = load(D "/voices/af_heart.bin");
     kokoro_voices *folder = load(D "/voices");
     assert_int_equal(kokoro_voices_count(npz), 8);
     assert_int_equal(kokoro_voices_count(defl), 3);
@@ -61,20 +60,36 @@ static void test_formats_agree(void **state)
     assert_string_equal(kokoro_voices_name(npz, 0), "af_heart");
     assert_string_equal(kokoro_voices_name(npz, 7), "zf_xiaoxiao");
     assert_null(kokoro_voices_name(npz, 8));
-    assert_string_equal(kokoro_voices_name(pt, 0), "af_heart");
+    /* both upstream .pt packs of the fixtures against their npz entries, the
+     * raw .bin files and the folder: a female and a male voice, so a mix-up
+     * between packs shows too */
+    const char *names[2] = {"af_heart", "am_adam"};
     const size_t lens[] = {1, 2, 50, 509, 510, 511, 100000};
-    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
-        float a[256], b[256], c[256], d[256], e[256];
-        row(npz, "af_heart", lens[i], a);
-        row(defl, "af_heart", lens[i], b);
-        row(pt, "af_heart", lens[i], c);
-        row(raw, "af_heart", lens[i], d);
-        row(folder, "af_heart", lens[i], e);
-        assert_memory_equal(a, b, sizeof a);
-        assert_memory_equal(a, c, sizeof a);
-        assert_memory_equal(a, d, sizeof a);
-        assert_memory_equal(a, e, sizeof a);
+    float first[2][256];
+    for (int v = 0; v < 2; v++) {
+        char pt_path[512], raw_path[512];
+        snprintf(pt_path, sizeof pt_path, "%s/%s.pt", D, names[v]);
+        snprintf(raw_path, sizeof raw_path, "%s/voices/%s.bin", D, names[v]);
+        kokoro_voices *pt = load(pt_path), *raw = load(raw_path);
+        assert_int_equal(kokoro_voices_count(pt), 1);
+        assert_string_equal(kokoro_voices_name(pt, 0), names[v]);
+        assert_string_equal(kokoro_voices_name(raw, 0), names[v]);
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+            float a[256], b[256], c[256], d[256], e[256];
+            row(npz, names[v], lens[i], a);
+            row(defl, names[v], lens[i], b);
+            row(pt, names[v], lens[i], c);
+            row(raw, names[v], lens[i], d);
+            row(folder, names[v], lens[i], e);
+            assert_memory_equal(a, b, sizeof a);
+            assert_memory_equal(a, c, sizeof a);
+            assert_memory_equal(a, d, sizeof a);
+            assert_memory_equal(a, e, sizeof a);
+            if (i == 2) memcpy(first[v], a, sizeof a);
+        }
+        kokoro_voices_free(pt), kokoro_voices_free(raw);
     }
+    assert_memory_not_equal(first[0], first[1], sizeof first[0]);
     /* the row is len - 1 (the upstream pipeline), clamped: read the raw file directly */
     FILE *f = fopen(D "/voices/am_adam.bin", "rb");
     float *pack = malloc(510 * 256 * 4);
@@ -88,8 +103,7 @@ static void test_formats_agree(void **state)
     row(npz, "am_adam", 600, s);
     assert_memory_equal(s, pack + 509 * 256, sizeof s);
     free(pack);
-    kokoro_voices_free(npz), kokoro_voices_free(defl), kokoro_voices_free(pt), kokoro_voices_free(raw);
-    kokoro_voices_free(folder);
+    kokoro_voices_free(npz), kokoro_voices_free(defl), kokoro_voices_free(folder);
 }
 
 static void test_blends(void **state)

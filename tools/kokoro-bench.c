@@ -48,7 +48,7 @@ static void usage(FILE *f)
             "                    <name>.style (1,256) float32, <name>.speed (1,) float32\n"
             "  --out OUT.npz     writes <name>.pred_dur (T,) int64 and <name>.audio (N,) float32\n"
             "  --test-weights    the deterministic test weights (noise, not speech)\n"
-            "  --model FILE      weights from a file (.npz state dict)\n"
+            "  --model FILE      weights from a file (.pth checkpoint, .npz state dict or a converted file)\n"
             "  --no-noise        zero noise in the harmonic source (the golden reference's mode)\n"
             "  --seed N          seed of the harmonic source's noise (default 0)\n"
             "  --threads N       threads for the numeric kernels (default: all cores)\n"
@@ -128,23 +128,39 @@ static int collect_cases(const kk_table *t, const char *path, bench_case **out, 
         c->T = (size_t)ids->shape[ids->ndim - 1];
         if (c->T < 3 || c->ids[0] != 0 || c->ids[c->T - 1] != 0) {
             fprintf(stderr,
-                    "kokoro-bench: %s: '%s' must hold at least one phoneme id between the pad id 0 at both ends\n",
-                    path, ids->name);
+                    "kokoro-bench: %s: '%s' must hold at least one phoneme id between the pad id 0 at both ends "
+                    "(it has %zu ids",
+                    path, ids->name, c->T);
+            if (c->T) fprintf(stderr, ", from %lld to %lld", (long long)c->ids[0], (long long)c->ids[c->T - 1]);
+            fprintf(stderr, ")\n");
             goto fail;
         }
         char key[160];
         snprintf(key, sizeof key, "%s.style", c->name);
         const kk_tensor *st = kk_table_find(t, key);
-        if (!st || kk_tensor_numel(st) != KOKORO_STYLE_DIM || st->dtype != KK_F32) {
+        if (!st) {
             fprintf(stderr, "kokoro-bench: %s: case '%s' needs '%s', float32 of shape (1, 256)\n", path, c->name,
                     key);
+            goto fail;
+        }
+        if (kk_tensor_numel(st) != KOKORO_STYLE_DIM || st->ndim < 1 || st->shape[st->ndim - 1] != KOKORO_STYLE_DIM ||
+            st->dtype != KK_F32) {
+            char sh[64];
+            fprintf(stderr, "kokoro-bench: %s: '%s' is %s %s; expected float32 of shape (1, 256)\n", path, key,
+                    kk_dtype_name(st->dtype), kk_shape_str(st->ndim, st->shape, sh, sizeof sh));
             goto fail;
         }
         memcpy(c->style, st->data, sizeof c->style);
         snprintf(key, sizeof key, "%s.speed", c->name);
         const kk_tensor *sp = kk_table_find(t, key);
-        if (!sp || kk_tensor_numel(sp) != 1 || sp->dtype != KK_F32) {
+        if (!sp) {
             fprintf(stderr, "kokoro-bench: %s: case '%s' needs '%s', float32 of shape (1,)\n", path, c->name, key);
+            goto fail;
+        }
+        if (kk_tensor_numel(sp) != 1 || sp->dtype != KK_F32) {
+            char sh[64];
+            fprintf(stderr, "kokoro-bench: %s: '%s' is %s %s; expected float32 of shape (1,)\n", path, key,
+                    kk_dtype_name(sp->dtype), kk_shape_str(sp->ndim, sp->shape, sh, sizeof sh));
             goto fail;
         }
         memcpy(&c->speed, sp->data, sizeof c->speed);

@@ -578,10 +578,23 @@ typedef struct zctx {
         char key[64];
         unsigned char *data;
         size_t size;
+        size_t elem; /* element size the bytes were swapped for (0: not swapped) */
     } *cache;
     size_t ncache;
     zip_uint64_t file_size;
+    int swap; /* the storages are in the other byte order than this host's */
 } zctx;
+
+/* Reverses the bytes of each es-byte element, in place. */
+static void byteswap(unsigned char *p, size_t nbytes, size_t es)
+{
+    for (size_t i = 0; i + es <= nbytes; i += es)
+        for (size_t a = i, b = i + es - 1; a < b; a++, b--) {
+            unsigned char t = p[a];
+            p[a] = p[b];
+            p[b] = t;
+        }
+}
 
 /* Zip bombs: an entry may not declare more than TORCH_MAX_STORAGE, nor more
  * than TORCH_MAX_RATIO times its compressed size or the whole archive. */
@@ -596,8 +609,14 @@ static kokoro_status zip_storage(void *vctx, const char *key, kk_dtype dtype, in
                                  const unsigned char **data, size_t *size)
 {
     zctx *c = vctx;
+    size_t es = kk_dtype_size(dtype);
     for (size_t i = 0; i < c->ncache; i++)
         if (strcmp(c->cache[i].key, key) == 0) {
+            /* swapped bytes are only right for the element size they were swapped as */
+            if (c->cache[i].elem && c->cache[i].elem != es)
+                return kk_error(KOKORO_ERR_FORMAT,
+                                "%s: byte-swapped storage '%s' is referenced as %zu-byte and as %zu-byte elements",
+                                c->path, key, c->cache[i].elem, es);
             *data = c->cache[i].data;
             *size = c->cache[i].size;
             return KOKORO_OK;
@@ -611,7 +630,6 @@ static kokoro_status zip_storage(void *vctx, const char *key, kk_dtype dtype, in
         return kk_error(KOKORO_ERR_FORMAT, "%s: storage '%s' is missing from the archive", c->path, name);
     /* checked before anything is allocated: the pickle's claim against the
      * entry, and the entry's claim against the archive */
-    size_t es = kk_dtype_size(dtype);
     if ((uint64_t)numel > zs.size / es) {
         char declared[64];
         if ((uint64_t)numel <= UINT64_MAX / es)
@@ -643,9 +661,11 @@ static kokoro_status zip_storage(void *vctx, const char *key, kk_dtype dtype, in
         return kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", c->path);
     }
     c->cache = grown;
+    if (c->swap && es > 1) byteswap(buf, zs.size, es);
     snprintf(c->cache[c->ncache].key, sizeof c->cache[0].key, "%s", key);
     c->cache[c->ncache].data = buf;
     c->cache[c->ncache].size = zs.size;
+    c->cache[c->ncache].elem = c->swap ? es : 0;
     c->ncache++;
     *data = buf;
     *size = zs.size;
@@ -665,6 +685,71 @@ int kk_torch_probe(const char *path)
     }
     zip_discard(z);
     return found;
+}
+
+/* A small text record "<archive>/<name>" into buf (NUL-terminated); *found
+ * is 0 when the archive has none. Longer than size - 1 bytes is an error. */
+static kokoro_status read_record(const zctx *c, const char *name, char *buf, size_t size, int *found)
+{
+    char full[400];
+    snprintf(full, sizeof full, "%s%s", c->prefix, name);
+    zip_stat_t zs;
+    *found = zip_stat(c->z, full, 0, &zs) == 0;
+    if (!*found) return KOKORO_OK;
+    if (!(zs.valid & ZIP_STAT_SIZE) || zs.size >= size)
+        return kk_error(KOKORO_ERR_FORMAT, "%s: record '%s' holds %llu bytes; expected at most %zu", c->path, full,
+                        (unsigned long long)zs.size, size - 1);
+    zip_file_t *zf = zip_fopen(c->z, full, 0);
+    zip_int64_t got = zf ? zip_fread(zf, buf, zs.size) : -1;
+    if (zf) zip_fclose(zf);
+    if (got < 0 || (zip_uint64_t)got != zs.size)
+        return kk_error(KOKORO_ERR_FORMAT, "%s: record '%s' is truncated or corrupt", c->path, full);
+    buf[zs.size] = '\0';
+    if (strlen(buf) != zs.size) return kk_error(KOKORO_ERR_FORMAT, "%s: record '%s' holds a NUL byte", c->path, full);
+    return KOKORO_OK;
+}
+
+/* Printable form of a record's text for a message. */
+static const char *printable(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p < 0x20 || *p > 0x7e) *p = '?';
+    return s;
+}
+
+/* The optional records beside data.pkl. `version`: the container format
+ * (torch.save writes 3; newer writers put it in .data/version); the state
+ * dict inside has not changed shape across versions, so any number is read,
+ * but text that is not one means a damaged or foreign file. `byteorder`:
+ * absent in files from older torch (always little-endian then), else
+ * "little" or "big" — the storages are in the saving host's byte order. */
+static kokoro_status read_records(zctx *c)
+{
+    char buf[32];
+    const char *vname = "version";
+    int found;
+    kokoro_status st = read_record(c, vname, buf, sizeof buf, &found);
+    if (st == KOKORO_OK && !found) st = read_record(c, vname = ".data/version", buf, sizeof buf, &found);
+    if (st != KOKORO_OK) return st;
+    if (found) {
+        size_t n = strlen(buf), digits = strspn(buf, "0123456789");
+        if (n && buf[n - 1] == '\n') buf[--n] = '\0';
+        if (digits == 0 || digits != n)
+            return kk_error(KOKORO_ERR_FORMAT, "%s: record '%s%s' is '%s'; expected a format version number",
+                            c->path, c->prefix, vname, printable(buf));
+    }
+    if ((st = read_record(c, "byteorder", buf, sizeof buf, &found)) != KOKORO_OK) return st;
+    const uint16_t one = 1;
+    int host_big = *(const unsigned char *)&one == 0;
+    if (!found || strcmp(buf, "little") == 0) {
+        c->swap = host_big;
+    } else if (strcmp(buf, "big") == 0) {
+        c->swap = !host_big;
+    } else {
+        return kk_error(KOKORO_ERR_FORMAT, "%s: record '%sbyteorder' is '%s'; expected 'little' or 'big'", c->path,
+                        c->prefix, printable(buf));
+    }
+    return KOKORO_OK;
 }
 
 /* The checkpoint inside an opened archive; file_size bounds what a member may
@@ -704,6 +789,7 @@ static kokoro_status read_zip(zip_t *z, zip_uint64_t file_size, const char *path
         zip_int64_t got = zf ? zip_fread(zf, pkl, zs.size) : -1;
         if (zf) zip_fclose(zf);
         if (got < 0 || (zip_uint64_t)got != zs.size) st = kk_error(KOKORO_ERR_FORMAT, "%s: data.pkl is truncated", path);
+        if (st == KOKORO_OK) st = read_records(&c);
     }
     if (st == KOKORO_OK) st = kk_pickle_load(pkl, zs.size, path, zip_storage, &c, table);
     free(pkl);

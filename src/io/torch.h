@@ -12,7 +12,8 @@
 /* Reads every tensor of a checkpoint into table. Nested dicts are flattened
  * with '.' ("bert" → {"module.x": t} gives "bert.module.x"); a file holding a
  * single tensor gives one entry named "". Tensors come out contiguous in C
- * order with their stored dtype. Errors name the file and, for the pickle,
+ * order with their stored dtype, in this host's byte order (a "byteorder"
+ * record of "big" swaps them). Errors name the file and, for the pickle,
  * the opcode or global and its byte offset. */
 kokoro_status kk_torch_read(const char *path, kk_table *table);
 

@@ -178,8 +178,12 @@ kokoro_status kk_duration_encoder(const kokoro_model *m, const double *d_en, int
                                   double *d);
 kokoro_status kk_predictor_lstm(const kokoro_model *m, const double *d, int T, double *out /*[T,512]*/);
 kokoro_status kk_duration_proj(const kokoro_model *m, const double *x, int T, double *logits /*[T,50]*/);
-/* logits -> float durations and rounded frame counts; returns L */
+/* logits -> float durations and rounded frame counts, in float32 as the
+ * reference (sigmoid, sum over 50, / speed, round half to even, at least 1);
+ * returns L */
 int64_t kk_durations(const double *logits, int T, float speed, float *dur, int64_t *n);
+/* One duration to frames: round half to even, clamped to at least 1. */
+int64_t kk_duration_frames(float d);
 /* en[L,640] = d rows repeated; t_en[512,T] -> asr[512,L] */
 void kk_align_rows(const double *d, int T, int C, const int64_t *n, double *out);
 void kk_align_cols(const float *x, int C, int T, const int64_t *n, int64_t L, float *out);

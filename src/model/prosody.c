@@ -119,17 +119,31 @@ kokoro_status kk_duration_proj(const kokoro_model *m, const double *x, int T, do
     return KOKORO_OK;
 }
 
+int64_t kk_duration_frames(float d)
+{
+    /* torch.round is half-to-even: nearbyintf in the default rounding mode (not roundf) */
+    float r = nearbyintf(d);
+    if (!(r >= 1.0f)) return 1;                     /* also NaN */
+    return r < 0x1p40f ? (int64_t)r : (int64_t)1 << 40; /* no overflow in the cast or in L */
+}
+
+/* The reference does this step in float32, and at a .5 tie that decides a
+ * frame: e.g. a sum of 3.5 at speed 1.4f is 2.5000000426 in double (→ 3) but
+ * exactly 2.5f in float32 (→ 2). So the logits' sigmoids are float32 values
+ * and the quotient is a float32 division, as in torch. The float32 sum is
+ * the correctly rounded one (summed exactly in double, then rounded): torch's
+ * vectorised reduction order is unspecified, this is its best estimate. */
 int64_t kk_durations(const double *logits, int T, float speed, float *dur, int64_t *n)
 {
     int64_t L = 0;
     for (int t = 0; t < T; t++) {
         double sum = 0.0;
-        for (int k = 0; k < KK_MAX_DUR; k++) sum += 1.0 / (1.0 + exp(-logits[(size_t)t * KK_MAX_DUR + k]));
-        double dd = sum / speed;
-        if (dur) dur[t] = (float)dd;
-        /* torch.round is half-to-even: nearbyint in the default rounding mode */
-        int64_t r = (int64_t)nearbyint(dd);
-        n[t] = r < 1 ? 1 : r;
+        for (int k = 0; k < KK_MAX_DUR; k++)
+            sum += (float)(1.0 / (1.0 + exp(-logits[(size_t)t * KK_MAX_DUR + k])));
+        float s = (float)sum;
+        float dd = s / speed;
+        if (dur) dur[t] = dd;
+        n[t] = kk_duration_frames(dd);
         L += n[t];
     }
     return L;
