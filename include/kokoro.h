@@ -219,8 +219,11 @@ KOKORO_API kokoro_perf_config kokoro_perf_config_default(void);
 KOKORO_API kokoro_status kokoro_perf_config_from_env(kokoro_perf_config *config);
 /* Sets one field by its variable name ("KOKORO_MAX_WORKERS", "4"). */
 KOKORO_API kokoro_status kokoro_perf_config_set(kokoro_perf_config *config, const char *name, const char *value);
-/* The worker and thread counts a config means on this machine: workers ×
- * threads never exceeds the cores unless both were given explicitly. */
+/* The worker and thread counts a config means on this machine (1 worker
+ * unless use_parallel). A count left at 0 is fitted to the other, and
+ * max_workers is a maximum: capped at the cores unless threads_per_worker is
+ * given too. So workers × threads never exceeds the cores unless both were
+ * given explicitly (or threads_per_worker alone exceeds the cores). */
 KOKORO_API void kokoro_perf_config_resolve(const kokoro_perf_config *config, int *workers, int *threads);
 /* Online CPU cores. */
 KOKORO_API int kokoro_cpu_count(void);

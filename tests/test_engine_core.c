@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "engine/asyncq.h"
+#include "engine/perf.h"
 #include "engine/pipeline.h"
 #include "kokoro.h"
 
@@ -274,8 +275,8 @@ static void test_perf_config(void **state)
     assert_int_equal(c.gpu_batching, 1);
     assert_int_equal(c.gpu_batch_size, 16);
     kokoro_perf_config_resolve(&c, &w, &t);
-    assert_int_equal(w, 2);
-    assert_true(w * t <= (kokoro_cpu_count() > 2 ? kokoro_cpu_count() : 2));
+    assert_int_equal(w, kokoro_cpu_count() < 2 ? kokoro_cpu_count() : 2);
+    assert_true(w * t <= kokoro_cpu_count());
 
     setenv("KOKORO_MAX_WORKERS", "many", 1);
     assert_int_equal(kokoro_perf_config_from_env(&c), KOKORO_ERR_INVALID_ARG);
@@ -292,6 +293,45 @@ static void test_perf_config(void **state)
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
+/* Workers × threads within the cores unless both were given (or the threads
+ * alone exceed the cores), on machines of 1 to 16 cores. */
+static void test_perf_resolve(void **state)
+{
+    (void)state;
+    for (int cores = 1; cores <= 16; cores++)
+        for (int par = 0; par <= 1; par++)
+            for (int mw = 0; mw <= 20; mw++)
+                for (int th = 0; th <= 20; th++) {
+                    kokoro_perf_config c = kokoro_perf_config_default();
+                    c.use_parallel = par, c.max_workers = mw, c.threads_per_worker = th;
+                    int w, t;
+                    kk_perf_resolve(&c, cores, &w, &t);
+                    assert_true(w >= 1 && t >= 1);
+                    if (!par) assert_int_equal(w, 1);
+                    if (par && mw) assert_true(w <= mw);
+                    if (th) assert_int_equal(t, th);
+                    if (par && mw && th) assert_int_equal(w, mw); /* both given: as given */
+                    else if (th <= cores && w * t > cores) {
+                        printf("cores %d, parallel %d, max_workers %d, threads %d -> %d x %d\n", cores, par, mw, th, w, t);
+                        fail();
+                    }
+                }
+    /* the case the audit found: --max-workers 3 alone on 2 cores */
+    kokoro_perf_config c = kokoro_perf_config_default();
+    c.use_parallel = 1, c.max_workers = 3;
+    int w, t;
+    kk_perf_resolve(&c, 2, &w, &t);
+    assert_int_equal(w, 2);
+    assert_int_equal(t, 1);
+    c.threads_per_worker = 1; /* both given: oversubscribing is the user's choice */
+    kk_perf_resolve(&c, 2, &w, &t);
+    assert_int_equal(w, 3);
+    c.max_workers = 0, c.threads_per_worker = 2; /* threads given: the workers fit them */
+    kk_perf_resolve(&c, 4, &w, &t);
+    assert_int_equal(w, 2);
+    assert_int_equal(t, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_cancel),
         cmocka_unit_test(test_asyncq),
         cmocka_unit_test(test_perf_config),
+        cmocka_unit_test(test_perf_resolve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
