@@ -463,7 +463,10 @@ typedef struct kokoro_chunk {
  *  4. phonemes from the lexicon, else espeak-ng, punctuation kept the way
  *     phonemizer's espeak backend keeps it;
  *  5. chunks: whole sentences first, then clauses, then words, a hard split
- *     only inside a single over-long word; nothing is dropped.
+ *     only inside a single over-long word; nothing is dropped. A
+ *     paragraph's last chunk under half the target is evened out with the
+ *     one before (same kind of cut or better), so no worker runs alone at
+ *     the end of it.
  * Release the array with kokoro_chunks_free. */
 KOKORO_API kokoro_status kokoro_frontend_chunks(const kokoro_frontend *fe, const char *text, size_t len,
                                                 kokoro_chunk **chunks, size_t *n_chunks);

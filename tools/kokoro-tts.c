@@ -782,7 +782,9 @@ int main(int argc, char **argv)
     so->lexicon_path = c.lexicon;
     so->target_tokens = (size_t)c.chunk_tokens;
     so->first_tokens = (size_t)c.first_tokens;
-    if (c.stream && !c.first_tokens) so->first_tokens = 64; /* the first sound comes sooner */
+    /* playing: a small first chunk, so the first sound comes sooner. Files are
+     * renamed into place only when complete: there it would only add a chunk */
+    if (c.stream && !c.first_tokens) so->first_tokens = 64;
     if (c.pause_sentence >= 0) so->join.pause_ms[KOKORO_PAUSE_SENTENCE] = (int)c.pause_sentence;
     if (c.pause_paragraph >= 0) so->join.pause_ms[KOKORO_PAUSE_PARAGRAPH] = (int)c.pause_paragraph;
     if (c.pause_clause >= 0) so->join.pause_ms[KOKORO_PAUSE_CLAUSE] = (int)c.pause_clause;
