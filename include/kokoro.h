@@ -207,8 +207,9 @@ typedef struct kokoro_perf_config {
     int use_async_io;         /* KOKORO_ASYNC_IO: encode/write on a thread of its own */
     int io_queue_size;        /* KOKORO_IO_QUEUE_SIZE: chunks queued for the writer (10) */
     int use_memory_streaming; /* KOKORO_MEMORY_STREAMING: one chapter in memory at a time (on);
-                                 off: a book's texts are read up front and a single output
-                                 file's audio is held and written at the end (the baseline) */
+                                 off: a book's texts are read up front, and in
+                                 KOKORO_BOOK_SINGLE mode its audio is held and written
+                                 at the end (the baseline streaming is measured against) */
     int gpu_batching;         /* KOKORO_GPU_BATCHING: accepted; this build computes on the CPU */
     int gpu_batch_size;       /* KOKORO_GPU_BATCH_SIZE (4) */
 } kokoro_perf_config;
