@@ -1002,8 +1002,9 @@ static void chunk_clear(kokoro_chunk *c)
 /* Evens out the last two chunks of a paragraph, units [pa, pe] and (pe, end],
  * when the last is under half the target: greedy packing leaves a short tail,
  * and with parallel workers the worker that draws a long chunk then runs
- * alone at the end. The new cut is of the same kind as the old one or better
- * (a sentence end stays a sentence end) and only lowers the larger of the two,
+ * alone at the end. Only sentence and clause cuts move: the new cut is of
+ * the same kind or better (a sentence end stays a sentence end) and only
+ * lowers the larger of the two,
  * so neither grows past what greedy packing allowed. Returns the unit the
  * first chunk now ends at (pe when nothing is better). */
 static size_t balance_cut(const kokoro_frontend *fe, const units *u, size_t pa, size_t pe, size_t end)
@@ -1015,6 +1016,7 @@ static size_t balance_cut(const kokoro_frontend *fe, const units *u, size_t pa, 
     if (2 * right >= fe->target) return pe;
     size_t best = pe, best_max = left > right ? left : right, l = 0;
     int rank = cut_rank(u->v[pe].brk);
+    if (rank == 0) return pe; /* a sentence too long for a chunk: cut where greedy cuts it, as before */
     for (size_t c = pa; c < end; c++) {
         l += u->v[c].ntok + (c > pa ? 1 : 0);
         size_t r = total - l - 1, m = l > r ? l : r;
