@@ -206,7 +206,10 @@ typedef struct kokoro_perf_config {
     int threads_per_worker;   /* KOKORO_THREADS: 0 = the cores divided among the workers */
     int use_async_io;         /* KOKORO_ASYNC_IO: encode/write on a thread of its own */
     int io_queue_size;        /* KOKORO_IO_QUEUE_SIZE: chunks queued for the writer (10) */
-    int use_memory_streaming; /* KOKORO_MEMORY_STREAMING: one chapter in memory at a time (on) */
+    int use_memory_streaming; /* KOKORO_MEMORY_STREAMING: one chapter in memory at a time (on);
+                                 off: a book's texts are read up front, and in
+                                 KOKORO_BOOK_SINGLE mode its audio is held and written
+                                 at the end (the baseline streaming is measured against) */
     int gpu_batching;         /* KOKORO_GPU_BATCHING: accepted; this build computes on the CPU */
     int gpu_batch_size;       /* KOKORO_GPU_BATCH_SIZE (4) */
 } kokoro_perf_config;
@@ -217,8 +220,11 @@ KOKORO_API kokoro_perf_config kokoro_perf_config_default(void);
 KOKORO_API kokoro_status kokoro_perf_config_from_env(kokoro_perf_config *config);
 /* Sets one field by its variable name ("KOKORO_MAX_WORKERS", "4"). */
 KOKORO_API kokoro_status kokoro_perf_config_set(kokoro_perf_config *config, const char *name, const char *value);
-/* The worker and thread counts a config means on this machine: workers ×
- * threads never exceeds the cores unless both were given explicitly. */
+/* The worker and thread counts a config means on this machine (1 worker
+ * unless use_parallel). A count left at 0 is fitted to the other, and
+ * max_workers is a maximum: capped at the cores unless threads_per_worker is
+ * given too. So workers × threads never exceeds the cores unless both were
+ * given explicitly (or threads_per_worker alone exceeds the cores). */
 KOKORO_API void kokoro_perf_config_resolve(const kokoro_perf_config *config, int *workers, int *threads);
 /* Online CPU cores. */
 KOKORO_API int kokoro_cpu_count(void);
@@ -458,7 +464,10 @@ typedef struct kokoro_chunk {
  *  4. phonemes from the lexicon, else espeak-ng, punctuation kept the way
  *     phonemizer's espeak backend keeps it;
  *  5. chunks: whole sentences first, then clauses, then words, a hard split
- *     only inside a single over-long word; nothing is dropped.
+ *     only inside a single over-long word; nothing is dropped. A
+ *     paragraph's last chunk under half the target is evened out with the
+ *     one before (same kind of cut or better), so no worker runs alone at
+ *     the end of it.
  * Release the array with kokoro_chunks_free. */
 KOKORO_API kokoro_status kokoro_frontend_chunks(const kokoro_frontend *fe, const char *text, size_t len,
                                                 kokoro_chunk **chunks, size_t *n_chunks);

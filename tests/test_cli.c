@@ -273,6 +273,88 @@ static void test_seed_and_parallel(void **state)
     unsetenv("KOKORO_USE_PARALLEL");
 }
 
+/* Memory streaming on/off x async I/O on/off x sequential/2 workers: the same
+ * bytes through kokoro-tts on a book of two chapters (streaming off holds the
+ * book's audio and writes it at the end). Each run's --debug line shows the
+ * configuration it really ran with. */
+static void test_perf_modes_identical(void **state)
+{
+    (void)state;
+    write_file(in_dir("modes.md"), "# One\n\nGo on. Stop.\n\n# Two\n\nCome here.\n");
+    const char *base = "modes.md --model test.kokoro --voice af_heart --seed 7 --threads 1 --chunk-tokens 8 --debug";
+    int n = 0;
+    for (int streaming = 1; streaming >= 0; streaming--)
+        for (int async = 0; async <= 1; async++)
+            for (int par = 0; par <= 1; par++) {
+#ifdef KOKORO_SANITIZED
+                if (n && (async != par || async == streaming)) continue; /* ~6x slower here: 3 of the 8 */
+#endif
+                char out[32], want[160];
+                snprintf(out, sizeof out, "m%d%d%d.wav", streaming, async, par);
+                setenv("KOKORO_MEMORY_STREAMING", streaming ? "1" : "0", 1);
+                assert_int_equal(tts("%s %s%s%s", base, out, async ? " --async-io" : "",
+                                     par ? " --parallel --max-workers 2" : ""), 0);
+                snprintf(want, sizeof want, "%d worker(s) x 1 thread(s), async I/O %s, memory streaming %s",
+                         par ? 2 : 1, async ? "on" : "off", streaming ? "on" : "off");
+                if (!strstr(out_text, want)) printf("    expected \"%s\" in:\n%.600s\n", want, out_text);
+                assert_non_null(strstr(out_text, want));
+                if (n++) assert_true(files_equal(in_dir("m100.wav"), in_dir(out)));
+            }
+    unsetenv("KOKORO_MEMORY_STREAMING");
+    /* a different seed differs, so the comparisons above can fail */
+    assert_int_equal(tts("modes.md m-seed.wav --model test.kokoro --voice af_heart --seed 8 --threads 1 "
+                         "--chunk-tokens 8 -q"), 0);
+    assert_false(files_equal(in_dir("m100.wav"), in_dir("m-seed.wav")));
+}
+
+/* Flags win over KOKORO_* variables; an invalid variable stays an error even
+ * when a flag overrides it (documented in --help). */
+static void test_flags_override_env(void **state)
+{
+    (void)state;
+    write_file(in_dir("hi.txt"), "Hi.");
+    const char *base = "hi.txt env-o.wav --model test.kokoro --voice af_heart --debug";
+    setenv("KOKORO_USE_PARALLEL", "1", 1);
+    setenv("KOKORO_MAX_WORKERS", "1", 1);
+    setenv("KOKORO_THREADS", "2", 1);
+    setenv("KOKORO_ASYNC_IO", "0", 1);
+    setenv("KOKORO_MEMORY_STREAMING", "0", 1);
+    /* the variables alone are read... */
+    assert_int_equal(tts("%s", base), 0);
+    assert_non_null(strstr(out_text, "1 worker(s) x 2 thread(s), async I/O off, memory streaming off"));
+    /* ...and every flag overrides its variable */
+    assert_int_equal(tts("%s --max-workers 2 --threads 1 --async-io --memory-streaming", base), 0);
+    assert_non_null(strstr(out_text, "2 worker(s) x 1 thread(s), async I/O on, memory streaming on"));
+    setenv("KOKORO_MAX_WORKERS", "lots", 1);
+    assert_int_equal(tts("%s --max-workers 2", base), 2);
+    assert_non_null(strstr(out_text, "KOKORO_MAX_WORKERS=lots"));
+    const char *vars[] = {"KOKORO_USE_PARALLEL", "KOKORO_MAX_WORKERS", "KOKORO_THREADS", "KOKORO_ASYNC_IO",
+                          "KOKORO_MEMORY_STREAMING"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+}
+
+/* GPU batching asked for by variable or flag: said to run on the CPU, and it does. */
+static void test_gpu_note(void **state)
+{
+    (void)state;
+    write_file(in_dir("gpu.txt"), "Hi.");
+    const char *note = "no GPU backend: running on the CPU";
+    assert_int_equal(tts("gpu.txt --print-phonemes"), 0);
+    assert_null(strstr(out_text, note));
+    assert_int_equal(tts("gpu.txt --print-phonemes --gpu"), 0);
+    assert_non_null(strstr(out_text, note));
+    setenv("KOKORO_GPU_BATCHING", "1", 1);
+    setenv("KOKORO_GPU_BATCH_SIZE", "8", 1);
+    assert_int_equal(tts("gpu.txt gpu.wav --model test.kokoro --voice af_heart"), 0);
+    assert_non_null(strstr(out_text, note));
+    assert_true(exists(in_dir("gpu.wav")));
+    setenv("KOKORO_GPU_BATCHING", "perhaps", 1);
+    assert_int_equal(tts("gpu.txt --print-phonemes"), 2);
+    assert_non_null(strstr(out_text, "KOKORO_GPU_BATCHING=perhaps"));
+    unsetenv("KOKORO_GPU_BATCHING");
+    unsetenv("KOKORO_GPU_BATCH_SIZE");
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -495,6 +577,8 @@ int main(void)
         cmocka_unit_test(test_help),        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_interrupt),   cmocka_unit_test(test_discovery_download_convert),
         cmocka_unit_test(test_captions),
+        cmocka_unit_test(test_perf_modes_identical), cmocka_unit_test(test_flags_override_env),
+        cmocka_unit_test(test_gpu_note),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

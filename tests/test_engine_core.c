@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "engine/asyncq.h"
+#include "engine/perf.h"
 #include "engine/pipeline.h"
 #include "kokoro.h"
 
@@ -245,6 +246,147 @@ static void test_asyncq(void **state)
     assert_true(a.dropped > 0);
 }
 
+/* ---- the engine API: progress and cancellation ---- */
+
+typedef struct speak_ctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t caller;
+    size_t pieces, progress_calls, last_done, total, at_cancel;
+    double last_audio, t_start, t_piece, max_gap; /* max_gap: the longest wait for a piece (a chunk's synthesis) */
+    double t_cancel; /* when the other thread cancelled; after the call, how long it went on */
+    int cancel_after; /* pieces before the other thread cancels; 0: never */
+    atomic_int cancelled;
+    int bad;  /* a progress report out of order or off the calling thread */
+    int over; /* the call returned */
+} speak_ctx;
+
+static double secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static kokoro_status on_piece(void *user, const kokoro_piece *p)
+{
+    speak_ctx *c = user;
+    pthread_mutex_lock(&c->mu);
+    double t = secs();
+    double gap = t - (c->pieces ? c->t_piece : c->t_start);
+    if (gap > c->max_gap) c->max_gap = gap;
+    c->t_piece = t;
+    if (p->index != c->pieces) c->bad = 1;
+    c->pieces++;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return KOKORO_OK;
+}
+
+static void on_progress(void *user, const kokoro_progress *p)
+{
+    speak_ctx *c = user;
+    pthread_mutex_lock(&c->mu);
+    if (!pthread_equal(pthread_self(), c->caller)) c->bad = 1;
+    if (p->done != c->last_done + 1 || p->done > p->total || (c->total && p->total != c->total)) c->bad = 1;
+    if (p->audio_seconds < c->last_audio || p->done != c->pieces) c->bad = 1;
+    c->last_done = p->done;
+    c->total = p->total;
+    c->last_audio = p->audio_seconds;
+    c->progress_calls++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int is_cancelled(void *user) { return atomic_load(&((speak_ctx *)user)->cancelled); }
+
+/* Another thread: waits for cancel_after pieces, then cancels. */
+static void *canceller(void *arg)
+{
+    speak_ctx *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (c->pieces < (size_t)c->cancel_after && !c->over) pthread_cond_wait(&c->cv, &c->mu);
+    if (!c->over) {
+        c->at_cancel = c->pieces;
+        c->t_cancel = secs();
+        atomic_store(&c->cancelled, 1);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static kokoro_status speak_once(int workers, int cancel_after, speak_ctx *c)
+{
+    kokoro_engine_options eo = kokoro_engine_options_default();
+    eo.test_weights = 1;
+    eo.voices_path = KOKORO_TEST_DATA "/voices";
+    eo.perf.use_parallel = workers > 1;
+    eo.perf.max_workers = workers;
+    eo.perf.threads_per_worker = 1;
+    kokoro_engine *e;
+    assert_int_equal(kokoro_engine_open(&eo, &e), KOKORO_OK);
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->caller = pthread_self();
+    c->cancel_after = cancel_after;
+    kokoro_speak_options o = kokoro_speak_options_default();
+    o.voice = "af_heart";
+    o.target_tokens = 8; /* a chunk a sentence */
+    o.progress = on_progress;
+    o.cancelled = is_cancelled;
+    o.user = c;
+    const char *text = "Go on. Come here. Stay there. Go on. Come here. Stay there. Go on. Come here.";
+    pthread_t th;
+    c->t_start = secs();
+    if (cancel_after) assert_int_equal(pthread_create(&th, NULL, canceller, c), 0);
+    kokoro_status st = kokoro_engine_speak(e, text, strlen(text), &o, on_piece, c);
+    double t_end = secs();
+    if (cancel_after) {
+        pthread_mutex_lock(&c->mu);
+        c->over = 1;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        pthread_join(th, NULL);
+        printf("  %d worker(s): cancelled after %zu pieces, %zu delivered, %.2f s after the cancel "
+               "(longest chunk %.2f s)\n", workers, c->at_cancel, c->pieces, t_end - c->t_cancel, c->max_gap);
+    }
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    kokoro_engine_free(e);
+    c->t_cancel = t_end - c->t_cancel; /* now: how long the call went on after the cancel */
+    return st;
+}
+
+static void test_engine_progress(void **state)
+{
+    (void)state;
+    speak_ctx c;
+    assert_int_equal(speak_once(1, 0, &c), KOKORO_OK);
+    assert_false(c.bad);
+    assert_true(c.total >= 6); /* a chunk per sentence */
+    assert_int_equal(c.progress_calls, c.total);
+    assert_int_equal(c.last_done, c.total);
+    assert_int_equal(c.pieces, c.total);
+    assert_true(c.last_audio > 0);
+}
+
+static void test_engine_cancel(void **state)
+{
+    (void)state;
+    for (int workers = 1; workers <= 2; workers++) {
+        speak_ctx c;
+        kokoro_status st = speak_once(workers, 2, &c);
+        assert_int_equal(st, KOKORO_ERR_CANCELLED);
+        assert_non_null(strstr(kokoro_last_error(), "cancel"));
+        assert_false(c.bad);
+        assert_true(c.at_cancel >= 2);
+        /* within one chunk: at most the piece being delivered when the flag was set */
+        assert_true(c.pieces <= c.at_cancel + 1);
+        assert_true(c.pieces < c.total);
+        assert_true(c.t_cancel < 2 * c.max_gap + 2.0);
+    }
+}
+
 /* ---- performance config ---- */
 
 static void test_perf_config(void **state)
@@ -274,8 +416,8 @@ static void test_perf_config(void **state)
     assert_int_equal(c.gpu_batching, 1);
     assert_int_equal(c.gpu_batch_size, 16);
     kokoro_perf_config_resolve(&c, &w, &t);
-    assert_int_equal(w, 2);
-    assert_true(w * t <= (kokoro_cpu_count() > 2 ? kokoro_cpu_count() : 2));
+    assert_int_equal(w, kokoro_cpu_count() < 2 ? kokoro_cpu_count() : 2);
+    assert_true(w * t <= kokoro_cpu_count());
 
     setenv("KOKORO_MAX_WORKERS", "many", 1);
     assert_int_equal(kokoro_perf_config_from_env(&c), KOKORO_ERR_INVALID_ARG);
@@ -292,6 +434,45 @@ static void test_perf_config(void **state)
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
+/* Workers × threads within the cores unless both were given (or the threads
+ * alone exceed the cores), on machines of 1 to 16 cores. */
+static void test_perf_resolve(void **state)
+{
+    (void)state;
+    for (int cores = 1; cores <= 16; cores++)
+        for (int par = 0; par <= 1; par++)
+            for (int mw = 0; mw <= 20; mw++)
+                for (int th = 0; th <= 20; th++) {
+                    kokoro_perf_config c = kokoro_perf_config_default();
+                    c.use_parallel = par, c.max_workers = mw, c.threads_per_worker = th;
+                    int w, t;
+                    kk_perf_resolve(&c, cores, &w, &t);
+                    assert_true(w >= 1 && t >= 1);
+                    if (!par) assert_int_equal(w, 1);
+                    if (par && mw) assert_true(w <= mw);
+                    if (th) assert_int_equal(t, th);
+                    if (par && mw && th) assert_int_equal(w, mw); /* both given: as given */
+                    else if (th <= cores && w * t > cores) {
+                        printf("cores %d, parallel %d, max_workers %d, threads %d -> %d x %d\n", cores, par, mw, th, w, t);
+                        fail();
+                    }
+                }
+    /* the case the audit found: --max-workers 3 alone on 2 cores */
+    kokoro_perf_config c = kokoro_perf_config_default();
+    c.use_parallel = 1, c.max_workers = 3;
+    int w, t;
+    kk_perf_resolve(&c, 2, &w, &t);
+    assert_int_equal(w, 2);
+    assert_int_equal(t, 1);
+    c.threads_per_worker = 1; /* both given: oversubscribing is the user's choice */
+    kk_perf_resolve(&c, 2, &w, &t);
+    assert_int_equal(w, 3);
+    c.max_workers = 0, c.threads_per_worker = 2; /* threads given: the workers fit them */
+    kk_perf_resolve(&c, 4, &w, &t);
+    assert_int_equal(w, 2);
+    assert_int_equal(t, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +481,9 @@ int main(void)
         cmocka_unit_test(test_pipeline_cancel),
         cmocka_unit_test(test_asyncq),
         cmocka_unit_test(test_perf_config),
+        cmocka_unit_test(test_perf_resolve),
+        cmocka_unit_test(test_engine_progress),
+        cmocka_unit_test(test_engine_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,6 +243,64 @@ static void test_sentences_first(void **state)
     kokoro_frontend_free(fe);
 }
 
+/* Greedy packing leaves a short last chunk in a paragraph; the last two are
+ * evened out, still cut at a sentence end and within the target. */
+static void test_balanced_tail(void **state)
+{
+    (void)state;
+    const size_t target = 60;
+    kokoro_frontend *fe = fe_new("en-us", target, 0, 0);
+    char t[4096] = "";
+    for (int rep = 1; rep <= 13; rep++) {
+        /* rep equal sentences: greedy packs three a chunk and may leave one alone at the end */
+        t[0] = 0;
+        for (int k = 0; k < rep; k++) strcat(t, "The ship went on. ");
+        strcat(t, "\n\nA second paragraph, short.");
+        check(fe, t, strlen(t), target, target);
+        kokoro_chunk *c;
+        size_t n;
+        assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c, &n), KOKORO_OK);
+        size_t lo = SIZE_MAX, hi = 0, para = 0;
+        for (size_t i = 0; i < n && !c[i].ends_paragraph; i++) para = i + 1;
+        para++; /* the chunk ending the first paragraph */
+        for (size_t i = 0; i < para; i++) {
+            printf("%d: %2zu %3zu |%s|\n", rep, i, c[i].n_ids, c[i].text);
+            assert_true(c[i].ends_sentence);
+            assert_true(c[i].n_ids <= target);
+            if (c[i].n_ids < lo) lo = c[i].n_ids;
+            if (c[i].n_ids > hi) hi = c[i].n_ids;
+        }
+        /* greedy packing would leave one sentence (a third of a chunk) alone at the end */
+        if (para > 1) assert_true(2 * c[para - 1].n_ids >= c[para - 2].n_ids);
+        if (rep == 4) { /* 3 + 1 sentences become 2 + 2 */
+            assert_int_equal(para, 2);
+            assert_string_equal(c[0].text, "The ship went on. The ship went on. ");
+            assert_int_equal(c[0].n_ids, c[1].n_ids);
+        }
+        kokoro_chunks_free(c, n);
+    }
+    kokoro_frontend_free(fe);
+    /* a tail that cannot be evened out at a sentence end is left as it is:
+     * the first sentence alone just fits, the clause inside it is no place to cut */
+    const char *s1 = "They talked, and walked for a while by the bay.";
+    fe = fe_new("en-us", 250, 0, 0);
+    kokoro_chunk *c;
+    size_t n;
+    assert_int_equal(kokoro_frontend_chunks(fe, s1, strlen(s1), &c, &n), KOKORO_OK);
+    assert_int_equal(n, 1);
+    size_t t1 = c[0].n_ids + 2;
+    kokoro_chunks_free(c, n);
+    kokoro_frontend_free(fe);
+    fe = fe_new("en-us", t1, 0, 0);
+    snprintf(t, sizeof t, "%s Short.", s1);
+    check(fe, t, strlen(t), t1, t1);
+    assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c, &n), KOKORO_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[1].text, "Short.");
+    kokoro_chunks_free(c, n);
+    kokoro_frontend_free(fe);
+}
+
 static void test_line_breaks(void **state)
 {
     (void)state;
@@ -341,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_one_long_word),
         cmocka_unit_test(test_mixed_scripts_and_emoji),
         cmocka_unit_test(test_sentences_first),
+        cmocka_unit_test(test_balanced_tail),
         cmocka_unit_test(test_line_breaks),
         cmocka_unit_test(test_source_spans),
     };

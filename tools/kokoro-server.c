@@ -109,6 +109,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kokoro-server: %s\n", kokoro_last_error());
         return 2;
     }
+    if (perf.gpu_batching) fprintf(stderr, "kokoro-server: this build has no GPU backend: running on the CPU\n");
     /* each speech worker is one synthesis: by default one thread each (KOKORO_THREADS or --threads to change) */
     const char *kt = getenv("KOKORO_THREADS");
     if (threads_given || !(kt && *kt)) perf.threads_per_worker = (int)threads;

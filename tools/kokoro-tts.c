@@ -120,7 +120,8 @@ static void usage(FILE *f)
     }
     fprintf(f, "\nEnvironment: KOKORO_MODEL, KOKORO_VOICES, KOKORO_USE_PARALLEL, KOKORO_MAX_WORKERS,\n"
                "KOKORO_THREADS, KOKORO_ASYNC_IO, KOKORO_IO_QUEUE_SIZE, KOKORO_MEMORY_STREAMING,\n"
-               "KOKORO_GPU_BATCHING, KOKORO_GPU_BATCH_SIZE (flags win over variables).\n\n"
+               "KOKORO_GPU_BATCHING, KOKORO_GPU_BATCH_SIZE (flags win over variables; an invalid\n"
+               "variable is an error even when a flag overrides it: the environment is fixed, not hidden).\n\n"
                "Examples:\n"
                "  kokoro-tts story.txt story.mp3 --voice af_sarah --speed 1.1\n"
                "  echo 'Hello there.' | kokoro-tts - --stream --voice am_adam\n"
@@ -414,9 +415,12 @@ static int open_engine(const cli *c, kokoro_engine **e, int need_model)
     if (debug) {
         int w, t;
         kokoro_engine_workers(*e, &w, &t);
-        fprintf(stderr, "kokoro-tts: %s and %s loaded in %.2f s; %d worker(s) x %d thread(s)\n",
+        const kokoro_perf_config *p = kokoro_engine_perf(*e);
+        fprintf(stderr,
+                "kokoro-tts: %s and %s loaded in %.2f s; %d worker(s) x %d thread(s), async I/O %s, memory "
+                "streaming %s\n",
                 eo.test_weights ? "test weights" : eo.model_path, eo.voices_path ? eo.voices_path : "the model's voices",
-                now() - t0, w, t);
+                now() - t0, w, t, p->use_async_io ? "on" : "off", p->use_memory_streaming ? "on" : "off");
     }
     if (!kokoro_engine_voices(*e) || kokoro_voices_count(kokoro_engine_voices(*e)) == 0) {
         fprintf(stderr, "kokoro-tts: no voices: give --voices PATH (voices-v1.0.bin or a folder of packs)\n");
@@ -536,7 +540,8 @@ int main(int argc, char **argv)
 {
     cli c = {.speed = 1.0, .pause_sentence = -1, .pause_paragraph = -1, .pause_clause = -1, .chapter_pause = -1};
     c.perf = kokoro_perf_config_default();
-    /* variables first, flags override them */
+    /* variables first, flags override them; an invalid variable fails even
+     * where a flag would override it, so a broken environment shows at once */
     if (kokoro_perf_config_from_env(&c.perf) != KOKORO_OK) {
         fprintf(stderr, "kokoro-tts: %s\n", kokoro_last_error());
         return 2;
@@ -777,7 +782,9 @@ int main(int argc, char **argv)
     so->lexicon_path = c.lexicon;
     so->target_tokens = (size_t)c.chunk_tokens;
     so->first_tokens = (size_t)c.first_tokens;
-    if (c.stream && !c.first_tokens) so->first_tokens = 64; /* the first sound comes sooner */
+    /* playing: a small first chunk, so the first sound comes sooner. Files are
+     * renamed into place only when complete: there it would only add a chunk */
+    if (c.stream && !c.first_tokens) so->first_tokens = 64;
     if (c.pause_sentence >= 0) so->join.pause_ms[KOKORO_PAUSE_SENTENCE] = (int)c.pause_sentence;
     if (c.pause_paragraph >= 0) so->join.pause_ms[KOKORO_PAUSE_PARAGRAPH] = (int)c.pause_paragraph;
     if (c.pause_clause >= 0) so->join.pause_ms[KOKORO_PAUSE_CLAUSE] = (int)c.pause_clause;

@@ -3,7 +3,9 @@
  *
  * Chapters are read, spoken and written one after another (memory
  * streaming): one chapter's text and the audio in flight are all that sit in
- * memory. For audiobooks and per-chapter output every finished chapter's
+ * memory (off: every chapter's text is read up front, and a single output
+ * file's audio is held until the end, the baseline streaming is measured
+ * against). For audiobooks and per-chapter output every finished chapter's
  * joined audio is kept in a work folder (raw samples + word times + a done
  * marker), so an interrupted run resumes where it stopped; the final files
  * are written only from complete chapters, and the AAC is encoded once. Each
@@ -528,9 +530,79 @@ static kokoro_status render_split(book *b, const char *ext)
     return st;
 }
 
-/* SINGLE: straight into one writer, no work folder. */
+/* With memory streaming off, SINGLE holds the whole book's audio and writes
+ * it after the last chapter, as the Python kokoro-tts did without streaming:
+ * the baseline that streaming's flat memory is measured against. The bytes
+ * written are the same either way. */
+typedef struct held_mark {
+    uint64_t at;
+    char *title;
+} held_mark;
+
+typedef struct held {
+    float *x;
+    size_t n, cap;
+    held_mark *marks;
+    size_t n_marks, cap_marks;
+} held;
+
+static kokoro_status held_append(held *h, const float *x, size_t n)
+{
+    if (n > SIZE_MAX / sizeof *h->x - h->n) return kk_error(KOKORO_ERR_NOMEM, "the book's audio is too long to hold in memory");
+    if (h->n + n > h->cap) {
+        size_t cap = h->cap ? h->cap : 1 << 20;
+        while (cap < h->n + n) cap = cap > SIZE_MAX / (2 * sizeof *h->x) ? h->n + n : 2 * cap;
+        float *p = realloc(h->x, cap * sizeof *p);
+        if (!p)
+            return kk_error(KOKORO_ERR_NOMEM, "out of memory holding %zu samples of audio (memory streaming is off)",
+                            h->n + n);
+        h->x = p;
+        h->cap = cap;
+    }
+    if (x) memcpy(h->x + h->n, x, n * sizeof *x);
+    else memset(h->x + h->n, 0, n * sizeof *h->x);
+    h->n += n;
+    return KOKORO_OK;
+}
+
+static kokoro_status held_mark_add(held *h, const char *title)
+{
+    if (h->n_marks == h->cap_marks) {
+        size_t cap = h->cap_marks ? 2 * h->cap_marks : 16;
+        held_mark *p = realloc(h->marks, cap * sizeof *p);
+        if (!p) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
+        h->marks = p;
+        h->cap_marks = cap;
+    }
+    if (!(h->marks[h->n_marks].title = strdup(title))) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
+    h->marks[h->n_marks++].at = h->n;
+    return KOKORO_OK;
+}
+
+/* Writes the held audio with its chapter marks where they were taken. */
+static kokoro_status held_flush(const held *h, kokoro_writer *w)
+{
+    kokoro_status st = KOKORO_OK;
+    size_t pos = 0;
+    for (size_t i = 0; i < h->n_marks && st == KOKORO_OK; i++) {
+        st = kokoro_writer_write(w, h->x + pos, (size_t)h->marks[i].at - pos);
+        pos = (size_t)h->marks[i].at;
+        if (st == KOKORO_OK) st = kokoro_writer_add_chapter(w, h->marks[i].title);
+    }
+    return st == KOKORO_OK ? kokoro_writer_write(w, h->x + pos, h->n - pos) : st;
+}
+
+static void held_free(held *h)
+{
+    for (size_t i = 0; i < h->n_marks; i++) free(h->marks[i].title);
+    free(h->marks);
+    free(h->x);
+}
+
+/* SINGLE: straight into one writer (or the held audio), no work folder. */
 typedef struct single_sink {
     kokoro_writer *w;
+    held *h;
     book *b;
     const char *text;
     uint64_t offset;
@@ -539,7 +611,7 @@ typedef struct single_sink {
 static kokoro_status to_single(void *user, const kokoro_piece *p)
 {
     single_sink *s = user;
-    kokoro_status st = kokoro_writer_write(s->w, p->samples, p->n);
+    kokoro_status st = s->h ? held_append(s->h, p->samples, p->n) : kokoro_writer_write(s->w, p->samples, p->n);
     if (st == KOKORO_OK && s->b->captions) st = kokoro_captions_add(s->b->captions, s->text, p, s->offset);
     return st;
 }
@@ -552,25 +624,29 @@ static kokoro_status render_single(book *b, const kokoro_metadata *meta)
     kokoro_status st = kokoro_writer_open(b->o->output, &wo, &w);
     if (st != KOKORO_OK) return st;
     int marks = wants_marks(&wo, b->o->output), first = 1;
+    held hold = {0}, *h = kokoro_engine_perf(b->e)->use_memory_streaming ? NULL : &hold;
     if (b->o->captions_path) st = kokoro_captions_open(b->o->captions_path, &b->captions);
     for (size_t i = 0; i < b->n && st == KOKORO_OK; i++) {
         if (!b->take[i]) continue;
         kokoro_chapter_info ci;
         if ((st = kokoro_document_chapter_info(b->doc, i, &ci)) != KOKORO_OK) break;
         report(b, i, ci.title, 0);
-        if (!first && (st = chapter_pause(w, b)) != KOKORO_OK) break;
+        size_t pause = kokoro_join_pause_samples(&b->o->speak.join, KOKORO_PAUSE_CHAPTER);
+        if (!first && (st = h ? held_append(h, NULL, pause) : chapter_pause(w, b)) != KOKORO_OK) break;
         first = 0;
-        if (marks && (st = kokoro_writer_add_chapter(w, ci.title)) != KOKORO_OK) break;
+        if (marks && (st = h ? held_mark_add(h, ci.title) : kokoro_writer_add_chapter(w, ci.title)) != KOKORO_OK) break;
         char *text;
         size_t len;
         if ((st = chapter_text(b, i, &text, &len)) != KOKORO_OK) break;
-        single_sink s = {.w = w, .b = b, .text = text, .offset = kokoro_writer_position(w)};
+        single_sink s = {.w = w, .h = h, .b = b, .text = text, .offset = h ? h->n : kokoro_writer_position(w)};
         kokoro_speak_options so = b->o->speak;
         so.seed = chapter_seed(b->o->speak.seed, i + 1);
         so.what = ci.title;
         st = kokoro_engine_speak(b->e, text, len, &so, to_single, &s);
         free(text);
     }
+    if (st == KOKORO_OK && h) st = held_flush(h, w);
+    held_free(&hold);
     if (st == KOKORO_OK && b->captions) st = kokoro_captions_close(b->captions), b->captions = NULL;
     if (st != KOKORO_OK) {
         kokoro_captions_abort(b->captions);

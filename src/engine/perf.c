@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "engine/perf.h"
 #include "kokoro.h"
 
 int kokoro_cpu_count(void)
@@ -83,12 +84,22 @@ kokoro_status kokoro_perf_config_from_env(kokoro_perf_config *c)
     return KOKORO_OK;
 }
 
+void kk_perf_resolve(const kokoro_perf_config *c, int cores, int *workers, int *threads)
+{
+    if (cores < 1) cores = 1;
+    int tw = c->threads_per_worker > 0 ? c->threads_per_worker : 0;
+    int w = 1;
+    if (c->use_parallel) {
+        if (c->max_workers > 0) /* a maximum: within the cores unless the threads were given too */
+            w = tw || c->max_workers < cores ? c->max_workers : cores;
+        else /* the cores, divided by the threads asked for */
+            w = tw ? (cores / tw > 0 ? cores / tw : 1) : cores;
+    }
+    *workers = w;
+    *threads = tw ? tw : (cores / w > 0 ? cores / w : 1);
+}
+
 void kokoro_perf_config_resolve(const kokoro_perf_config *c, int *workers, int *threads)
 {
-    int cores = kokoro_cpu_count();
-    int w = c->use_parallel ? (c->max_workers > 0 ? c->max_workers : cores) : 1;
-    /* never oversubscribe by default: workers × threads ≤ cores unless asked */
-    int t = c->threads_per_worker > 0 ? c->threads_per_worker : (cores / w > 0 ? cores / w : 1);
-    *workers = w;
-    *threads = t;
+    kk_perf_resolve(c, kokoro_cpu_count(), workers, threads);
 }

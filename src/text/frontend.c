@@ -992,15 +992,52 @@ static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size
     return chunks_push(out, c);
 }
 
+static int cut_rank(int brk) { return brk >= BRK_SENT ? 2 : brk >= BRK_CLAUSE ? 1 : 0; }
+
+static void chunk_clear(kokoro_chunk *c)
+{
+    free(c->text); free(c->phonemes); free(c->ids); free(c->words);
+}
+
+/* Evens out the last two chunks of a paragraph, units [pa, pe] and (pe, end],
+ * when the last is under half the target: greedy packing leaves a short tail,
+ * and with parallel workers the worker that draws a long chunk then runs
+ * alone at the end. Only sentence and clause cuts move: the new cut is of
+ * the same kind or better (a sentence end stays a sentence end) and only
+ * lowers the larger of the two,
+ * so neither grows past what greedy packing allowed. Returns the unit the
+ * first chunk now ends at (pe when nothing is better). */
+static size_t balance_cut(const kokoro_frontend *fe, const units *u, size_t pa, size_t pe, size_t end)
+{
+    size_t left = 0, total = 0;
+    for (size_t k = pa; k <= end; k++) total += u->v[k].ntok + (k > pa ? 1 : 0);
+    for (size_t k = pa; k <= pe; k++) left += u->v[k].ntok + (k > pa ? 1 : 0);
+    size_t right = total - left - 1;
+    if (2 * right >= fe->target) return pe;
+    size_t best = pe, best_max = left > right ? left : right, l = 0;
+    int rank = cut_rank(u->v[pe].brk);
+    if (rank == 0) return pe; /* a sentence too long for a chunk: cut where greedy cuts it, as before */
+    for (size_t c = pa; c < end; c++) {
+        l += u->v[c].ntok + (c > pa ? 1 : 0);
+        size_t r = total - l - 1, m = l > r ? l : r;
+        if (cut_rank(u->v[c].brk) >= rank && m < best_max && m <= fe->target && m <= fe->max) best = c, best_max = m;
+    }
+    return best;
+}
+
 /* Packs the units of one piece: the last sentence end that fits the budget,
- * else the last clause end, else the last word; a paragraph end always cuts. */
+ * else the last clause end, else the last word; a paragraph end always cuts;
+ * then a short last chunk of a paragraph is evened out with the one before. */
 static kokoro_status pack(const kokoro_frontend *fe, const kk_mstr *m, const units *u, size_t piece_end, int *first,
                           chunks *out)
 {
     size_t i = 0;
     kokoro_status st = KOKORO_OK;
+    int have_prev = 0; /* the chunk just emitted, units [pa, pe], was packed to the target and may shrink */
+    size_t pa = 0, pe = 0;
     while (i < u->n && !st) {
         size_t budget = *first ? fe->first : fe->target;
+        int to_target = budget == fe->target; /* a smaller first chunk is left as it is */
         size_t sum = 0, k = i;
         long sent = -1, clause = -1, word = -1;
         for (; k < u->n; k++) {
@@ -1018,8 +1055,20 @@ static kokoro_status pack(const kokoro_frontend *fe, const kk_mstr *m, const uni
         else if (clause >= 0) end = (size_t)clause;
         else end = (size_t)word;
         size_t text_end = end + 1 < u->n ? u->v[end + 1].nb : piece_end;
-        st = emit_chunk(m, u, i, end + 1, text_end, out);
+        int last_of_para = end + 1 == u->n || u->v[end].brk >= BRK_PARA;
+        size_t cut = pe;
+        if (have_prev && to_target && last_of_para && pe + 1 == i)
+            cut = balance_cut(fe, u, pa, pe, end);
+        if (have_prev && cut != pe) { /* re-emit the previous chunk shorter, then this one */
+            chunk_clear(&out->v[--out->n]);
+            st = emit_chunk(m, u, pa, cut + 1, u->v[cut + 1].nb, out);
+            i = cut + 1;
+        }
+        if (!st) st = emit_chunk(m, u, i, end + 1, text_end, out);
         if (!st && out->v[out->n - 1].n_ids) *first = 0;
+        have_prev = to_target && !last_of_para;
+        pa = i;
+        pe = end;
         i = end + 1;
     }
     return st;
