@@ -125,6 +125,7 @@ static void download(const test_server *s, const char *id, long want, http_resp 
     char path[256];
     snprintf(path, sizeof path, "/v1/jobs/%s/download", id);
     assert_int_equal(http_get(s, path, r), want);
+    if (want == 200) assert_string_equal(r->ctype, "audio/mp4"); /* an m4b is MPEG-4 audio */
 }
 
 /* A downloaded audiobook: AAC in MPEG-4 with its chapters and tags. */

@@ -747,6 +747,21 @@ static enum MHD_Result handle_job_post(kk_server *s, struct MHD_Connection *c, r
     return ret;
 }
 
+static const char *mime_of(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (!dot) return "application/octet-stream";
+    if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
+    if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+    if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
+    if (!strcmp(dot, ".svg")) return "image/svg+xml";
+    if (!strcmp(dot, ".png")) return "image/png";
+    if (!strcmp(dot, ".ico")) return "image/x-icon";
+    if (!strcmp(dot, ".json")) return "application/json";
+    if (!strcmp(dot, ".m4b") || !strcmp(dot, ".m4a")) return "audio/mp4"; /* book jobs' outputs */
+    return "application/octet-stream";
+}
+
 static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, const char *type, const char *download)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -814,7 +829,7 @@ static enum MHD_Result handle_jobs(kk_server *s, struct MHD_Connection *c, const
             return send_error(c, 404, "not_found", "no such job");
         enum MHD_Result ret = strcmp(state, "completed")
                                   ? send_error(c, 409, "conflict", "job is %s, not completed", state)
-                                  : send_file(c, path, "audio/wav", name);
+                                  : send_file(c, path, mime_of(path), name);
         free(path); free(name); free(state);
         return ret;
     }
@@ -822,20 +837,6 @@ static enum MHD_Result handle_jobs(kk_server *s, struct MHD_Connection *c, const
 }
 
 /* ---- static files ---- */
-
-static const char *mime_of(const char *path)
-{
-    const char *dot = strrchr(path, '.');
-    if (!dot) return "application/octet-stream";
-    if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
-    if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
-    if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
-    if (!strcmp(dot, ".svg")) return "image/svg+xml";
-    if (!strcmp(dot, ".png")) return "image/png";
-    if (!strcmp(dot, ".ico")) return "image/x-icon";
-    if (!strcmp(dot, ".json")) return "application/json";
-    return "application/octet-stream";
-}
 
 static enum MHD_Result handle_static(kk_server *s, struct MHD_Connection *c, const char *url)
 {
