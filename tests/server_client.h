@@ -4,8 +4,11 @@
 #ifndef KK_TEST_SERVER_CLIENT_H
 #define KK_TEST_SERVER_CLIENT_H
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -211,6 +214,67 @@ static inline long http_upload(const test_server *s, const char *path, const cha
     curl_mime_free(m);
     curl_easy_cleanup(dummy);
     return rc ? -1 : r->status;
+}
+
+/* A loopback TCP connection to the server (fd), or -1. */
+static inline int raw_connect(const test_server *s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* POSTs body with "Transfer-Encoding: chunked" and no Content-Length (what
+ * libcurl's helpers cannot promise), in chunks of 16 KiB. Returns the
+ * response's status and its raw text in *resp (malloc'd, may be NULL), or -1
+ * when the connection failed or was closed before the whole body was sent. */
+static inline long http_post_chunked(const test_server *s, const char *path, const char *ctype, const char *body,
+                                     size_t len, char **resp)
+{
+    if (resp) *resp = NULL;
+    int fd = raw_connect(s);
+    if (fd < 0) return -1;
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: close\r\n\r\n",
+                     path, ctype);
+    int ok = send(fd, head, (size_t)n, MSG_NOSIGNAL) == n;
+    for (size_t off = 0; ok && off < len;) {
+        size_t k = len - off < 16384 ? len - off : 16384;
+        n = snprintf(head, sizeof head, "%zx\r\n", k);
+        ok = send(fd, head, (size_t)n, MSG_NOSIGNAL) == n && send(fd, body + off, k, MSG_NOSIGNAL) == (ssize_t)k &&
+             send(fd, "\r\n", 2, MSG_NOSIGNAL) == 2;
+        off += k;
+    }
+    ok = ok && send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL) == 5;
+    char *buf = NULL;
+    size_t got = 0, cap = 0;
+    ssize_t k = 1;
+    while (ok && k > 0) {
+        if (cap - got < 4097) {
+            char *g = realloc(buf, cap = cap * 2 + 8192);
+            if (!g) break;
+            buf = g;
+        }
+        k = read(fd, buf + got, cap - got - 1);
+        if (k > 0) got += (size_t)k;
+    }
+    close(fd);
+    long status = -1;
+    if (ok && buf && got > 12) {
+        buf[got] = 0;
+        if (!strncmp(buf, "HTTP/1.1 ", 9)) status = strtol(buf + 9, NULL, 10);
+    }
+    if (resp && status > 0) *resp = buf;
+    else free(buf);
+    return status;
 }
 
 static inline int write_text(const char *path, const char *text)

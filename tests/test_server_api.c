@@ -10,7 +10,10 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "audio_testutil.h"
@@ -284,6 +287,16 @@ static void test_speech_errors(void **state)
     expect_error(&r, 413, "larger than 4096");
     http_free(&r);
     free(huge);
+    /* a chunked body that goes on and on: read and dropped up to 1 MiB past the
+     * limit, then the connection is closed rather than drained forever */
+    size_t endless = (size_t)64 << 20;
+    char *junk = malloc(endless);
+    memset(junk, ' ', endless);
+    junk[0] = '{';
+    assert_int_equal(http_post_chunked(&srv, "/v1/audio/speech", "application/json", junk, endless, NULL), -1);
+    free(junk);
+    assert_int_equal(http_get(&srv, "/health", &r), 200); /* and the server is fine */
+    http_free(&r);
 }
 
 static void test_captioned(void **state)
@@ -390,7 +403,7 @@ static void test_api_key(void **state)
 {
     (void)state;
     http_resp r;
-    char url[200];
+    char url[1100];
     assert_int_equal(http_get(&keyed, "/health", &r), 200); /* health stays public */
     http_free(&r);
     http_get(&keyed, "/v1/audio/voices", &r);
@@ -413,6 +426,75 @@ static void test_api_key(void **state)
     assert_int_equal(r.status, 200);
     assert_true(r.len > 0);
     http_free(&r);
+
+    /* the file and job routes need it too; with it an upload and a job go through */
+    char book[400];
+    snprintf(book, sizeof book, "%s/keyed.md", tmpdir);
+    write_text(book, "# One\n\nHello there.\n");
+    snprintf(url, sizeof url, "%s/v1/files", keyed.base);
+    for (int k = 0; k < 2; k++) {
+        CURL *dummy = curl_easy_init();
+        curl_mime *m = curl_mime_init(dummy);
+        curl_mimepart *part = curl_mime_addpart(m);
+        curl_mime_name(part, "file");
+        curl_mime_filedata(part, book);
+        http_req("POST", url, k ? right : wrong, NULL, 0, m, &r);
+        curl_mime_free(m);
+        curl_easy_cleanup(dummy);
+        if (!k) {
+            expect_error(&r, 401, NULL);
+            http_free(&r);
+        }
+    }
+    assert_int_equal(r.status, 201);
+    cJSON *o = body_json(&r);
+    char fid[64];
+    snprintf(fid, sizeof fid, "%s", cJSON_GetObjectItem(o, "id")->valuestring);
+    cJSON_Delete(o);
+    http_free(&r);
+    /* a chunked multipart upload without the key: 401, not read into a file */
+    const char *mp = "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nHi.\r\n--B--\r\n";
+    char *resp = NULL;
+    assert_int_equal(http_post_chunked(&keyed, "/v1/files", "multipart/form-data; boundary=B", mp, strlen(mp), &resp), 401);
+    free(resp);
+    char job_body[200], paths[6][160];
+    snprintf(job_body, sizeof job_body, "{\"file_id\":\"%s\"}", fid);
+    snprintf(url, sizeof url, "%s/v1/jobs", keyed.base);
+    http_req("POST", url, NULL, job_body, strlen(job_body), NULL, &r);
+    expect_error(&r, 401, NULL);
+    http_free(&r);
+    http_req("POST", url, right, job_body, strlen(job_body), NULL, &r);
+    assert_int_equal(r.status, 201);
+    o = body_json(&r);
+    const char *jid = cJSON_GetObjectItem(o, "id")->valuestring;
+    snprintf(paths[0], sizeof paths[0], "/v1/jobs");
+    snprintf(paths[1], sizeof paths[1], "/v1/jobs/%s", jid);
+    snprintf(paths[2], sizeof paths[2], "/v1/jobs/%s/download", jid);
+    snprintf(paths[3], sizeof paths[3], "/v1/files/%s/chapters", fid);
+    snprintf(paths[4], sizeof paths[4], "/v1/files/%s/cover", fid);
+    snprintf(paths[5], sizeof paths[5], "/v1/jobs/%s/cancel", jid);
+    cJSON_Delete(o);
+    http_free(&r);
+    for (int i = 0; i < 6; i++) {
+        const char *method = i == 5 ? "POST" : "GET";
+        snprintf(url, sizeof url, "%s%s", keyed.base, paths[i]);
+        http_req(method, url, NULL, NULL, 0, NULL, &r);
+        if (r.status != 401) fprintf(stderr, "%s %s without the key: %ld\n", method, paths[i], r.status);
+        expect_error(&r, 401, "Bearer");
+        http_free(&r);
+        http_req(method, url, wrong, NULL, 0, NULL, &r);
+        expect_error(&r, 401, NULL);
+        http_free(&r);
+    }
+    /* with the key: the same routes answer (no job worker here: the job stays queued) */
+    const long want[6] = {200, 200, 409, 200, 404, 200};
+    for (int i = 0; i < 6; i++) {
+        snprintf(url, sizeof url, "%s%s", keyed.base, paths[i]);
+        http_req(i == 5 ? "POST" : "GET", url, right, NULL, 0, NULL, &r);
+        if (r.status != want[i]) fprintf(stderr, "%s with the key: %ld %s\n", paths[i], r.status, r.body);
+        assert_int_equal(r.status, want[i]);
+        http_free(&r);
+    }
 }
 
 static void test_static_and_traversal(void **state)
@@ -443,13 +525,9 @@ static void test_static_and_traversal(void **state)
     http_free(&r);
 }
 
-/* A client that asks for a stream and never reads must not hold up others:
- * with a single worker, later requests still finish. */
 /* Sends a streaming speech request on a raw socket and returns the socket. */
-static int raw_speech(const char *input)
+static int raw_speech_on(int fd, const char *input)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
@@ -463,23 +541,143 @@ static int raw_speech(const char *input)
     return fd;
 }
 
+static int raw_speech(const char *input)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    return raw_speech_on(fd, input);
+}
+
+/* The send queue of a loopback TCP socket (local port -> remote port) from
+ * /proc/net/tcp: the bytes written that the peer has not acknowledged, or -1. */
+static long tcp_send_queue(int local, int remote)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f) return -1;
+    char line[512];
+    long q = -1;
+    while (q < 0 && fgets(line, sizeof line, f)) {
+        unsigned lp, rp;
+        unsigned long tx, rx;
+        if (sscanf(line, " %*d: %*8[0-9A-Fa-f]:%x %*8[0-9A-Fa-f]:%x %*x %lx:%lx", &lp, &rp, &tx, &rx) == 4 &&
+            (int)lp == local && (int)rp == remote)
+            q = (long)tx;
+    }
+    fclose(f);
+    return q;
+}
+
+/* A client that asks for a stream and never reads must not hold up others:
+ * with a single worker, later requests still finish, while the kernel can
+ * hold only a small part of the unread response (a tiny receive buffer and
+ * segment size keep the loopback buffers small; they are measured). */
 static void test_slow_client_does_not_block(void **state)
 {
     (void)state;
-    int fd = raw_speech(HELLO " " HELLO " " HELLO);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int rcvbuf = 2048, mss = 536;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss), 0);
+    raw_speech_on(fd, HELLO " " HELLO " " HELLO " " HELLO);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &ml), 0);
+    int my_port = ntohs(me.sin_port);
     sleep_s(0.5); /* let the worker take it: the queue holds one more */
-    /* never read fd; others go on */
+    /* never read fd; others go on (not streamed: a streamed answer that waits for
+     * the worker longer than the server's 120 s idle timeout would be cut, as
+     * on a loaded machine under ASan) */
     for (int i = 0; i < 2; i++) {
         http_resp r;
-        assert_int_equal(http_post(&srv, "/v1/audio/speech",
-                                   "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r),
-                         200);
+        double t0 = now_mono();
+        for (;;) { /* 503 only while the first still waits for the worker (a loaded machine) */
+            http_post(&srv, "/v1/audio/speech",
+                      "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\",\"stream\":false}", &r);
+            if (r.status != 503 || now_mono() - t0 > 300) break;
+            http_free(&r);
+            sleep_s(0.5);
+        }
+        assert_int_equal(r.status, 200);
         assert_true(r.len > 0);
         http_free(&r);
         assert_int_equal(http_get(&srv, "/health", &r), 200);
         http_free(&r);
     }
+    /* one worker takes requests in order: it had synthesised all of the first
+     * response before it did these. What the kernel holds of it: */
+    long server_q = tcp_send_queue(srv.port, my_port);
+    int client_q = 0;
+    assert_int_equal(ioctl(fd, FIONREAD, &client_q), 0);
+    assert_true(server_q >= 0);
+    size_t total = 0;
+    char buf[65536];
+    ssize_t k;
+    while ((k = read(fd, buf, sizeof buf)) > 0) total += (size_t)k;
     close(fd);
+    fprintf(stderr, "slow client: response %zu bytes; in the kernel meanwhile %ld (server) + %d (client)\n", total,
+            server_q, client_q);
+    /* the rest waited in the server's memory (beyond MHD's own buffers: a 32 KiB
+     * block and its write buffer), so a worker that wrote to the socket itself
+     * would have been stuck */
+    assert_true(total > (size_t)server_q + (size_t)client_q + 128 * 1024);
+}
+
+/* Without --host the server listens on 127.0.0.1 only: the listening socket's
+ * address, and a refused connection on this host's other addresses (which do
+ * take connections: a socket of our own on 0.0.0.0 gets one). */
+static void test_default_bind_loopback(void **state)
+{
+    (void)state;
+    FILE *f = fopen("/proc/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    int listening = 0;
+    while (fgets(line, sizeof line, f)) {
+        char addr[16];
+        unsigned port, st;
+        if (sscanf(line, " %*d: %8[0-9A-Fa-f]:%x %*8[0-9A-Fa-f]:%*x %x", addr, &port, &st) == 3 &&
+            (int)port == srv.port && st == 0x0A) {
+            assert_string_equal(addr, "0100007F"); /* 127.0.0.1, little-endian */
+            listening++;
+        }
+    }
+    fclose(f);
+    assert_int_equal(listening, 1);
+
+    struct ifaddrs *ifs;
+    assert_int_equal(getifaddrs(&ifs), 0);
+    int tried = 0;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        struct sockaddr_in a = *(struct sockaddr_in *)i->ifa_addr;
+        if ((ntohl(a.sin_addr.s_addr) >> 24) == 127) continue;
+        /* control: the address takes connections to a port bound to every address */
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+        socklen_t al = sizeof any;
+        assert_int_equal(bind(l, (struct sockaddr *)&any, sizeof any), 0);
+        assert_int_equal(listen(l, 1), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *)&any, &al), 0);
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        a.sin_port = any.sin_port;
+        assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+        close(c);
+        close(l);
+        /* the server's port on the same address: refused */
+        c = socket(AF_INET, SOCK_STREAM, 0);
+        a.sin_port = htons((uint16_t)srv.port);
+        char ip[32];
+        inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
+        int rc = connect(c, (struct sockaddr *)&a, sizeof a), err = errno;
+        if (rc == 0) fprintf(stderr, "the server accepted a connection on %s\n", ip);
+        assert_int_equal(rc, -1);
+        assert_int_equal(err, ECONNREFUSED);
+        close(c);
+        tried++;
+    }
+    freeifaddrs(ifs);
+    fprintf(stderr, "default bind: 127.0.0.1 only; refused on %d other address(es)\n", tried);
 }
 
 /* One worker, --max-queue 1: a third request while one runs and one waits is 503. */
@@ -573,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_static_and_traversal),
         cmocka_unit_test(test_slow_client_does_not_block),
+        cmocka_unit_test(test_default_bind_loopback),
         cmocka_unit_test(test_queue_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <zip.h>
 
 #include "audio_testutil.h"
 #include "server_client.h"
@@ -125,10 +127,54 @@ static void download(const test_server *s, const char *id, long want, http_resp 
     char path[256];
     snprintf(path, sizeof path, "/v1/jobs/%s/download", id);
     assert_int_equal(http_get(s, path, r), want);
+    if (want == 200) assert_string_equal(r->ctype, "audio/mp4"); /* an m4b is MPEG-4 audio */
 }
 
-/* A downloaded audiobook: AAC in MPEG-4 with its chapters and tags. */
-static void check_m4b(const http_resp *r, const char *title, const char *artist, int chapters, const char *first)
+/* Runs a shell command; 0 when it exited 0. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    fclose(f);
+    if (b) *len = (size_t)n;
+    return b;
+}
+
+/* The attached picture of an ffprobe result (a video stream marked
+ * attached_pic), or NULL. */
+static cJSON *attached_pic(cJSON *probe)
+{
+    cJSON *st;
+    cJSON_ArrayForEach(st, cJSON_GetObjectItem(probe, "streams")) {
+        cJSON *d = cJSON_GetObjectItem(st, "disposition");
+        const char *type = at_json_str(st, "codec_type");
+        if (type && !strcmp(type, "video") && cJSON_GetObjectItem(d, "attached_pic") &&
+            cJSON_GetObjectItem(d, "attached_pic")->valueint == 1)
+            return st;
+    }
+    return NULL;
+}
+
+/* A downloaded audiobook: AAC in MPEG-4 with its chapters and tags; cover:
+ * NULL to skip, "" for none, else the attached picture's bytes (cover_len). */
+static void check_m4b_cover(const http_resp *r, const char *title, const char *artist, int chapters,
+                            const char *first, const char *cover_codec, const char *cover, size_t cover_len)
 {
     char path[400];
     snprintf(path, sizeof path, "%s/download.m4b", tmpdir);
@@ -150,6 +196,23 @@ static void check_m4b(const http_resp *r, const char *title, const char *artist,
     tags = cJSON_GetObjectItem(fmt, "tags");
     if (title) assert_string_equal(at_json_str(tags, "title"), title);
     if (artist) assert_string_equal(at_json_str(tags, "artist"), artist);
+    cJSON *pic = attached_pic(j);
+    if (cover_codec && !*cover_codec) assert_null(pic);
+    if (cover_codec && *cover_codec) {
+        assert_non_null(pic);
+        assert_string_equal(at_json_str(pic, "codec_name"), cover_codec);
+        /* the very bytes uploaded, not a re-encoding */
+        char img[400];
+        snprintf(img, sizeof img, "%s/attached.img", tmpdir);
+        assert_int_equal(sh("ffmpeg -v error -y -i '%s' -map 0:v -c copy -f image2 '%s'", path, img), 0);
+        size_t n = 0;
+        char *b = read_all(img, &n);
+        assert_non_null(b);
+        assert_int_equal(n, cover_len);
+        assert_memory_equal(b, cover, n);
+        free(b);
+        unlink(img);
+    }
     cJSON_Delete(j);
     size_t n = 0;
     float *x = at_read_ffmpeg(path, &n);
@@ -157,6 +220,11 @@ static void check_m4b(const http_resp *r, const char *title, const char *artist,
     assert_true(at_rms(x, 0, n) > 1e-4);
     free(x);
     unlink(path);
+}
+
+static void check_m4b(const http_resp *r, const char *title, const char *artist, int chapters, const char *first)
+{
+    check_m4b_cover(r, title, artist, chapters, first, NULL, NULL, 0);
 }
 
 static int log_count(cJSON *job, const char *needle)
@@ -194,7 +262,7 @@ static void test_job_to_the_end(void **state)
     assert_int_not_equal(stat(work, &sb), 0); /* finished chunks removed once the book is written */
     http_resp r;
     download(&srv, id, 200, &r);
-    check_m4b(&r, "Same Title", "A", 2, "One");
+    check_m4b_cover(&r, "Same Title", "A", 2, "One", "", NULL, 0); /* Markdown has no cover */
     char *titled = r.body;
     size_t titled_len = r.len;
     r.body = NULL;
@@ -237,6 +305,17 @@ static void test_job_to_the_end(void **state)
     download(&srv, id2, 200, &r);
     assert_true(r.len < ref_len);
     check_m4b(&r, NULL, NULL, 1, "Two");
+    http_free(&r);
+
+    /* an action the jobs do not have */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/jobs/%s/explode", id2);
+    http_post(&srv, path, "", &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "no such route"));
+    http_free(&r);
+    http_get(&srv, path, &r);
+    assert_int_equal(r.status, 404);
     http_free(&r);
 
     /* listed, newest first */
@@ -390,6 +469,77 @@ static void test_job_kill9_and_restart(void **state)
     assert_int_equal(server_stop(&c), 0);
 }
 
+/* Entries of the server's uploads folder. */
+static int count_uploads(void)
+{
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/uploads", data1);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* One multipart body: a file part of file_len bytes (none when file_len is
+ * 0), n_fields fields of field_len bytes each, and epilogue_len bytes after
+ * the closing boundary. */
+static char *multipart_body(size_t file_len, int n_fields, size_t field_len, size_t epilogue_len, size_t *len)
+{
+    size_t cap = file_len + (size_t)n_fields * (field_len + 200) + epilogue_len + 400, n = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    if (file_len) {
+        n += (size_t)sprintf(b + n, "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n"
+                                    "Content-Type: text/plain\r\n\r\n");
+        memset(b + n, 'a', file_len);
+        n += file_len;
+        n += (size_t)sprintf(b + n, "\r\n");
+    }
+    for (int i = 0; i < n_fields; i++) {
+        n += (size_t)sprintf(b + n, "--XyZ\r\nContent-Disposition: form-data; name=\"f%d\"\r\n\r\n", i);
+        memset(b + n, 'v', field_len);
+        n += field_len;
+        n += (size_t)sprintf(b + n, "\r\n");
+    }
+    n += (size_t)sprintf(b + n, "--XyZ--\r\n");
+    memset(b + n, 'e', epilogue_len);
+    n += epilogue_len;
+    *len = n;
+    return b;
+}
+
+/* Multipart uploads without a Content-Length (chunked): the file part is held
+ * to --max-upload (200000 here), the other fields to 32 of 64 KiB together,
+ * the whole body to --max-upload + 64 KiB, each a 413 with nothing kept. */
+static void test_upload_limits_chunked(void **state)
+{
+    (void)state;
+    static const struct { const char *path; size_t file; int fields; size_t field_len, epilogue; long code; const char *msg; } C[] = {
+        {"/v1/files", 1000, 2, 10, 0, 201, NULL}, /* the same way, within the limits: accepted */
+        {"/v1/files", 210000, 0, 0, 0, 413, "upload larger than 200000"},
+        {"/v1/jobs", 210000, 1, 10, 0, 413, "upload larger than 200000"},
+        {"/v1/files", 1000, 40, 10, 0, 413, "more than 32 form fields"},
+        {"/v1/jobs", 1000, 3, 30000, 0, 413, "form fields larger than 65536"},
+        {"/v1/files", 0, 1, 70000, 0, 413, "form fields larger than 65536"},
+        {"/v1/files", 1000, 1, 10, 300000, 413, "request body larger than 265536"},
+    };
+    for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+        int before = count_uploads();
+        size_t len;
+        char *body = multipart_body(C[i].file, C[i].fields, C[i].field_len, C[i].epilogue, &len), *resp = NULL;
+        long code = http_post_chunked(&srv, C[i].path, "multipart/form-data; boundary=XyZ", body, len, &resp);
+        if (code != C[i].code) fprintf(stderr, "case %zu: %ld %s\n", i, code, resp ? resp : "");
+        assert_int_equal(code, C[i].code);
+        if (C[i].msg) assert_non_null(strstr(resp, C[i].msg));
+        assert_int_equal(count_uploads(), before + (C[i].code == 201));
+        free(resp);
+        free(body);
+    }
+}
+
 static void test_job_errors(void **state)
 {
     (void)state;
@@ -409,6 +559,47 @@ static void test_job_errors(void **state)
     http_get(&srv, "/v1/files/..%2f..%2fqueue.db/chapters", &r);
     assert_int_equal(r.status, 404);
     http_free(&r);
+
+    /* the document's own cover: a Markdown book has none */
+    snprintf(path, sizeof path, "/v1/files/%s/cover", fidc);
+    http_get(&srv, path, &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "no cover"));
+    http_free(&r);
+    http_get(&srv, "/v1/files/0123456789abcdef0123456789abcdef/cover", &r);
+    assert_int_equal(r.status, 404);
+    http_free(&r);
+    http_get(&srv, "/v1/files/..%2f..%2fqueue.db/cover", &r);
+    assert_int_equal(r.status, 404);
+    http_free(&r);
+    snprintf(path, sizeof path, "/v1/files/%s/other", fidc);
+    http_get(&srv, path, &r);
+    assert_int_equal(r.status, 404);
+    http_free(&r);
+
+    /* uploads are POSTs */
+    http_get(&srv, "/v1/files", &r);
+    assert_int_equal(r.status, 405);
+    http_free(&r);
+
+    /* two files in one upload: refused, and neither is kept */
+    int before = count_uploads();
+    CURL *dummy = curl_easy_init();
+    curl_mime *m = curl_mime_init(dummy);
+    for (int i = 0; i < 2; i++) {
+        curl_mimepart *part = curl_mime_addpart(m);
+        curl_mime_name(part, "file");
+        curl_mime_filedata(part, book);
+    }
+    char url[200];
+    snprintf(url, sizeof url, "%s/v1/files", srv.base);
+    http_req("POST", url, NULL, NULL, 0, m, &r);
+    curl_mime_free(m);
+    curl_easy_cleanup(dummy);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "one file per upload"));
+    http_free(&r);
+    assert_int_equal(count_uploads(), before);
 
     /* too large an upload, an upload without a file */
     char big[300];
@@ -506,11 +697,50 @@ static void test_job_epub(void **state)
     assert_string_equal(str(cJSON_GetArrayItem(ch, 3), "title"), "IV. DEATH BY WATER");
     assert_int_equal(num(cJSON_GetArrayItem(ch, 3), "words"), 74);
     assert_string_equal(str(o, "title"), "The Waste Land"); /* prefills the UI's metadata */
-    char json[256], id[64];
-    snprintf(json, sizeof json, "{\"file_id\":\"%s\",\"voice\":\"af_heart\",\"speed\":2,\"chapters\":[3]}",
-             str(o, "id"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "has_cover")));
+    char fid[64], path[160];
+    snprintf(fid, sizeof fid, "%s", str(o, "id"));
     cJSON_Delete(o);
     http_free(&r);
+
+    /* the book's own cover, for the UI's preview: the image in the EPUB, as it is */
+    snprintf(path, sizeof path, "/v1/files/%s/cover", fid);
+    assert_int_equal(http_get(&srv, path, &r), 200);
+    assert_string_equal(r.ctype, "image/jpeg");
+    int zerr = 0;
+    zip_t *z = zip_open(KOKORO_TEST_DATA "/corpus/epub/wasteland.epub", ZIP_RDONLY, &zerr);
+    assert_non_null(z);
+    zip_stat_t zs;
+    assert_int_equal(zip_stat(z, "EPUB/wasteland-cover.jpg", 0, &zs), 0);
+    char *jpg = malloc(zs.size);
+    zip_file_t *zf = zip_fopen(z, "EPUB/wasteland-cover.jpg", 0);
+    assert_non_null(zf);
+    assert_int_equal(zip_fread(zf, jpg, zs.size), (zip_int64_t)zs.size);
+    zip_fclose(zf);
+    zip_close(z);
+    assert_int_equal(r.len, zs.size);
+    assert_memory_equal(r.body, jpg, zs.size);
+    free(jpg);
+    http_free(&r);
+
+    /* a cover of our own (PNG, where the book's is JPEG) replaces it in the m4b */
+    char png[300];
+    snprintf(png, sizeof png, "%s/cover.png", tmpdir);
+    assert_int_equal(sh("ffmpeg -v error -y -f lavfi -i color=c=red:s=24x16 -frames:v 1 '%s'", png), 0);
+    size_t png_len = 0;
+    char *png_bytes = read_all(png, &png_len);
+    assert_non_null(png_bytes);
+    assert_int_equal(http_upload(&srv, "/v1/files", png, NULL, &r), 201);
+    o = cJSON_Parse(r.body);
+    char cover_id[64];
+    snprintf(cover_id, sizeof cover_id, "%s", str(o, "id"));
+    cJSON_Delete(o);
+    http_free(&r);
+
+    char json[300], id[64];
+    snprintf(json, sizeof json,
+             "{\"file_id\":\"%s\",\"voice\":\"af_heart\",\"speed\":2,\"chapters\":[3],\"cover_file_id\":\"%s\"}",
+             fid, cover_id);
     submit(&srv, json, id);
     cJSON *j = wait_job(&srv, id, "completed", 0, 900);
     assert_string_equal(str(j, "output_name"), "wasteland.m4b");
@@ -519,14 +749,16 @@ static void test_job_epub(void **state)
     assert_true(cJSON_GetObjectItem(j, "audio_seconds")->valuedouble > 5);
     cJSON_Delete(j);
     download(&srv, id, 200, &r);
-    check_m4b(&r, "The Waste Land", NULL, 1, "IV. DEATH BY WATER");
+    check_m4b_cover(&r, "The Waste Land", NULL, 1, "IV. DEATH BY WATER", "png", png_bytes, png_len);
     http_free(&r);
+    free(png_bytes);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_errors),
+        cmocka_unit_test(test_upload_limits_chunked),
         cmocka_unit_test(test_job_to_the_end),
         cmocka_unit_test(test_job_epub),
         cmocka_unit_test(test_job_multipart_cancel_resume),

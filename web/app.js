@@ -2,7 +2,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { voices: [], upload: null, selectedJob: null, audioUrl: null };
+const state = { voices: [], upload: null, selectedJob: null, audioUrl: null, coverUrl: null };
 
 function headers(json) {
   const h = {};
@@ -142,10 +142,22 @@ async function generate() {
   }
 }
 
+// A short sentence in the language the preview speaks (the chosen one, else
+// the voice's own, named by its first letter), so it sounds as the voice will.
+const SAMPLES = {
+  a: 'Hello, this is my voice.', b: 'Hello, this is my voice.', e: 'Hola, esta es mi voz.',
+  f: 'Bonjour, voici ma voix.', h: 'नमस्ते, यह मेरी आवाज़ है।', i: 'Ciao, questa è la mia voce.',
+  j: 'こんにちは、これは私の声です。', p: 'Olá, esta é a minha voz.', z: '你好，这是我的声音。',
+};
+function sampleText() {
+  const lang = $('lang').value || voiceSpec().charAt(0);
+  return SAMPLES[lang] || SAMPLES.a;
+}
+
 async function preview() {
   setStatus($('gen-status'), 'Preview of ' + voiceSpec() + '…');
   try {
-    const blob = await synthesize('həlˈoʊ.', 'wav');
+    const blob = await synthesize(sampleText(), 'wav');
     if (state.audioUrl) URL.revokeObjectURL(state.audioUrl);
     state.audioUrl = URL.createObjectURL(blob);
     $('player').src = state.audioUrl;
@@ -196,10 +208,46 @@ async function onBook() {
     // prefilled from the document's own metadata, else from the file name
     $('meta-title').value = up.title || file.name.replace(/\.[^.]+$/, '');
     $('meta-author').value = up.author || '';
+    $('meta-cover').value = '';
+    await showDocumentCover(up);
     const words = up.chapters.reduce((a, c) => a + c.words, 0);
     setStatus($('upload-status'), up.chapters.length + ' chapters, ' + words + ' words', 'ok');
   } catch (e) {
     setStatus($('upload-status'), e.message, 'error');
+  }
+}
+
+// source: 'document' or 'upload' (what the preview shows), '' for none.
+function setCoverPreview(url, note, source) {
+  if (state.coverUrl) URL.revokeObjectURL(state.coverUrl);
+  state.coverUrl = url;
+  const img = $('cover-preview');
+  img.hidden = !url;
+  img.dataset.source = source;
+  if (url) img.src = url; else img.removeAttribute('src');
+  $('cover-note').textContent = note;
+}
+
+// The document's own cover goes into the book unless another is chosen.
+// Fetched (not an <img src>) so the API key header goes with it.
+async function showDocumentCover(up) {
+  setCoverPreview(null, 'No cover in the document; choose an image (JPEG or PNG) to add one.', '');
+  if (!up.has_cover) return;
+  try {
+    const r = await api('/v1/files/' + up.id + '/cover');
+    setCoverPreview(URL.createObjectURL(await r.blob()), 'The document\'s own cover; choose an image to use another.',
+      'document');
+  } catch (e) {
+    $('cover-note').textContent = 'Cannot show the cover: ' + e.message;
+  }
+}
+
+function onCoverChosen() {
+  const f = $('meta-cover').files[0];
+  if (f) {
+    setCoverPreview(URL.createObjectURL(f), 'Your image replaces the document\'s cover.', 'upload');
+  } else if (state.upload) {
+    showDocumentCover(state.upload);
   }
 }
 
@@ -283,8 +331,10 @@ async function refreshJobs() {
       pct.textContent = ' ' + j.percent.toFixed(0) + '%';
       pr.append(bar, pct);
       const eta = document.createElement('td');
+      eta.className = 'eta';
       eta.textContent = fmtEta(j.eta_seconds);
       const ch = document.createElement('td');
+      ch.className = 'chapter';
       ch.textContent = j.current_chapter_title || '';
       const act = document.createElement('td');
       if (j.state === 'queued' || j.state === 'running') act.appendChild(button('Cancel', () => jobAction(j.id, 'cancel')));
@@ -324,6 +374,7 @@ $('blend-add').addEventListener('click', addBlendRow);
 $('generate').addEventListener('click', generate);
 $('preview').addEventListener('click', preview);
 $('book').addEventListener('change', onBook);
+$('meta-cover').addEventListener('change', onCoverChosen);
 $('submit-job').addEventListener('click', submitJob);
 $('ch-all').addEventListener('change', () => {
   for (const c of $('chapters').querySelectorAll('tbody input[type=checkbox]')) c.checked = $('ch-all').checked;

@@ -389,6 +389,36 @@ kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_cha
     return KOKORO_OK;
 }
 
+kokoro_status kk_backend_cover(const kk_backend *be, const char *path, uint8_t **data, size_t *len,
+                               const char **mime)
+{
+    (void)be;
+    *data = NULL;
+    *len = 0;
+    *mime = NULL;
+    kokoro_document *doc;
+    kokoro_status st = kokoro_document_open(path, &doc);
+    if (st != KOKORO_OK) return st;
+    const unsigned char *cv = NULL;
+    size_t cl = 0;
+    const char *m = NULL;
+    st = kokoro_document_cover(doc, &cv, &cl, &m);
+    if (st == KOKORO_OK && cv && cl > 0 && m) {
+        /* doc owns the bytes: copy them out before it is freed */
+        *data = malloc(cl);
+        if (!*data) {
+            st = kk_error(KOKORO_ERR_NOMEM, "%s: out of memory", path);
+        } else {
+            memcpy(*data, cv, cl);
+            *len = cl;
+            /* the document's mime strings point into doc as well: map to static ones */
+            *mime = !strcmp(m, "image/png") ? "image/png" : !strcmp(m, "image/webp") ? "image/webp" : "image/jpeg";
+        }
+    }
+    kokoro_document_free(doc);
+    return st;
+}
+
 /* One unit of a book's plan: a chunk to speak, or a pause to keep. */
 typedef struct book_unit {
     char *phonemes;        /* NULL for a pause */

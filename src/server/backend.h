@@ -84,6 +84,13 @@ typedef struct kk_doc_meta {
 kokoro_status kk_backend_chapters(const kk_backend *be, const char *path, kk_chapter_info **out, size_t *n,
                                   kk_doc_meta *meta);
 
+/* The document's own cover (an EPUB's declared image, a PDF's first page):
+ * a malloc'd copy in *data and its type ("image/jpeg", "image/png",
+ * "image/webp") in *mime; *data = NULL when it has none. An error when the
+ * document cannot be read. */
+kokoro_status kk_backend_cover(const kk_backend *be, const char *path, uint8_t **data, size_t *len,
+                               const char **mime);
+
 typedef struct kk_book_request {
     const char *input_path;
     const char *voice;

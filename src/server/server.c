@@ -2,7 +2,7 @@
 /* kokoro-server (see server.h). Routes:
  *   GET  /health, /v1/models[/{id}], /v1/audio/voices, /v1/languages
  *   POST /v1/audio/speech, /dev/captioned_speech
- *   POST /v1/files (multipart), GET /v1/files/{id}/chapters
+ *   POST /v1/files (multipart), GET /v1/files/{id}/chapters, GET /v1/files/{id}/cover
  *   POST /v1/jobs (JSON with file_id, or multipart with the file), GET /v1/jobs,
  *   GET /v1/jobs/{id}, POST /v1/jobs/{id}/cancel, POST /v1/jobs/{id}/resume,
  *   GET /v1/jobs/{id}/download
@@ -277,10 +277,19 @@ static unsigned status_http(kokoro_status st)
 
 /* ---- per-request state ---- */
 
+/* Multipart text fields (voice, speed, chapters, title...): a job needs
+ * eight, so a few dozen small ones are plenty. */
+#define MAX_FIELDS 32
+#define MAX_FIELD_BYTES 65536 /* all fields together */
+
 typedef struct req {
     char *body;
     size_t len, cap;
+    size_t seen, limit; /* raw body bytes so far; the most a request of its kind may send */
     int too_large, early;
+    char why[160];      /* what was too large, for the 413 */
+    int n_fields;
+    size_t field_bytes;
     struct MHD_PostProcessor *pp;
     cJSON *fields;         /* multipart text fields */
     char upload_id[33];
@@ -314,13 +323,24 @@ static int is_id(const char *p, size_t n)
     return 1;
 }
 
+/* Removes what an upload that did not complete left on disk. */
+static void upload_discard(req *r)
+{
+    if (r->upload_f) fclose(r->upload_f);
+    r->upload_f = NULL;
+    if (r->upload_tmp) unlink(r->upload_tmp); /* left only when the upload did not complete */
+    if (r->upload_dir && (r->upload_error || r->upload_tmp)) rmdir(r->upload_dir);
+    free(r->upload_tmp);
+    r->upload_tmp = NULL;
+    free(r->upload_dir);
+    r->upload_dir = NULL;
+}
+
 static void req_free(req *r)
 {
     if (!r) return;
     if (r->pp) MHD_destroy_post_processor(r->pp);
-    if (r->upload_f) fclose(r->upload_f);
-    if (r->upload_tmp) unlink(r->upload_tmp); /* left only when the upload did not complete */
-    if (r->upload_dir && r->upload_error) rmdir(r->upload_dir);
+    upload_discard(r);
     free(r->upload_dir); free(r->upload_tmp); free(r->upload_name);
     free(r->body);
     cJSON_Delete(r->fields);
@@ -342,6 +362,17 @@ static char *path_join(const char *a, const char *b)
     return p;
 }
 
+static void set_too_large(req *r, const char *fmt, ...) KK_PRINTF(2, 3);
+static void set_too_large(req *r, const char *fmt, ...)
+{
+    if (r->too_large) return; /* the first limit crossed is the one reported */
+    r->too_large = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->why, sizeof r->why, fmt, ap);
+    va_end(ap);
+}
+
 static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
                                  const char *content_type, const char *transfer_encoding, const char *data,
                                  uint64_t off, size_t size)
@@ -350,6 +381,8 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     req *r = cls;
     if (filename && !strcmp(key, "file")) {
         if (r->upload_error) return MHD_YES;
+        /* a part's offsets run 0, n1, n1+n2...: offset 0 after bytes of a file is a second file */
+        if (r->upload_f && off != r->upload_bytes) { r->upload_error = 2; return MHD_YES; }
         if (!r->upload_f) {
             if (r->upload_dir) { r->upload_error = 2; return MHD_YES; } /* one file per request */
             char name[128], *updir = path_join(r->s->data_dir, "uploads");
@@ -367,7 +400,11 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
             if (!r->upload_f) { r->upload_error = 1; return MHD_YES; }
         }
         r->upload_bytes += size;
-        if (r->upload_bytes > r->s->cfg.max_upload) { r->too_large = 1; r->upload_error = 1; return MHD_YES; }
+        if (r->upload_bytes > r->s->cfg.max_upload) {
+            set_too_large(r, "upload larger than %zu bytes", r->s->cfg.max_upload);
+            r->upload_error = 1;
+            return MHD_YES;
+        }
         if (size && fwrite(data, 1, size, r->upload_f) != size) r->upload_error = 1;
         return MHD_YES;
     }
@@ -375,7 +412,16 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     if (!r->fields) r->fields = cJSON_CreateObject();
     cJSON *prev = cJSON_GetObjectItemCaseSensitive(r->fields, key);
     size_t plen = (prev && off) ? strlen(prev->valuestring) : 0;
-    if (plen + size > 65536) { r->too_large = 1; return MHD_YES; }
+    /* without a Content-Length nothing else bounds them: cap their number and size */
+    if (!off && ++r->n_fields > MAX_FIELDS) {
+        set_too_large(r, "more than %d form fields", MAX_FIELDS);
+        return MHD_YES;
+    }
+    r->field_bytes += size;
+    if (r->field_bytes > MAX_FIELD_BYTES) {
+        set_too_large(r, "form fields larger than %d bytes together", MAX_FIELD_BYTES);
+        return MHD_YES;
+    }
     char *v = malloc(plen + size + 1);
     if (!v) return MHD_NO;
     if (plen) memcpy(v, prev->valuestring, plen);
@@ -619,10 +665,11 @@ static cJSON *chapters_json(kk_server *s, const char *path, char *err, size_t er
 
 static enum MHD_Result upload_failed(struct MHD_Connection *c, req *r)
 {
-    if (r->too_large)
-        return send_error(c, 413, "too_large", "upload larger than %zu bytes", r->s->cfg.max_upload);
+    int had_dir = r->upload_dir != NULL;
+    upload_discard(r); /* before the answer: a client that got it finds nothing left */
+    if (r->too_large) return send_error(c, 413, "too_large", "%s", r->why);
     if (r->upload_error == 2) return send_error(c, 400, "validation_error", "one file per upload");
-    if (!r->upload_dir) return send_error(c, 400, "validation_error", "multipart field 'file' with a file expected");
+    if (!had_dir) return send_error(c, 400, "validation_error", "multipart field 'file' with a file expected");
     return send_error(c, 500, "server_error", "the upload could not be stored");
 }
 
@@ -747,6 +794,21 @@ static enum MHD_Result handle_job_post(kk_server *s, struct MHD_Connection *c, r
     return ret;
 }
 
+static const char *mime_of(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (!dot) return "application/octet-stream";
+    if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
+    if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+    if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
+    if (!strcmp(dot, ".svg")) return "image/svg+xml";
+    if (!strcmp(dot, ".png")) return "image/png";
+    if (!strcmp(dot, ".ico")) return "image/x-icon";
+    if (!strcmp(dot, ".json")) return "application/json";
+    if (!strcmp(dot, ".m4b") || !strcmp(dot, ".m4a")) return "audio/mp4"; /* book jobs' outputs */
+    return "application/octet-stream";
+}
+
 static enum MHD_Result send_file(struct MHD_Connection *c, const char *path, const char *type, const char *download)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -814,28 +876,35 @@ static enum MHD_Result handle_jobs(kk_server *s, struct MHD_Connection *c, const
             return send_error(c, 404, "not_found", "no such job");
         enum MHD_Result ret = strcmp(state, "completed")
                                   ? send_error(c, 409, "conflict", "job is %s, not completed", state)
-                                  : send_file(c, path, "audio/wav", name);
+                                  : send_file(c, path, mime_of(path), name);
         free(path); free(name); free(state);
         return ret;
     }
     return send_error(c, 404, "not_found", "no such route");
 }
 
-/* ---- static files ---- */
-
-static const char *mime_of(const char *path)
+/* The document's own cover, for the UI's preview (takes path). */
+static enum MHD_Result send_cover(kk_server *s, struct MHD_Connection *c, char *path)
 {
-    const char *dot = strrchr(path, '.');
-    if (!dot) return "application/octet-stream";
-    if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
-    if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
-    if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
-    if (!strcmp(dot, ".svg")) return "image/svg+xml";
-    if (!strcmp(dot, ".png")) return "image/png";
-    if (!strcmp(dot, ".ico")) return "image/x-icon";
-    if (!strcmp(dot, ".json")) return "application/json";
-    return "application/octet-stream";
+    uint8_t *img = NULL;
+    size_t len = 0;
+    const char *mime = NULL;
+    kokoro_status st = kk_backend_cover(s->be, path, &img, &len, &mime);
+    free(path);
+    if (st != KOKORO_OK || !img) {
+        free(img);
+        return send_error(c, 404, "not_found", "%s", st != KOKORO_OK ? kokoro_last_error() : "the document has no cover");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, img, MHD_RESPMEM_MUST_FREE);
+    if (!r) { free(img); return MHD_NO; }
+    MHD_add_response_header(r, "Content-Type", mime);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
 }
+
+/* ---- static files ---- */
 
 static enum MHD_Result handle_static(kk_server *s, struct MHD_Connection *c, const char *url)
 {
@@ -895,7 +964,10 @@ static enum MHD_Result route(kk_server *s, struct MHD_Connection *c, const char 
         MHD_destroy_response(resp);
         return ret;
     }
-    if (r->too_large) return send_error(c, 413, "too_large", "request body larger than %zu bytes", s->cfg.max_body);
+    if (r->too_large) {
+        upload_discard(r);
+        return send_error(c, 413, "too_large", "%s", r->why);
+    }
     if (!strcmp(url, "/v1/audio/speech") || !strcmp(url, "/dev/captioned_speech")) {
         if (!post) return send_error(c, 405, "method_not_allowed", "POST %s", url);
         return handle_speech(s, c, r, url[1] == 'd');
@@ -955,13 +1027,14 @@ static enum MHD_Result route(kk_server *s, struct MHD_Connection *c, const char 
     }
     if (!strncmp(url, "/v1/files/", 10)) {
         const char *id = url + 10, *sl = strchr(id, '/');
-        if (!get || !sl || strcmp(sl, "/chapters") || !is_id(id, (size_t)(sl - id)))
-            return send_error(c, 404, "not_found", "GET /v1/files/{id}/chapters");
+        if (!get || !sl || (strcmp(sl, "/chapters") && strcmp(sl, "/cover")) || !is_id(id, (size_t)(sl - id)))
+            return send_error(c, 404, "not_found", "GET /v1/files/{id}/chapters or /v1/files/{id}/cover");
         char idb[33], err[1024] = "";
         memcpy(idb, id, 32);
         idb[32] = 0;
         char *path = upload_path(s, idb, NULL);
         if (!path) return send_error(c, 404, "not_found", "no such upload");
+        if (!strcmp(sl, "/cover")) return send_cover(s, c, path);
         cJSON *ch = chapters_json(s, path, err, sizeof err, NULL);
         free(path);
         if (!ch) return send_error(c, 415, "unsupported_document", "%s", err);
@@ -974,6 +1047,8 @@ static enum MHD_Result route(kk_server *s, struct MHD_Connection *c, const char 
     if (!strncmp(url, "/v1/jobs/", 9)) return handle_jobs(s, c, method, url + 9);
     return send_error(c, 404, "not_found", "no such route: %s %.200s", method, url);
 }
+
+#define DRAIN_MAX ((size_t)1 << 20)
 
 static int wants_upload(const char *url, const char *method)
 {
@@ -994,7 +1069,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         int multipart = wants_upload(url, method) && is_multipart(c);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        size_t limit = multipart ? s->cfg.max_upload + 65536 : s->cfg.max_body;
+        /* a multipart body: the file, the fields and the parts' headers */
+        size_t limit = multipart ? s->cfg.max_upload + MAX_FIELD_BYTES : s->cfg.max_body;
+        r->limit = limit;
         if (cl && strtoull(cl, NULL, 10) > limit) {
             /* answer before reading a byte of an oversized body; MHD then closes */
             r->early = 1;
@@ -1004,29 +1081,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, r);
             if (!r->pp) return send_error(c, 400, "validation_error", "malformed multipart/form-data request");
         }
+        if (!r->pp) r->limit = s->cfg.max_body; /* kept in memory: a 401's body too */
         return MHD_YES;
     }
     if (r->early) { *upload_data_size = 0; return MHD_YES; }
     if (*upload_data_size) {
+        /* A chunked body has no Content-Length to refuse up front: count it as it
+         * arrives. Past the limit it is read and dropped, so the client still gets
+         * its 413 (MHD answers only after the whole body); a client that goes on
+         * sending 1 MiB beyond that is cut off instead of holding the thread. */
+        r->seen += *upload_data_size;
+        if (r->seen > r->limit) {
+            set_too_large(r, "request body larger than %zu bytes", r->limit);
+            if (r->seen - r->limit > DRAIN_MAX) return MHD_NO;
+        }
         if (r->pp) {
             if (!r->too_large && MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES)
                 r->upload_error = 1;
         } else if (!r->too_large) {
-            if (r->len + *upload_data_size > s->cfg.max_body) {
-                r->too_large = 1;
-            } else {
-                if (r->cap - r->len < *upload_data_size + 1) {
-                    size_t cap = r->cap ? r->cap : 4096;
-                    while (cap - r->len < *upload_data_size + 1) cap *= 2;
-                    char *g = realloc(r->body, cap);
-                    if (!g) return MHD_NO;
-                    r->body = g;
-                    r->cap = cap;
-                }
-                memcpy(r->body + r->len, upload_data, *upload_data_size);
-                r->len += *upload_data_size;
-                r->body[r->len] = 0;
+            if (r->cap - r->len < *upload_data_size + 1) {
+                size_t cap = r->cap ? r->cap : 4096;
+                while (cap - r->len < *upload_data_size + 1) cap *= 2;
+                char *g = realloc(r->body, cap);
+                if (!g) return MHD_NO;
+                r->body = g;
+                r->cap = cap;
             }
+            memcpy(r->body + r->len, upload_data, *upload_data_size);
+            r->len += *upload_data_size;
+            r->body[r->len] = 0;
         }
         *upload_data_size = 0;
         return MHD_YES;

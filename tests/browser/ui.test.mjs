@@ -35,13 +35,29 @@ function startServer() {
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 
+// The JSON bodies the page POSTs to path, as they are sent.
+function recordPosts(page, path) {
+  const bodies = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === path) bodies.push(JSON.parse(r.postData()));
+  });
+  return bodies;
+}
+
 test('generate and play', async (page, base) => {
+  const sent = recordPosts(page, '/v1/audio/speech');
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
   await page.fill('#text', 'Hello world.');
   await page.selectOption('#format', 'wav');
+  // a language other than the voice's own (British English for an American voice)
+  await page.waitForSelector('#lang option[value="b"]', { state: 'attached' });
+  await page.selectOption('#lang', 'b');
   await page.click('#generate');
   await page.waitForSelector('#gen-status.ok', { timeout: 300000 });
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].lang_code, 'b');
+  assert.equal(sent[0].input, 'Hello world.');
   // the audio element holds the WAV and plays it
   const audio = await page.evaluate(async () => {
     const a = document.getElementById('player');
@@ -62,6 +78,7 @@ test('generate and play', async (page, base) => {
 });
 
 test('blend of two voices and error display', async (page, base) => {
+  const sent = recordPosts(page, '/v1/audio/speech');
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
   // voice preview: a short sample of the chosen voice lands in the player
@@ -69,6 +86,10 @@ test('blend of two voices and error display', async (page, base) => {
   await page.click('#preview');
   await page.waitForFunction(() => document.getElementById('gen-status').textContent === 'Preview ready', null, { timeout: 300000 });
   assert.ok((await page.getAttribute('#player', 'src')).startsWith('blob:'));
+  // a real sentence in the voice's language (text input, not phonemes read as text)
+  assert.equal(sent[0].voice, 'am_adam');
+  assert.equal(sent[0].input, 'Hello, this is my voice.');
+  assert.equal(sent[0].lang_code, undefined);
   await page.click('#blend-add');
   await page.click('#blend-add');
   await page.fill('#blend .blend-row:nth-child(1) input', '2');
@@ -108,6 +129,15 @@ test('upload an EPUB, pick a chapter, run the job to the end, download the m4b',
   assert.equal(rows.length, 6);
   assert.deepEqual(rows[3], ['4', 'IV. DEATH BY WATER', '74']);
   assert.equal(await page.inputValue('#meta-title'), 'The Waste Land');
+  // the book's own cover (wasteland-cover.jpg) is shown, a real image
+  await page.waitForSelector('#cover-preview[data-source="document"]:not([hidden])');
+  await page.waitForFunction(() => document.getElementById('cover-preview').naturalWidth > 0);
+  // another cover can still be chosen: it replaces the preview and goes into the book
+  const png = join(tmp, 'cover.png');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=blue:s=20x30', '-frames:v', '1', png]);
+  await page.setInputFiles('#meta-cover', png);
+  await page.waitForSelector('#cover-preview[data-source="upload"]:not([hidden])');
+  await page.waitForFunction(() => document.getElementById('cover-preview').naturalHeight === 30);
   // only chapter 4
   for (const i of [1, 2, 3, 5, 6]) await page.uncheck(`#chapters tbody tr:nth-child(${i}) input`);
   await page.fill('#meta-title', 'Tiny Book');
@@ -123,7 +153,10 @@ test('upload an EPUB, pick a chapter, run the job to the end, download the m4b',
   await download.saveAs(file);
   const m4b = readFileSync(file);
   assert.equal(m4b.subarray(4, 8).toString(), 'ftyp'); // MPEG-4
-  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_chapters', '-show_format', '-of', 'json', file]).toString());
+  const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_chapters', '-show_format', '-show_streams', '-of', 'json', file]).toString());
+  const pics = probe.streams.filter((s) => s.disposition && s.disposition.attached_pic === 1);
+  assert.equal(pics.length, 1);
+  assert.equal(pics[0].codec_name, 'png'); // ours, not the book's JPEG
   assert.equal(probe.chapters.length, 1);
   assert.equal(probe.chapters[0].tags.title, 'IV. DEATH BY WATER');
   assert.equal(probe.format.tags.title, 'Tiny Book');
@@ -132,8 +165,8 @@ test('upload an EPUB, pick a chapter, run the job to the end, download the m4b',
 });
 
 test('cancel and resume a job from the Jobs tab', async (page, base) => {
-  const book = join(tmp, 'long.txt');
-  writeFileSync(book, Array.from({ length: 8 }, () => 'Hello world.').join('\n\n') + '\n');
+  const book = join(tmp, 'long.md');
+  writeFileSync(book, '# Part One\n\n' + Array.from({ length: 12 }, () => 'Hello world.').join('\n\n') + '\n');
   await page.goto(base + '/');
   await page.waitForFunction(() => document.querySelectorAll('#voice option').length === 2);
   await page.click('#tab-files');
@@ -141,6 +174,13 @@ test('cancel and resume a job from the Jobs tab', async (page, base) => {
   await page.waitForSelector('#chapters:not([hidden]) tbody tr');
   await page.click('#submit-job');
   await page.waitForSelector('tr.job-running', { timeout: 300000 });
+  // while it runs the list shows its ETA (known after the first chunk) and chapter
+  const shown = await (await page.waitForFunction(() => {
+    const r = document.querySelector('tr.job-running');
+    const eta = r && r.querySelector('td.eta').textContent;
+    return eta && /^\d+ (s|min)/.test(eta) && { eta, chapter: r.querySelector('td.chapter').textContent };
+  }, null, { timeout: 300000 })).jsonValue();
+  assert.equal(shown.chapter, 'Part One', JSON.stringify(shown));
   await page.click('tr.job-running button:has-text("Cancel")');
   await page.waitForSelector('tr.job-cancelled', { timeout: 60000 });
   await page.click('tr.job-cancelled button:has-text("Resume")');
