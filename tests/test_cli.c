@@ -66,16 +66,12 @@ static int teardown(void **state)
 
 static char out_text[65536];
 
-/* Runs kokoro-tts with args (a shell fragment); stdout+stderr into out_text. */
-static int tts(const char *fmt, ...)
+/* Runs a shell command line in the test folder; stdout+stderr into out_text. */
+static int run_in_dir(const char *line, const char *shown)
 {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    /* in braces, so a redirection in args applies to kokoro-tts itself */
-    snprintf(cmd, sizeof cmd, "cd '%s' && { '%s' %s ; } > '%s/out.log' 2>&1", dir, KOKORO_TTS_PATH, args, dir);
+    char cmd[8192];
+    /* in braces, so a redirection in line applies to its command */
+    snprintf(cmd, sizeof cmd, "cd '%s' && { %s ; } > '%s/out.log' 2>&1", dir, line, dir);
     int st = system(cmd);
     out_text[0] = 0;
     FILE *f = fopen(in_dir("out.log"), "r");
@@ -85,9 +81,22 @@ static int tts(const char *fmt, ...)
         fclose(f);
     }
     int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    printf("  $ kokoro-tts %.160s%s -> %d\n", args, strlen(args) > 160 ? "…" : "", rc);
+    printf("  $ %.170s%s -> %d\n", shown, strlen(shown) > 170 ? "…" : "", rc);
     if (rc != 0) printf("    %.300s\n", out_text);
     return rc;
+}
+
+/* Runs kokoro-tts with args (a shell fragment). */
+static int tts(const char *fmt, ...)
+{
+    char args[4096], line[4600], shown[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "'%s' %s", KOKORO_TTS_PATH, args);
+    snprintf(shown, sizeof shown, "kokoro-tts %s", args);
+    return run_in_dir(line, shown);
 }
 
 static void write_file(const char *path, const char *text)
@@ -440,7 +449,43 @@ static void test_bad_input(void **state)
     no_temp_files();
 }
 
-/* Ctrl-C: exit 130, no output, no temporary file. */
+/* Starts kokoro-tts with args in the test folder, its standard input from
+ * stdin_fd (or the test's own when -1); returns its pid. */
+static pid_t start_tts(const char *args, int stdin_fd)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "cd '%s' && exec '%s' %s > started.log 2>&1", dir, KOKORO_TTS_PATH, args);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0) _exit(127);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits for pid; returns its exit status, or -signal when a signal killed it. */
+static int wait_status(pid_t pid)
+{
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st)) {
+        printf("    killed by signal %d\n", WTERMSIG(st));
+        return -WTERMSIG(st);
+    }
+    printf("    exit %d\n", WEXITSTATUS(st));
+    return WEXITSTATUS(st);
+}
+
+/* Ctrl-C: exit 130, no output, no temporary file; a second Ctrl-C during the
+ * cleanup changes nothing (the handler stays installed). */
 static void test_interrupt(void **state)
 {
     (void)state;
@@ -448,27 +493,157 @@ static void test_interrupt(void **state)
     assert_non_null(f);
     for (int i = 0; i < 40; i++) fprintf(f, "This is sentence number %d of a long text that takes a while. ", i);
     fclose(f);
-    char cmd[2000];
-    snprintf(cmd, sizeof cmd, "cd '%s' && exec '%s' long.txt long.wav --model test.kokoro --voice af_heart -q", dir,
-             KOKORO_TTS_PATH);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    struct timespec ts = {1, 500000000};
-    nanosleep(&ts, NULL);
-    kill(pid, SIGINT);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    printf("    interrupted: exit %d\n", WEXITSTATUS(st));
-    assert_int_equal(WEXITSTATUS(st), 130);
-    assert_false(exists(in_dir("long.wav")));
     char ls[800];
     snprintf(ls, sizeof ls, "ls -a '%s' | grep -q 'long.*tmp'", dir);
-    assert_int_not_equal(system(ls), 0);
+    for (int twice = 0; twice < 2; twice++) {
+        pid_t pid = start_tts("long.txt long.wav --model test.kokoro --voice af_heart -q", -1);
+        sleep_ms(1500);
+        /* that it is still running and writing proves the interruption below is mid-synthesis */
+        assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        /* more Ctrl-C while it winds down: with a one-shot handler the
+         * second one killed the process and left .long.wav.XXXXXX.tmp */
+        for (int k = 0; twice && k < 5; k++) {
+            sleep_ms(3);
+            kill(pid, SIGINT);
+        }
+        printf("    %s SIGINT:", twice ? "six" : "one");
+        assert_int_equal(wait_status(pid), 130);
+        assert_false(exists(in_dir("long.wav")));
+        assert_int_not_equal(system(ls), 0);
+    }
+    no_temp_files();
+}
+
+/* Ctrl-C while kokoro-tts waits on a pipe that never closes: exit 130, not
+ * a read error (with signal() the read failed with EINTR: "cannot read"). */
+static void test_interrupt_stdin(void **state)
+{
+    (void)state;
+    const char *modes[] = {"- blocked.wav --model test.kokoro --voice af_heart", "- --print-phonemes",
+                           "/dev/stdin blocked.wav --model test.kokoro --voice af_heart"};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = start_tts(modes[i], p[0]);
+        close(p[0]);
+        assert_int_equal(write(p[1], "Some text ", 10), 10); /* a partial line: it keeps reading */
+        sleep_ms(1000);
+        assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still waiting for the rest */
+        assert_int_equal(kill(pid, SIGINT), 0);
+        printf("    %s:", modes[i]);
+        int rc = wait_status(pid);
+        close(p[1]);
+        assert_int_equal(rc, 130);
+        FILE *f = fopen(in_dir("started.log"), "r");
+        assert_non_null(f);
+        size_t n = fread(out_text, 1, sizeof out_text - 1, f);
+        out_text[n] = 0;
+        fclose(f);
+        assert_string_equal(out_text, "\nkokoro-tts: interrupted\n");
+        assert_false(exists(in_dir("blocked.wav")));
+    }
+    no_temp_files();
+}
+
+/* --quiet: without it a run reports what it did on stderr (the progress bar
+ * on a terminal, a summary otherwise); with it, nothing at all. */
+static void test_quiet(void **state)
+{
+    (void)state;
+    write_file(in_dir("q.txt"), "Hello there. This is a short test of the quiet flag.");
+    /* stderr is a file here: no bar, but the default voice and the summary */
+    assert_int_equal(tts("q.txt q1.wav --model test.kokoro --chunk-tokens 12"), 0);
+    assert_non_null(strstr(out_text, "no --voice given: using af_heart"));
+    assert_non_null(strstr(out_text, "created q1.wav"));
+    assert_null(strstr(out_text, "RTF"));
+    assert_int_equal(tts("q.txt q2.wav --model test.kokoro --chunk-tokens 12 --quiet"), 0);
+    assert_string_equal(out_text, "");
+    assert_int_equal(tts("q.txt q3.wav --model test.kokoro --chunk-tokens 12 -q"), 0);
+    assert_string_equal(out_text, "");
+    assert_true(files_equal(in_dir("q1.wav"), in_dir("q2.wav")));
+    /* on a terminal (script(1) from util-linux gives it a pseudo-terminal): the bar */
+    assert_int_equal(access("/usr/bin/script", X_OK), 0);
+    for (int q = 0; q < 2; q++) {
+        char line[1200];
+        snprintf(line, sizeof line, "script -qec \"'%s' q.txt q4.wav --model test.kokoro --chunk-tokens 12 "
+                 "--voice af_heart%s\" /dev/null < /dev/null", KOKORO_TTS_PATH, q ? " --quiet" : "");
+        assert_int_equal(run_in_dir(line, line), 0);
+        printf("    on a terminal%s: %.200s\n", q ? " with --quiet" : "", out_text);
+        if (q) {
+            assert_null(strstr(out_text, "RTF"));
+            assert_null(strstr(out_text, "created"));
+        } else {
+            assert_non_null(strstr(out_text, "chunks"));
+            assert_non_null(strstr(out_text, "RTF"));
+            assert_non_null(strstr(out_text, "ETA"));
+            assert_non_null(strstr(out_text, "created q4.wav"));
+        }
+    }
+}
+
+/* --test-weights: no model file; the same audio as the converted test
+ * weights; without voices a message says what to give. */
+static void test_test_weights(void **state)
+{
+    (void)state;
+    write_file(in_dir("ph.txt"), PH);
+    assert_int_equal(tts("ph.txt tw1.wav --model test.kokoro --voice af_heart --phonemes -q"), 0);
+    assert_int_equal(tts("ph.txt tw2.wav --test-weights --voices '%s/voices' --voice af_heart --phonemes -q",
+                         KOKORO_TEST_DATA),
+                     0);
+    assert_true(files_equal(in_dir("tw1.wav"), in_dir("tw2.wav")));
+    size_t n = 0;
+    float *x = at_read_sndfile(in_dir("tw2.wav"), &n, NULL, NULL);
+    assert_non_null(x);
+    assert_true(n > 12000);
+    free(x);
+    assert_int_equal(tts("ph.txt tw3.wav --test-weights --voice af_heart --phonemes -q"), 1);
+    assert_non_null(strstr(out_text, "--test-weights still needs voices"));
+    assert_false(exists(in_dir("tw3.wav")));
+}
+
+/* INPUT as /dev/stdin is standard input; a directory or a special file that
+ * fails to read is an error naming it; --lexicon changes the phonemes. */
+static void test_inputs_and_lexicon(void **state)
+{
+    (void)state;
+    write_file(in_dir("ph.txt"), PH);
+    const char *m = "--model test.kokoro --voice am_adam --phonemes -q";
+    assert_int_equal(tts("- dash.wav %s < ph.txt", m), 0);
+    assert_int_equal(tts("/dev/stdin devstdin.wav %s < ph.txt", m), 0);
+    assert_true(files_equal(in_dir("dash.wav"), in_dir("devstdin.wav")));
+    /* the same samples as from the file (the tags differ: the title is the input's name) */
+    assert_int_equal(tts("ph.txt file.wav %s", m), 0);
+    size_t a = 0, b = 0;
+    float *x = at_read_sndfile(in_dir("file.wav"), &a, NULL, NULL), *y = at_read_sndfile(in_dir("devstdin.wav"), &b, NULL, NULL);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(a, b);
+    assert_memory_equal(x, y, a * sizeof *x);
+    free(x);
+    free(y);
+    write_file(in_dir("hw.txt"), "Hello world. Kokoro speaks.");
+    assert_int_equal(tts("/dev/stdin --print-phonemes < hw.txt"), 0);
+    assert_string_equal(out_text, "həlˈoʊ wˈɜːld. kəkˈoːɹoʊ spˈiːks.\n");
+    /* unreadable inputs (root reads any file, whatever its mode) */
+    mkdir(in_dir("adir"), 0755);
+    assert_int_equal(tts("adir o.wav --model test.kokoro --voice af_heart -q"), 1);
+    assert_non_null(strstr(out_text, "cannot read adir"));
+    assert_non_null(strstr(out_text, "Is a directory"));
+    assert_int_equal(tts("/proc/self/mem o.wav --model test.kokoro --voice af_heart -q"), 1);
+    assert_non_null(strstr(out_text, "cannot read /proc/self/mem"));
+    assert_false(exists(in_dir("o.wav")));
+    /* --lexicon: the user's pronunciations win over espeak-ng's */
+    write_file(in_dir("lex.tsv"), "# mine\nkokoro\tkˈOkOɹO\nHello\thˈɛlO\n");
+    assert_int_equal(tts("hw.txt --print-phonemes --lexicon lex.tsv"), 0);
+    assert_string_equal(out_text, "hˈɛlO wˈɜːld. kˈOkOɹO spˈiːks.\n");
+    write_file(in_dir("badlex.tsv"), "kokoro\tkˈOkOɹO\nno tab here\n");
+    assert_int_equal(tts("hw.txt --print-phonemes --lexicon badlex.tsv"), 1);
+    assert_non_null(strstr(out_text, "line 2"));
+    assert_int_equal(tts("hw.txt lex.wav --model test.kokoro --voice af_heart -q --lexicon missing.tsv"), 1);
+    assert_non_null(strstr(out_text, "missing.tsv"));
+    assert_false(exists(in_dir("lex.wav")));
 }
 
 static void test_discovery_download_convert(void **state)
@@ -575,7 +750,9 @@ int main(void)
         cmocka_unit_test(test_formats),     cmocka_unit_test(test_pipes),
         cmocka_unit_test(test_no_trim_equals_engine), cmocka_unit_test(test_seed_and_parallel),
         cmocka_unit_test(test_help),        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_interrupt),   cmocka_unit_test(test_discovery_download_convert),
+        cmocka_unit_test(test_interrupt),   cmocka_unit_test(test_interrupt_stdin),
+        cmocka_unit_test(test_quiet),       cmocka_unit_test(test_test_weights),
+        cmocka_unit_test(test_inputs_and_lexicon), cmocka_unit_test(test_discovery_download_convert),
         cmocka_unit_test(test_captions),
         cmocka_unit_test(test_perf_modes_identical), cmocka_unit_test(test_flags_override_env),
         cmocka_unit_test(test_gpu_note),

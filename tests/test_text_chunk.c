@@ -391,6 +391,48 @@ static void test_source_spans(void **state)
     kokoro_frontend_free(fe);
 }
 
+/* CJK full stops and marks (。！？) and the Devanagari danda (।) end
+ * sentences: chunks are cut after them and flagged as sentence ends (so the
+ * sentence pause follows); commas (、，,) only end clauses. */
+static void test_script_sentence_marks(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *lang;
+        size_t target;
+        const char *text;
+        const char *chunks[6];
+        int sentence[6];
+    } cases[] = {
+        {"ja", 8, "今日は晴れです。明日は雨ですか？そうです！はい、そうです。",
+         {"今日は晴れです。", "明日は雨ですか？", "そうです！", "はい、", "そうです。"}, {1, 1, 1, 0, 1}},
+        /* two sentences fit the target; the cut is at "！", not at the later "，" that also fits */
+        {"zh", 40, "今天天气很好。你去吗？我去！好的，再见。", {"今天天气很好。", "你去吗？我去！", "好的，再见。"}, {1, 1, 1}},
+        {"hi", 30, "मैं घर जा रहा हूँ। तुम कहाँ हो? मैं यहाँ हूँ।",
+         {"मैं घर जा रहा हूँ। ", "तुम कहाँ हो? ", "मैं यहाँ हूँ।"}, {1, 1, 1}},
+        {"hi", 30, "मैं घर जा रहा हूँ, तुम कहाँ हो, मैं यहाँ हूँ।",
+         {"मैं घर जा रहा हूँ, ", "तुम कहाँ हो, ", "मैं यहाँ हूँ।"}, {0, 0, 1}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        kokoro_frontend *fe = fe_new(cases[k].lang, cases[k].target, 0, 0);
+        kokoro_chunk *c;
+        size_t n;
+        const char *t = cases[k].text;
+        assert_int_equal(kokoro_frontend_chunks(fe, t, strlen(t), &c, &n), KOKORO_OK);
+        size_t want = 0;
+        while (want < 6 && cases[k].chunks[want]) want++;
+        for (size_t i = 0; i < n; i++) printf("%s %zu s%d |%s| %s\n", cases[k].lang, i, c[i].ends_sentence, c[i].text, c[i].phonemes);
+        assert_int_equal(n, want);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(c[i].text, cases[k].chunks[i]);
+            assert_int_equal(!!c[i].ends_sentence, cases[k].sentence[i]);
+        }
+        kokoro_chunks_free(c, n);
+        check(fe, t, strlen(t), cases[k].target, cases[k].target);
+        kokoro_frontend_free(fe);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_balanced_tail),
         cmocka_unit_test(test_line_breaks),
         cmocka_unit_test(test_source_spans),
+        cmocka_unit_test(test_script_sentence_marks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

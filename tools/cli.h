@@ -16,8 +16,9 @@ int kk_cli_download(int quiet);
 
 /* --merge-chunks: each DIR/chapter_NNN/chunk_NNN.EXT (written by --split-output)
  * into DIR/Chapter_NNN_<title>.EXT, decoded with libsndfile. Returns the exit
- * status. */
+ * status. When stop() (may be NULL) returns non-zero, the file being written
+ * is abandoned (no temp file left) and 1 is returned. */
 struct kokoro_writer_options;
-int kk_cli_merge_chunks(const char *dir, const struct kokoro_writer_options *wo, int quiet);
+int kk_cli_merge_chunks(const char *dir, const struct kokoro_writer_options *wo, int quiet, int (*stop)(void));
 
 #endif

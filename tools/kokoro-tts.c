@@ -221,8 +221,39 @@ static int parse_long(const char *s, long min, long max, long *out)
 /* ---- interruption: Ctrl-C finishes nothing and leaves no file ---- */
 
 static volatile sig_atomic_t interrupted;
+/* Until the first output file is opened there is nothing to clean up, and a
+ * blocked read of standard input or a long --print-phonemes could otherwise
+ * not be interrupted: the handler leaves at once. Afterwards it only raises
+ * the flag, the engine stops at its next check and removes its temp files. */
+static volatile sig_atomic_t exit_at_once = 1, quiet_signal;
 
-static void on_signal(int sig) { interrupted = sig; }
+static void on_signal(int sig)
+{
+    interrupted = sig;
+    if (exit_at_once) {
+        static const char msg[] = "\nkokoro-tts: interrupted\n";
+        if (!quiet_signal) (void)!write(2, msg, sizeof msg - 1);
+        _exit(sig == SIGTERM ? 143 : 130);
+    }
+}
+
+/* sigaction, not signal(): under -std=c11 -D_POSIX_C_SOURCE glibc's signal()
+ * has System V semantics (the handler is reset after one signal, so a second
+ * Ctrl-C killed us mid-cleanup and left the temp file; and no SA_RESTART).
+ * The handler stays installed; SA_RESTART keeps the encoders' and writer's
+ * system calls from failing with EINTR while the engine winds down. */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int stop_requested(void) { return interrupted != 0; }
 
 static int is_cancelled(void *user)
 {
@@ -528,7 +559,13 @@ static int run_convert(const cli *c)
         v = voices[0] ? voices : NULL;
     }
     double t0 = now();
-    if (kokoro_model_convert(m, v, c->convert, dt) != KOKORO_OK) return fail("--convert");
+    exit_at_once = 0; /* the writer's temp file must go: Ctrl-C is honoured when it returns */
+    kokoro_status st = kokoro_model_convert(m, v, c->convert, dt);
+    if (interrupted) {
+        if (st == KOKORO_OK) unlink(c->convert);
+        return exit_interrupted();
+    }
+    if (st != KOKORO_OK) return fail("--convert");
     if (!quiet)
         fprintf(stderr, "kokoro-tts: wrote %s (%s%s) in %.1f s; use it with --model %s\n", c->convert,
                 dt == KOKORO_DTYPE_BF16 ? "bfloat16" : "float32", v ? ", with the voices" : "", now() - t0,
@@ -662,7 +699,9 @@ int main(int argc, char **argv)
     }
     if (c.gpu || c.perf.gpu_batching)
         fprintf(stderr, "kokoro-tts: this build has no GPU backend: running on the CPU\n");
-    if (c.download) return kk_cli_download(quiet);
+    quiet_signal = quiet;
+    catch_signals();
+    if (c.download) return kk_cli_download(quiet); /* an interrupted download resumes from its .part file */
     if (c.convert) return run_convert(&c);
 
     int npos = argc - optind;
@@ -675,9 +714,6 @@ int main(int argc, char **argv)
     c.input = argv[optind];
     c.output = npos == 2 ? argv[optind + 1] : NULL;
     if (c.stream && c.output) die_usage("--stream plays the audio: give no OUTPUT with it");
-
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
 
     int modes = !!c.audiobook + !!c.chapters + !!c.split_output + !!c.stream + !!c.output;
     if (modes > 1)
@@ -758,9 +794,10 @@ int main(int argc, char **argv)
     wo.no_chapters = c.no_chapters;
     wo.no_metadata = c.no_metadata;
     if (c.merge_chunks) {
-        int rc = kk_cli_merge_chunks(c.split_output, &wo, quiet);
+        exit_at_once = 0; /* the writer removes its temp file when the merge stops */
+        int rc = kk_cli_merge_chunks(c.split_output, &wo, quiet, stop_requested);
         kokoro_document_free(doc);
-        return rc;
+        return rc && interrupted ? exit_interrupted() : rc;
     }
 
     kokoro_engine *e = NULL;
@@ -822,6 +859,7 @@ int main(int argc, char **argv)
     rs.doc = doc;
     rs.debug_matter = debug;
 
+    exit_at_once = 0; /* from here on, files are being written: the engine cleans up */
     if (c.stream) {
         st = kokoro_player_open(0, &rs.player);
         for (size_t i = 0; st == KOKORO_OK && i < kokoro_document_chapter_count(doc); i++) {

@@ -45,7 +45,8 @@ static void safe_name(const char *t, char *out, size_t size)
     out[j] = 0;
 }
 
-static int merge_one(const char *dir, const char *name, unsigned num, const kokoro_writer_options *wo, int quiet)
+static int merge_one(const char *dir, const char *name, unsigned num, const kokoro_writer_options *wo, int quiet,
+                     int (*stop)(void))
 {
     char cdir[PATH_MAX], title[1100], safe[128], out[PATH_MAX + 300];
     snprintf(cdir, sizeof cdir, "%s/%s", dir, name);
@@ -97,7 +98,9 @@ static int merge_one(const char *dir, const char *name, unsigned num, const koko
         }
         sf_count_t k;
         while (rc == 0 && (k = sf_readf_float(sf, buf, 8192)) > 0)
-            if (kokoro_writer_write(w, buf, (size_t)k) != KOKORO_OK) {
+            if (stop && stop()) {
+                rc = 1;
+            } else if (kokoro_writer_write(w, buf, (size_t)k) != KOKORO_OK) {
                 fprintf(stderr, "kokoro-tts: %s\n", kokoro_last_error());
                 rc = 1;
             }
@@ -115,7 +118,7 @@ static int merge_one(const char *dir, const char *name, unsigned num, const koko
     return rc;
 }
 
-int kk_cli_merge_chunks(const char *dir, const kokoro_writer_options *wo, int quiet)
+int kk_cli_merge_chunks(const char *dir, const kokoro_writer_options *wo, int quiet, int (*stop)(void))
 {
     if (wo->format == KOKORO_AUDIO_M4A || wo->format == KOKORO_AUDIO_M4B || wo->format == KOKORO_AUDIO_PCM) {
         fprintf(stderr, "kokoro-tts: --merge-chunks reads wav, flac, mp3 or opus chunks, not %s\n",
@@ -144,7 +147,7 @@ int kk_cli_merge_chunks(const char *dir, const kokoro_writer_options *wo, int qu
     if (!n) fprintf(stderr, "kokoro-tts: %s has no chapter_NNN folders (made by --split-output)\n", dir);
     for (size_t i = 0; i < n && rc == 0; i++) {
         is_chapter_dir(names[i], &num);
-        rc = merge_one(dir, names[i], num, wo, quiet);
+        rc = merge_one(dir, names[i], num, wo, quiet, stop);
     }
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);

@@ -231,3 +231,10 @@ kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t le
     pthread_mutex_unlock(&g_lock);
     return st;
 }
+
+void kk_espeak_cache_clear(void)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_cache) cache_clear();
+    pthread_mutex_unlock(&g_lock);
+}

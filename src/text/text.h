@@ -76,6 +76,10 @@ void kk_en_cardinal(uint64_t n, char *out, size_t cap);
  * code ("en-us", "fr-fr", "cmn"...). */
 kokoro_status kk_espeak_phonemize(const char *voice, const char *text, size_t len, char **out);
 
+/* Empties the (language, text) cache, so that the next calls run espeak-ng
+ * itself: for tests of espeak-ng's output and of concurrent use. */
+void kk_espeak_cache_clear(void);
+
 /* The id of a vocabulary symbol of the built-in config, or -1 (fast). */
 int64_t kk_vocab_id(uint32_t cp);
 /* Keeps only vocabulary symbols of s (in place); returns the new length. */
