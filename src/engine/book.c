@@ -24,7 +24,7 @@
 #include "core/error.h"
 #include "kokoro.h"
 
-#define WORK_VERSION 1
+#define WORK_VERSION 2 /* 2: the intro's words are kept beside it (0000.txt), not in the settings */
 
 kokoro_book_options kokoro_book_options_default(void)
 {
@@ -196,11 +196,17 @@ static kokoro_status gather_metadata(book *b, kokoro_metadata *m)
 static char *intro_text(const book *b)
 {
     if (b->o->intro_text) return strdup(b->o->intro_text);
-    char buf[2048];
-    int n = snprintf(buf, sizeof buf, "%s.", b->title && *b->title ? b->title : "This audiobook");
-    if (b->author && *b->author) n += snprintf(buf + n, sizeof buf - (size_t)n, " Written by %s.", b->author);
-    snprintf(buf + n, sizeof buf - (size_t)n, " Narrated by Kokoro.");
-    return strdup(buf);
+    const char *title = b->title && *b->title ? b->title : "This audiobook";
+    const char *author = b->author && *b->author ? b->author : NULL;
+    /* the narrator as tagged; the default tag "Kokoro (voice)" is spoken without the voice's code name */
+    const char *narrator = b->o->narrator && *b->o->narrator ? b->o->narrator : "Kokoro";
+    /* sized from the parts: a book's title or author list can be any length */
+    size_t size = strlen(title) + (author ? strlen(author) : 0) + strlen(narrator) + 64;
+    char *s = malloc(size);
+    if (!s) return NULL;
+    if (author) snprintf(s, size, "%s. Written by %s. Narrated by %s.", title, author, narrator);
+    else snprintf(s, size, "%s. Narrated by %s.", title, narrator);
+    return s;
 }
 
 /* ---- one chapter into the work folder ---- */
@@ -285,6 +291,34 @@ static void report(const book *b, size_t i, const char *title, int resumed)
     if (b->o->chapter) b->o->chapter(b->o->speak.user, i, b->n, title, resumed);
 }
 
+/* The intro's words depend on the title, author and narrator (or
+ * --intro-text): they are kept in work/0000.txt, and an intro made from
+ * other words is spoken again while the chapters are kept. */
+static kokoro_status write_intro_words(const book *b, const char *text, size_t len)
+{
+    char p[PATH_MAX + 32], tmp[PATH_MAX + 40];
+    work_path(b, SIZE_MAX, "txt", p, sizeof p);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0 || rename(tmp, p) != 0)
+        return kk_error(KOKORO_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
+    return KOKORO_OK;
+}
+
+static int intro_current(const book *b)
+{
+    char p[PATH_MAX + 32];
+    work_path(b, SIZE_MAX, "txt", p, sizeof p);
+    size_t len = strlen(b->intro);
+    char *have = malloc(len + 2);
+    FILE *f = have ? fopen(p, "rb") : NULL;
+    size_t n = f ? fread(have, 1, len + 1, f) : 0; /* one byte more: a longer file differs */
+    int same = f && n == len && memcmp(have, b->intro, len) == 0;
+    if (f) fclose(f);
+    free(have);
+    return same;
+}
+
 /* Speaks one chapter (or the intro: i == SIZE_MAX) into work/NNNN.{pcm,words,done}. */
 static kokoro_status speak_to_work(book *b, size_t i, const char *text, size_t len, const char *title)
 {
@@ -292,6 +326,7 @@ static kokoro_status speak_to_work(book *b, size_t i, const char *text, size_t l
     work_path(b, i, "pcm", pcm, sizeof pcm); /* the intro, i = SIZE_MAX, is 0000 */
     work_path(b, i, "words", words, sizeof words);
     work_path(b, i, "done", done, sizeof done);
+    unlink(done); /* a stale mark never vouches for the files rewritten below */
     chapter_sink s = {.f32 = b->o->writer.wav_float, .b = b};
     s.pcm = fopen(pcm, "wb");
     s.words = fopen(words, "wb");
@@ -306,6 +341,7 @@ static kokoro_status speak_to_work(book *b, size_t i, const char *text, size_t l
     kokoro_status st = kokoro_engine_speak(b->e, text, len, &so, to_work, &s);
     if (fclose(s.pcm) != 0 && st == KOKORO_OK) st = kk_error(KOKORO_ERR_IO, "%s: %s", pcm, strerror(errno));
     if (fclose(s.words) != 0 && st == KOKORO_OK) st = kk_error(KOKORO_ERR_IO, "%s: %s", words, strerror(errno));
+    if (st == KOKORO_OK && i == SIZE_MAX) st = write_intro_words(b, text, len);
     if (st == KOKORO_OK) {
         snprintf(tmp, sizeof tmp, "%s.tmp", done);
         FILE *f = fopen(tmp, "w");
@@ -362,12 +398,11 @@ static kokoro_status check_settings(book *b, const char *input_id)
     char want[16384];
     snprintf(want, sizeof want,
              "kokoro-c work folder %d\ninput %s\nvoice %s\nlang %s\nspeed %.4f\nseed %llu\nnoise %d\ntrim %d\n"
-             "tokens %zu %zu\npauses %d %d %d %d %d\nsamples %s\nphonemes %d\nlexicon %s\nintro %d %s\n",
+             "tokens %zu %zu\npauses %d %d %d %d %d\nsamples %s\nphonemes %d\nlexicon %s\n",
              WORK_VERSION, input_id, s->voice, s->lang ? s->lang : "", (double)s->speed, (unsigned long long)s->seed,
              s->no_noise, s->no_trim, s->target_tokens, s->first_tokens, s->join.pause_ms[0], s->join.pause_ms[1],
              s->join.pause_ms[2], s->join.pause_ms[3], s->join.pause_ms[4], b->o->writer.wav_float ? "f32" : "s16",
-             s->phoneme_input, s->lexicon_path ? s->lexicon_path : "", b->o->no_intro,
-             b->o->intro_text ? b->o->intro_text : "");
+             s->phoneme_input, s->lexicon_path ? s->lexicon_path : "");
     char path[PATH_MAX + 32], have[16384] = "";
     snprintf(path, sizeof path, "%s/settings", b->work);
     FILE *f = fopen(path, "r");
@@ -664,7 +699,7 @@ static kokoro_status render_with_work(book *b, const kokoro_metadata *meta, cons
     const kokoro_book_options *o = b->o;
     if (b->intro) {
         uint64_t n;
-        int done = chapter_done(b, (size_t)-1, &n);
+        int done = chapter_done(b, (size_t)-1, &n) && intro_current(b);
         report(b, SIZE_MAX, "Introduction", done);
         if (!done) st = speak_to_work(b, SIZE_MAX, b->intro, strlen(b->intro), "Introduction");
     }
