@@ -321,6 +321,9 @@ static void test_perf_modes_identical(void **state)
 static void test_flags_override_env(void **state)
 {
     (void)state;
+#ifdef KOKORO_SANITIZED
+    skip(); /* more CLI runs of paths the other tests already take under the sanitizers; the Release run covers it */
+#endif
     write_file(in_dir("hi.txt"), "Hi.");
     const char *base = "hi.txt env-o.wav --model test.kokoro --voice af_heart --debug";
     setenv("KOKORO_USE_PARALLEL", "1", 1);
@@ -346,6 +349,9 @@ static void test_flags_override_env(void **state)
 static void test_gpu_note(void **state)
 {
     (void)state;
+#ifdef KOKORO_SANITIZED
+    skip(); /* more CLI runs of paths the other tests already take under the sanitizers; the Release run covers it */
+#endif
     write_file(in_dir("gpu.txt"), "Hi.");
     const char *note = "no GPU backend: running on the CPU";
     assert_int_equal(tts("gpu.txt --print-phonemes"), 0);
@@ -551,6 +557,9 @@ static void test_interrupt_stdin(void **state)
 static void test_quiet(void **state)
 {
     (void)state;
+#ifdef KOKORO_SANITIZED
+    skip(); /* more CLI runs of paths the other tests already take under the sanitizers; the Release run covers it */
+#endif
     write_file(in_dir("q.txt"), "Hello there. This is a short test of the quiet flag.");
     /* stderr is a file here: no bar, but the default voice and the summary */
     assert_int_equal(tts("q.txt q1.wav --model test.kokoro --chunk-tokens 12"), 0);
