@@ -3,11 +3,12 @@
 # with CTest; then the fuzz stage (clang build-fuzz: every libFuzzer target
 # over its seeds and regressions, then KOKORO_FUZZ_SECONDS, default 30, of
 # fuzzing each, as CTest tests); then valgrind memcheck over the parsers'
-# tests (scripts/valgrind.sh). Ends with one line "tests: N passed, M failed"
+# tests (scripts/valgrind.sh). CTest runs KOKORO_TEST_JOBS tests at a time (default:
+# the cores). Ends with one line "tests: N passed, M failed"
 # over all of them and exits non-zero if anything failed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-jobs="${KOKORO_TEST_JOBS:-1}"
+jobs="${KOKORO_TEST_JOBS:-$(nproc)}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 
