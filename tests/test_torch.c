@@ -98,6 +98,33 @@ static int run_bench(const char *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* The checkpoint at pth loads, has the test weights' parameter count and
+ * synthesises the golden "short" case bit-equal to them; returns that count. */
+static size_t assert_pth_equals_test_weights(const char *pth)
+{
+    kokoro_model *from_file, *direct;
+    kokoro_status st = kokoro_model_load(pth, &from_file);
+    if (st != KOKORO_OK) printf("  %s\n", kokoro_last_error());
+    assert_int_equal(st, KOKORO_OK);
+    assert_int_equal(kokoro_model_load_test_weights(&direct), KOKORO_OK);
+    size_t n_params = kokoro_model_num_params(from_file);
+    assert_int_equal(n_params, kokoro_model_num_params(direct));
+    const kk_tensor *ids = kt_golden_get("short.input_ids");
+    const float *style = kt_golden_get("short.style")->data;
+    kokoro_synth_options o = kokoro_synth_options_default();
+    o.no_noise = 1;
+    kokoro_audio a, b;
+    assert_int_equal(kokoro_synthesize(from_file, (const int64_t *)ids->data + 1, 14, style, &o, &a), KOKORO_OK);
+    assert_int_equal(kokoro_synthesize(direct, (const int64_t *)ids->data + 1, 14, style, &o, &b), KOKORO_OK);
+    assert_int_equal(a.n_samples, b.n_samples);
+    assert_memory_equal(a.samples, b.samples, a.n_samples * sizeof(float));
+    kokoro_audio_free(&a);
+    kokoro_audio_free(&b);
+    kokoro_model_free(from_file);
+    kokoro_model_free(direct);
+    return n_params;
+}
+
 static void test_full_size_pth(void **state)
 {
     (void)state;
@@ -108,27 +135,8 @@ static void test_full_size_pth(void **state)
     assert_int_equal(kt_write_pth(pth, &t, 1), 0);
     kk_table_free(&t);
 
-    kokoro_model *from_file, *direct;
-    kokoro_status st = kokoro_model_load(pth, &from_file);
-    if (st != KOKORO_OK) printf("  %s\n", kokoro_last_error());
-    assert_int_equal(st, KOKORO_OK);
-    assert_int_equal(kokoro_model_load_test_weights(&direct), KOKORO_OK);
-    assert_int_equal(kokoro_model_num_params(from_file), kokoro_model_num_params(direct));
-    const kk_tensor *ids = kt_golden_get("short.input_ids");
-    const float *style = kt_golden_get("short.style")->data;
-    kokoro_synth_options o = kokoro_synth_options_default();
-    o.no_noise = 1;
-    kokoro_audio a, b;
-    assert_int_equal(kokoro_synthesize(from_file, (const int64_t *)ids->data + 1, 14, style, &o, &a), KOKORO_OK);
-    assert_int_equal(kokoro_synthesize(direct, (const int64_t *)ids->data + 1, 14, style, &o, &b), KOKORO_OK);
-    assert_int_equal(a.n_samples, b.n_samples);
-    assert_memory_equal(a.samples, b.samples, a.n_samples * sizeof(float));
     printf("  full-size .pth (%zu parameters): audio identical to the in-memory test weights\n",
-           kokoro_model_num_params(from_file));
-    kokoro_audio_free(&a);
-    kokoro_audio_free(&b);
-    kokoro_model_free(from_file);
-    kokoro_model_free(direct);
+           assert_pth_equals_test_weights(pth));
 
     /* and through kokoro-bench: --model FILE.pth == --test-weights, bit for bit */
     char args[1024];
@@ -349,27 +357,9 @@ static void test_full_size_parametrizations(void **state)
     assert_int_equal(n_g, 0);
     assert_int_equal(n_pos, 1);
 
-    kokoro_model *from_file, *direct;
-    kokoro_status st = kokoro_model_load(pth, &from_file);
-    if (st != KOKORO_OK) printf("  %s\n", kokoro_last_error());
-    assert_int_equal(st, KOKORO_OK);
-    assert_int_equal(kokoro_model_load_test_weights(&direct), KOKORO_OK);
-    assert_int_equal(kokoro_model_num_params(from_file), kokoro_model_num_params(direct));
-    const kk_tensor *ids = kt_golden_get("short.input_ids");
-    const float *style = kt_golden_get("short.style")->data;
-    kokoro_synth_options so = kokoro_synth_options_default();
-    so.no_noise = 1;
-    kokoro_audio a, b;
-    assert_int_equal(kokoro_synthesize(from_file, (const int64_t *)ids->data + 1, 14, style, &so, &a), KOKORO_OK);
-    assert_int_equal(kokoro_synthesize(direct, (const int64_t *)ids->data + 1, 14, style, &so, &b), KOKORO_OK);
-    assert_int_equal(a.n_samples, b.n_samples);
-    assert_memory_equal(a.samples, b.samples, a.n_samples * sizeof(float));
+    assert_pth_equals_test_weights(pth);
     printf("  %zu weight-norm pairs as parametrizations.weight.original0/1, plus position_ids: audio identical\n",
            n_wn);
-    kokoro_audio_free(&a);
-    kokoro_audio_free(&b);
-    kokoro_model_free(from_file);
-    kokoro_model_free(direct);
     unlink(pth);
 }
 
