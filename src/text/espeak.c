@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <espeak-ng/speak_lib.h>
+#include <utf8proc.h>
 
 #include "core/error.h"
 #include "text/text.h"
@@ -106,40 +107,103 @@ static int in_ranges(uint32_t cp, const range *r, size_t n)
     return 0;
 }
 
-/* espeak-ng 1.51 reads out of bounds (and can crash) on some characters of
+/* What espeak-ng is given, built from the text in a new buffer.
+ *
+ * espeak-ng 1.51 reads out of bounds (and can crash) on some characters of
  * scripts foreign to the voice (Devanagari for French, skin-tone emoji for
  * Hindi...). A voice cannot speak those scripts anyway, so each voice is
  * given only its own script and the common ranges; other characters become
- * spaces in espeak-ng's input (the chunk text keeps them). */
-static void restrict_script(const char *voice, char *s, size_t n)
+ * spaces (the chunk text keeps them).
+ *
+ * The Hindi and Japanese voices have no default letter group in their rules,
+ * and there 1.51 reads a symbol it knows by name inside a word ("=" after a
+ * digit, "2°") through a match record it never initialised (TranslateRules
+ * in dictionary.c; fixed upstream in 1.52 by commit 53348c51): a stale suffix
+ * length or pointer from an earlier word, which ended in a use-after-free in
+ * tests/fuzz/fuzz_frontend. So for these voices each symbol is made a word of
+ * its own, and the few that take that path even alone are replaced by their
+ * name or dropped. Both sets were found with a build of 1.51 instrumented to
+ * abort on that path, under the fuzzer. */
+typedef struct sym_name {
+    uint32_t cp;
+    const char *hi, *ja; /* NULL: dropped */
+} sym_name;
+
+static const sym_name alone_unsafe[] = {
+    {'#', NULL, NULL},
+    {'%', "प्रतिशत", "パーセント"},
+    {'&', "और", "アンド"},
+    {'*', NULL, NULL},
+    {'+', "प्लस", "プラス"},
+    {'/', NULL, NULL},
+    {'=', "बराबर", "イコール"},
+    {'@', "एट", "アット"},
+    {'\\', NULL, NULL},
+    {'~', NULL, NULL},
+    {0xAC, NULL, NULL},                            /* ¬ */
+    {0xB1, "प्लस माइनस", "プラスマイナス"},       /* ± */
+    {0xBC, NULL, NULL},                            /* ¼ */
+    {0xBD, NULL, NULL},                            /* ½ */
+    {0x207A, NULL, NULL}, {0x207C, NULL, NULL},    /* superscript + = */
+    {0x208A, NULL, NULL}, {0x208C, NULL, NULL},    /* subscript + = */
+    {0x20A9, NULL, NULL},                          /* ₩ */
+    {0x2153, NULL, NULL}, {0x2154, NULL, NULL},    /* ⅓ ⅔ */
+    {0x2191, NULL, NULL}, {0x2193, NULL, NULL},    /* ↑ ↓ */
+    {0x2212, "माइनस", "マイナス"},                  /* − */
+    {0x2234, NULL, NULL}, {0x2235, NULL, NULL},    /* ∴ ∵ */
+    {0x2248, NULL, NULL}, {0x2260, NULL, NULL},    /* ≈ ≠ */
+};
+
+static int is_symbol(uint32_t cp)
+{
+    if (cp < 0x80) return ispunct((int)cp) && !strchr(".,!?;:'\"()-", (int)cp);
+    switch (utf8proc_category((utf8proc_int32_t)cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_ZS:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static char *espeak_input(const char *voice, const char *s, size_t n)
 {
     const range *own = NULL;
     size_t nown = 0;
-    if (!strncmp(voice, "hi", 2)) { own = hi_ranges; nown = sizeof hi_ranges / sizeof hi_ranges[0]; }
-    else if (!strncmp(voice, "ja", 2)) { own = ja_ranges; nown = sizeof ja_ranges / sizeof ja_ranges[0]; }
+    int lang = 0; /* 1 Hindi, 2 Japanese: symbols by name */
+    if (!strncmp(voice, "hi", 2)) { own = hi_ranges; nown = sizeof hi_ranges / sizeof hi_ranges[0]; lang = 1; }
+    else if (!strncmp(voice, "ja", 2)) { own = ja_ranges; nown = sizeof ja_ranges / sizeof ja_ranges[0]; lang = 2; }
     else if (!strncmp(voice, "cmn", 3)) { own = zh_ranges; nown = sizeof zh_ranges / sizeof zh_ranges[0]; }
-    /* The Hindi voice reads symbols as words ("=" is "barābar"), and a few
-     * runs of them after an English word ("pint === ===") overflow a buffer
-     * inside espeak-ng 1.51 (found by tests/fuzz/fuzz_frontend): there, a
-     * symbol right after another one becomes a space, so runs are read as
-     * their first symbol. Sentence punctuation (".", "!", "?") is kept. */
-    int hi = !strncmp(voice, "hi", 2);
-    int prev_sym = 0;
+    /* a name with its spaces is at most 23 bytes for a 1-byte symbol */
+    size_t cap = (lang ? 24 : 1) * n + 1, o = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
         size_t k = kk_utf8_decode(s + i, n - i, &cp);
-        if (!k) { s[i++] = ' '; continue; }
-        int sym = cp < 0x80 && ispunct((int)cp);
-        if (hi && sym && prev_sym && !strchr(".!?", (int)cp)) {
-            s[i++] = ' ';
-            continue;
+        if (!k) { out[o++] = ' '; i++; continue; }
+        if (!in_ranges(cp, common_ranges, sizeof common_ranges / sizeof common_ranges[0]) && !in_ranges(cp, own, nown)) {
+            out[o++] = ' ';
+        } else if (lang && !in_ranges(cp, own, nown) && is_symbol(cp)) {
+            const sym_name *u = NULL;
+            for (size_t j = 0; j < sizeof alone_unsafe / sizeof alone_unsafe[0]; j++)
+                if (alone_unsafe[j].cp == cp) u = &alone_unsafe[j];
+            const char *word = u ? (lang == 1 ? u->hi : u->ja) : NULL;
+            size_t l = word ? strlen(word) : u ? 0 : k;
+            out[o++] = ' ';
+            memcpy(out + o, word ? word : s + i, l);
+            o += l;
+            if (l) out[o++] = ' ';
+        } else {
+            memcpy(out + o, s + i, k);
+            o += k;
         }
-        prev_sym = sym;
-        if (!in_ranges(cp, common_ranges, sizeof common_ranges / sizeof common_ranges[0]) && !in_ranges(cp, own, nown))
-            memset(s + i, ' ', k);
         i += k;
     }
+    out[o] = 0;
+    return out;
 }
 
 static kokoro_status run_espeak(const char *voice, const char *text, size_t len, char **out)
@@ -162,11 +226,8 @@ static kokoro_status run_espeak(const char *voice, const char *text, size_t len,
         }
         snprintf(g_voice, sizeof g_voice, "%s", voice);
     }
-    char *in = malloc(len + 1);
+    char *in = espeak_input(voice, text, len);
     if (!in) return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory");
-    memcpy(in, text, len);
-    in[len] = 0;
-    restrict_script(voice, in, len);
     size_t cap = 2 * len + 64, n = 0;
     char *res = malloc(cap);
     if (!res) { free(in); return kk_error(KOKORO_ERR_NOMEM, "espeak-ng: out of memory"); }

@@ -18,5 +18,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # -runs=0 only executes the given corpora (regressions and seeds) and exits
 echo "== $name: regressions and seeds"
 "$bin" "${opts[@]}" -runs=0 "$out/new" "${dirs[@]}"
-echo "== $name: fuzzing ${secs}s"
-"$bin" "${opts[@]}" -max_total_time="$secs" "$out/new" "${dirs[@]}"
+# A fixed seed (KOKORO_FUZZ_SEED, default 1) so that a red test suite can be
+# replayed; scripts/fuzz.sh does the long runs with fresh seeds.
+echo "== $name: fuzzing ${secs}s, seed ${KOKORO_FUZZ_SEED:-1}"
+"$bin" "${opts[@]}" -seed="${KOKORO_FUZZ_SEED:-1}" -max_total_time="$secs" "$out/new" "${dirs[@]}"
