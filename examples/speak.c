@@ -18,7 +18,8 @@ static kokoro_status on_piece(void *user, const kokoro_piece *p)
     t->pieces++;
     t->samples += p->n;
     t->words += p->n_words;
-    printf("piece %zu/%zu: %zu samples at %.2f s, \"%s\"\n", p->index + 1, p->count, p->n,
+    /* the count is an estimate ("~") while the front end is still reading ahead */
+    printf("piece %zu/%s%zu: %zu samples at %.2f s, \"%s\"\n", p->index + 1, p->count_exact ? "" : "~", p->count, p->n,
            (double)p->position / KOKORO_SAMPLE_RATE, p->phonemes);
     return KOKORO_OK;
 }

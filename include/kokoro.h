@@ -472,6 +472,27 @@ typedef struct kokoro_chunk {
 KOKORO_API kokoro_status kokoro_frontend_chunks(const kokoro_frontend *fe, const char *text, size_t len,
                                                 kokoro_chunk **chunks, size_t *n_chunks);
 KOKORO_API void kokoro_chunks_free(kokoro_chunk *chunks, size_t n_chunks);
+/* Frees one chunk's members (not the chunk itself) and zeroes it. */
+KOKORO_API void kokoro_chunk_clear(kokoro_chunk *chunk);
+
+/* The same chunks one at a time: the text is checked and normalised at once
+ * (steps 1-3), then phonemised a paragraph at a time as chunks are asked
+ * for, so the first chunk of a book-length text is ready after its first
+ * paragraph, not after the whole text. kokoro_frontend_chunks is this run
+ * to the end. The text is copied; fe must outlive the chunker. */
+typedef struct kokoro_chunker kokoro_chunker;
+KOKORO_API kokoro_status kokoro_chunker_new(const kokoro_frontend *fe, const char *text, size_t len,
+                                            kokoro_chunker **out);
+/* Moves the next chunk into *chunk (the caller frees it with
+ * kokoro_chunk_clear) and sets *have to 1, or sets *have to 0 at the end. */
+KOKORO_API kokoro_status kokoro_chunker_next(kokoro_chunker *chunker, kokoro_chunk *chunk, int *have);
+/* Non-zero once the chunk last returned was the last one. */
+KOKORO_API int kokoro_chunker_finished(const kokoro_chunker *chunker);
+/* How many chunks the text makes: exact (and *exact set to 1) once the
+ * whole text is phonemised; before that, the chunks made so far scaled by
+ * the share of the text they cover, always more than those returned. */
+KOKORO_API size_t kokoro_chunker_total(const kokoro_chunker *chunker, int *exact);
+KOKORO_API void kokoro_chunker_free(kokoro_chunker *chunker);
 
 /* The normalised text alone (steps 1-3), malloc'd, NUL-terminated. */
 KOKORO_API kokoro_status kokoro_frontend_normalize(const kokoro_frontend *fe, const char *text, size_t len, char **out);
@@ -527,9 +548,12 @@ KOKORO_API void kokoro_engine_workers(const kokoro_engine *engine, int *workers,
 
 typedef struct kokoro_progress {
     const char *what;       /* what is being read (a chapter title), or NULL */
-    size_t done, total;     /* chunks finished / in this call */
+    size_t done, total;     /* chunks finished / in this call: total is an estimate
+                               (always > done) until the front end has read the
+                               whole text, then exact (total_exact) */
     double audio_seconds;   /* audio produced so far in this call */
     double elapsed_seconds; /* since the call began */
+    int total_exact;
 } kokoro_progress;
 
 typedef struct kokoro_speak_options {
@@ -568,11 +592,13 @@ typedef struct kokoro_piece {
     const float *samples;
     size_t n;
     uint64_t position;          /* where samples[0] lies, from the call's start */
-    size_t index, count;        /* chunk index, chunks in this call */
+    size_t index, count;        /* chunk index, chunks in this call (an estimate,
+                                   > index + 1, until count_exact; see kokoro_progress) */
     size_t src_begin, src_end;  /* the chunk's bytes in the input text */
     const char *phonemes;       /* what was spoken ("" for a pause) */
     const kokoro_word_time *words;
     size_t n_words;
+    int count_exact;
 } kokoro_piece;
 
 /* Receives the pieces strictly in order, one at a time (on the writer thread
@@ -580,7 +606,11 @@ typedef struct kokoro_piece {
 typedef kokoro_status (*kokoro_piece_fn)(void *user, const kokoro_piece *piece);
 
 /* Text → chunks (the front end) → synthesis (in parallel when the perf
- * config says so; the output is identical either way) → joins → fn. */
+ * config says so; the output is identical either way) → joins → fn. The
+ * front end works a paragraph ahead of synthesis, so the first piece comes
+ * after the first paragraph is phonemised, however long the text. The text
+ * is checked (UTF-8, size, not empty) before any piece is delivered; a later
+ * front-end failure (out of memory) stops the call like a synthesis error. */
 KOKORO_API kokoro_status kokoro_engine_speak(kokoro_engine *engine, const char *text, size_t len,
                                              const kokoro_speak_options *opts, kokoro_piece_fn fn, void *user);
 /* kokoro_engine_speak into a file (or "-": stdout), written atomically. */

@@ -257,6 +257,7 @@ typedef struct speak_ctx {
     double t_cancel; /* when the other thread cancelled; after the call, how long it went on */
     int cancel_after; /* pieces before the other thread cancels; 0: never */
     atomic_int cancelled;
+    int total_exact;
     int bad;  /* a progress report out of order or off the calling thread */
     int over; /* the call returned */
 } speak_ctx;
@@ -288,7 +289,11 @@ static void on_progress(void *user, const kokoro_progress *p)
     speak_ctx *c = user;
     pthread_mutex_lock(&c->mu);
     if (!pthread_equal(pthread_self(), c->caller)) c->bad = 1;
-    if (p->done != c->last_done + 1 || p->done > p->total || (c->total && p->total != c->total)) c->bad = 1;
+    /* total: an estimate above done until the front end has read the text, then exact and fixed */
+    if (p->done != c->last_done + 1 || p->done > p->total || (c->total_exact && p->total != c->total)) c->bad = 1;
+    if (!p->total_exact && p->done >= p->total) c->bad = 1;
+    if (c->total_exact && !p->total_exact) c->bad = 1;
+    c->total_exact = p->total_exact;
     if (p->audio_seconds < c->last_audio || p->done != c->pieces) c->bad = 1;
     c->last_done = p->done;
     c->total = p->total;
@@ -366,6 +371,7 @@ static void test_engine_progress(void **state)
     assert_true(c.total >= 6); /* a chunk per sentence */
     assert_int_equal(c.progress_calls, c.total);
     assert_int_equal(c.last_done, c.total);
+    assert_true(c.total_exact);
     assert_int_equal(c.pieces, c.total);
     assert_true(c.last_audio > 0);
 }
@@ -385,6 +391,58 @@ static void test_engine_cancel(void **state)
         assert_true(c.pieces < c.total);
         assert_true(c.t_cancel < 2 * c.max_gap + 2.0);
     }
+}
+
+/* The front end runs a paragraph ahead of synthesis: the first piece of a
+ * long text arrives while most of the text is not yet phonemised (the
+ * chunk count is still an estimate then), with 1 and 2 workers. */
+typedef struct lazy_ctx {
+    atomic_int pieces;
+    int first_exact;
+    size_t first_total;
+} lazy_ctx;
+
+static kokoro_status lazy_piece(void *user, const kokoro_piece *p)
+{
+    lazy_ctx *c = user;
+    if (atomic_fetch_add(&c->pieces, 1) == 0) c->first_exact = p->count_exact, c->first_total = p->count;
+    return KOKORO_OK;
+}
+
+static int lazy_stop(void *user) { return atomic_load(&((lazy_ctx *)user)->pieces) > 0; }
+
+static void test_engine_front_end_streams(void **state)
+{
+    (void)state;
+    const char *para = "Go on, then.\n\n";
+    size_t n = 400, pl = strlen(para);
+    char *text = malloc(n * pl + 1);
+    for (size_t i = 0; i < n; i++) memcpy(text + i * pl, para, pl);
+    text[n * pl] = 0;
+    for (int workers = 1; workers <= 2; workers++) {
+        kokoro_engine_options eo = kokoro_engine_options_default();
+        eo.test_weights = 1;
+        eo.voices_path = KOKORO_TEST_DATA "/voices";
+        eo.perf.use_parallel = workers > 1;
+        eo.perf.max_workers = workers;
+        eo.perf.threads_per_worker = 1;
+        kokoro_engine *e;
+        assert_int_equal(kokoro_engine_open(&eo, &e), KOKORO_OK);
+        kokoro_speak_options o = kokoro_speak_options_default();
+        o.voice = "af_heart";
+        o.cancelled = lazy_stop;
+        lazy_ctx c = {0};
+        o.user = &c;
+        assert_int_equal(kokoro_engine_speak(e, text, strlen(text), &o, lazy_piece, &c), KOKORO_ERR_CANCELLED);
+        printf("  %d worker(s): first piece with the chunk count %s (%zu of %zu paragraphs)\n", workers,
+               c.first_exact ? "exact" : "estimated", c.first_total, n);
+        assert_int_equal(atomic_load(&c.pieces), 1);
+        assert_false(c.first_exact);
+        /* one chunk a paragraph: the estimate is about right already */
+        assert_true(c.first_total >= n / 2 && c.first_total <= 2 * n);
+        kokoro_engine_free(e);
+    }
+    free(text);
 }
 
 /* ---- performance config ---- */
@@ -484,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_perf_resolve),
         cmocka_unit_test(test_engine_progress),
         cmocka_unit_test(test_engine_cancel),
+        cmocka_unit_test(test_engine_front_end_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -433,6 +433,153 @@ static void test_script_sentence_marks(void **state)
     }
 }
 
+/* ---- the chunker, one chunk at a time ---- */
+
+typedef struct dump {
+    char *s;
+    size_t n, cap;
+} dump;
+
+static void dump_printf(dump *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    assert_true(k >= 0);
+    if (d->n + (size_t)k + 1 > d->cap) {
+        d->cap = (d->n + (size_t)k + 1) * 2;
+        d->s = realloc(d->s, d->cap);
+        assert_non_null(d->s);
+    }
+    va_start(ap, fmt);
+    vsnprintf(d->s + d->n, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    d->n += (size_t)k;
+}
+
+/* A line per chunk: spans, flags, ids, phonemes and words. */
+static void dump_chunk(dump *d, const kokoro_chunk *c)
+{
+    dump_printf(d, "%zu %zu %d %d %g %zu|%s|", c->src_begin, c->src_end, c->ends_sentence, c->ends_paragraph,
+                (double)c->pause_s, c->n_ids, c->phonemes);
+    for (size_t w = 0; w < c->n_words; w++)
+        dump_printf(d, "%zu-%zu:%zu-%zu ", c->words[w].src_begin, c->words[w].src_end, c->words[w].token_begin,
+                    c->words[w].token_end);
+    dump_printf(d, "\n");
+}
+
+static char *read_data(const char *rel, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", KOKORO_TEST_DATA, rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    b[n] = 0;
+    *len = (size_t)n;
+    return b;
+}
+
+/* The chunker phonemises a paragraph at a time; its chunks must be exactly
+ * those of phonemising the whole text first, as kokoro_frontend_chunks did
+ * before it (the hashes in tests/data/chunks/expected.tsv come from that
+ * code, commit e226b67): English and Japanese prose, and random text full of
+ * paragraph breaks, pause markers and markup. Also the one-at-a-time
+ * contract: finished only after the last chunk, the count an estimate above
+ * the chunks returned until the text is read, then exact. */
+static void test_chunker_equals_whole_text(void **state)
+{
+    (void)state;
+    size_t elen;
+    char *exp = read_data("chunks/expected.tsv", &elen);
+    int cases = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(exp, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#') continue;
+        char lang[16], input[256], hash[32];
+        size_t target, first, want_n;
+        assert_int_equal(sscanf(line, "%15s %255s %zu %zu %zu %31s", lang, input, &target, &first, &want_n, hash), 6);
+        size_t len;
+        char *text = read_data(input, &len);
+        kokoro_frontend *fe = fe_new(lang, target, first, 0);
+        kokoro_chunker *ch;
+        assert_int_equal(kokoro_chunker_new(fe, text, len, &ch), KOKORO_OK);
+        dump d = {0};
+        size_t n = 0, estimates = 0;
+        for (;;) {
+            kokoro_chunk c;
+            int have, exact;
+            assert_int_equal(kokoro_chunker_next(ch, &c, &have), KOKORO_OK);
+            if (!have) break;
+            n++;
+            size_t total = kokoro_chunker_total(ch, &exact);
+            if (!exact) {
+                assert_true(total > n);
+                estimates++;
+            }
+            assert_int_equal(kokoro_chunker_finished(ch), exact && total == n);
+            dump_chunk(&d, &c);
+            kokoro_chunk_clear(&c);
+            assert_null(c.text);
+        }
+        int exact;
+        assert_int_equal(kokoro_chunker_total(ch, &exact), n);
+        assert_true(exact && kokoro_chunker_finished(ch));
+        kokoro_chunker_free(ch);
+        uint64_t h = 14695981039346656037ull;
+        for (size_t i = 0; i < d.n; i++) h = (h ^ (unsigned char)d.s[i]) * 1099511628211ull;
+        char got[17];
+        snprintf(got, sizeof got, "%016llx", (unsigned long long)h);
+        printf("  %s %s %zu/%zu: %zu chunks (%zu with the count estimated) %s\n", lang, input, target, first, n,
+               estimates, got);
+        assert_int_equal(n, want_n);
+        assert_string_equal(got, hash);
+        /* a text of many paragraphs is not read to the end for its first chunks */
+        if (n > 100) assert_true(estimates > n / 2);
+        free(d.s);
+        free(text);
+        kokoro_frontend_free(fe);
+        cases++;
+    }
+    assert_true(cases >= 5);
+    free(exp);
+}
+
+/* Errors come at once (invalid UTF-8, the size limit), an empty text gives
+ * no chunk, and freeing a chunker half-way loses nothing (ASan, valgrind). */
+static void test_chunker_edges(void **state)
+{
+    (void)state;
+    kokoro_frontend *fe = fe_new("en-us", 0, 0, 0);
+    kokoro_chunker *ch = NULL;
+    assert_int_equal(kokoro_chunker_new(fe, "ab\xff", 3, &ch), KOKORO_ERR_FORMAT);
+    assert_null(ch);
+    assert_int_equal(kokoro_chunker_new(NULL, "a", 1, &ch), KOKORO_ERR_INVALID_ARG);
+    assert_int_equal(kokoro_chunker_new(fe, "", 0, &ch), KOKORO_OK);
+    kokoro_chunk c;
+    int have = 1;
+    assert_int_equal(kokoro_chunker_next(ch, &c, &have), KOKORO_OK);
+    assert_int_equal(have, 0);
+    assert_true(kokoro_chunker_finished(ch));
+    kokoro_chunker_free(ch);
+    const char *t = "One. Two.\n\nThree [pause:1s] four.\n\nFive.\n\nSix.";
+    assert_int_equal(kokoro_chunker_new(fe, t, strlen(t), &ch), KOKORO_OK);
+    assert_int_equal(kokoro_chunker_next(ch, &c, &have), KOKORO_OK);
+    assert_int_equal(have, 1);
+    assert_false(kokoro_chunker_finished(ch));
+    kokoro_chunk_clear(&c);
+    kokoro_chunker_free(ch); /* chunks still queued are freed */
+    kokoro_chunker_free(NULL);
+    kokoro_chunk_clear(NULL);
+    kokoro_frontend_free(fe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +592,8 @@ int main(void)
         cmocka_unit_test(test_line_breaks),
         cmocka_unit_test(test_source_spans),
         cmocka_unit_test(test_script_sentence_marks),
+        cmocka_unit_test(test_chunker_equals_whole_text),
+        cmocka_unit_test(test_chunker_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

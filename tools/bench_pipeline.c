@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@
 
 typedef struct bp_args {
     const char *text_path, *book_path, *model_path, *voices_path, *voice, *json_path, *out_path;
-    int test_weights, async_io, oversubscribe, no_noise;
+    int test_weights, async_io, oversubscribe, no_noise, first_only;
     long chars, chunk_tokens, first_tokens;
     uint64_t seed;
     int workers[BP_MAX_LIST], n_workers;
@@ -76,7 +77,8 @@ static void usage(FILE *f)
             "usage: kokoro-bench (--text FILE | --book FILE) [--test-weights | --model FILE]\n"
             "                    [--voices PATH] [--voice V] [--workers LIST] [--threads LIST]\n"
             "                    [--oversubscribe] [--async-io] [--chars N] [--chunk-tokens N]\n"
-            "                    [--first-chunk-tokens N] [--seed N] [--no-noise] [--out FILE] [--json OUT]\n"
+            "                    [--first-chunk-tokens N] [--seed N] [--no-noise] [--first-audio-only]\n"
+            "                    [--out FILE] [--json OUT]\n"
             "\n"
             "  --text FILE         one text, spoken in a single call\n"
             "  --book FILE         a txt/Markdown/EPUB/PDF book, chapter after chapter\n"
@@ -92,6 +94,9 @@ static void usage(FILE *f)
             "  --chars N           only the first N characters of the input\n"
             "  --chunk-tokens N    chunk size aimed at (default: the front end's)\n"
             "  --first-chunk-tokens N  a smaller first chunk, for fast first audio\n"
+            "  --first-audio-only  each configuration stops at its first piece: the first-audio\n"
+            "                      latency of a long input without speaking all of it (wall,\n"
+            "                      audio and RTF then cover that piece only)\n"
             "  --out FILE          each configuration also writes its audio there\n"
             "  --json OUT          all numbers as JSON\n"
             "\n"
@@ -144,7 +149,7 @@ static int parse_list(const char *opt, const char *s, int *out, int *n)
 
 enum {
     O_TEXT = 256, O_BOOK, O_MODEL, O_TESTW, O_VOICES, O_VOICE, O_WORKERS, O_THREADS, O_OVER, O_ASYNC, O_CHARS,
-    O_CHUNK, O_FIRST, O_SEED, O_NONOISE, O_OUT, O_JSON, O_ONE, O_HELP
+    O_CHUNK, O_FIRST, O_SEED, O_NONOISE, O_OUT, O_JSON, O_ONE, O_FONLY, O_HELP
 };
 
 static int parse_args(int argc, char **argv, bp_args *a)
@@ -168,6 +173,7 @@ static int parse_args(int argc, char **argv, bp_args *a)
         {"out", required_argument, 0, O_OUT},
         {"json", required_argument, 0, O_JSON},
         {"one-config", required_argument, 0, O_ONE},
+        {"first-audio-only", no_argument, 0, O_FONLY},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -207,6 +213,7 @@ static int parse_args(int argc, char **argv, bp_args *a)
         case O_NONOISE: a->no_noise = 1; break;
         case O_OUT: a->out_path = optarg; break;
         case O_JSON: a->json_path = optarg; break;
+        case O_FONLY: a->first_only = 1; break;
         case O_ONE: {
             char end;
             if (sscanf(optarg, "%d,%d%c", &a->one_w, &a->one_t, &end) != 2 || a->one_w < 1 || a->one_t < 1) {
@@ -248,7 +255,15 @@ typedef struct bp_sink {
     double t0, first;
     uint64_t hash, samples, pieces;
     kokoro_writer *w;
+    int first_only;
+    atomic_int got_first; /* read by the engine's cancel poll, from any thread */
 } bp_sink;
+
+static int stop_after_first(void *user)
+{
+    bp_sink *s = user;
+    return s->first_only && atomic_load(&s->got_first);
+}
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {
@@ -267,6 +282,7 @@ static kokoro_status on_piece(void *user, const kokoro_piece *p)
     s->hash = fnv1a(s->hash, p->samples, p->n * sizeof *p->samples);
     s->samples += p->n;
     s->pieces++;
+    atomic_store(&s->got_first, 1);
     return s->w ? kokoro_writer_write(s->w, p->samples, p->n) : KOKORO_OK;
 }
 
@@ -368,7 +384,9 @@ static long peak_rss_kib(void)
 static int speak_one(kokoro_engine *e, const char *text, size_t len, const kokoro_speak_options *so, bp_sink *sink,
                      const char *what)
 {
-    if (kokoro_engine_speak(e, text, len, so, on_piece, sink) != KOKORO_OK) {
+    kokoro_status st = kokoro_engine_speak(e, text, len, so, on_piece, sink);
+    if (st == KOKORO_ERR_CANCELLED && stop_after_first(sink)) return 0; /* --first-audio-only */
+    if (st != KOKORO_OK) {
         fprintf(stderr, "kokoro-bench: %s: %s\n", what, kokoro_last_error());
         return -1;
     }
@@ -419,7 +437,9 @@ static int run_one(const bp_args *a)
     so.target_tokens = (size_t)a->chunk_tokens;
     so.first_tokens = (size_t)a->first_tokens;
 
-    bp_sink sink = {.first = -1, .hash = 14695981039346656037ull};
+    bp_sink sink = {.first = -1, .hash = 14695981039346656037ull, .first_only = a->first_only};
+    so.cancelled = stop_after_first;
+    so.user = &sink;
     kokoro_writer_options wo = kokoro_writer_options_default();
     if (a->out_path && kokoro_writer_open(a->out_path, &wo, &sink.w) != KOKORO_OK) {
         fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
@@ -449,7 +469,7 @@ static int run_one(const bp_args *a)
         } else {
             /* memory streaming: one chapter's text and audio at a time */
             size_t nch = kokoro_document_chapter_count(doc);
-            for (size_t i = 0; i < nch && used < budget && rc == 0; i++) {
+            for (size_t i = 0; i < nch && used < budget && rc == 0 && !stop_after_first(&sink); i++) {
                 char *text, what[64];
                 size_t len;
                 if (kokoro_document_chapter_text(doc, i, &text, &len) != KOKORO_OK) {
@@ -600,6 +620,7 @@ static int write_json(const bp_args *a, int cores, const bp_result *res, int n, 
     cJSON_AddStringToObject(root, "version", kokoro_version());
     cJSON_AddNumberToObject(root, "cores", cores);
     cJSON_AddBoolToObject(root, "async_io", a->async_io);
+    cJSON_AddBoolToObject(root, "first_audio_only", a->first_only);
     cJSON_AddNumberToObject(root, "chars", (double)res[0].chars);
     cJSON_AddNumberToObject(root, "chapters", (double)res[0].chapters);
     cJSON_AddNumberToObject(root, "chunk_tokens", (double)a->chunk_tokens);
@@ -699,6 +720,7 @@ int kk_bench_pipeline_main(int argc, char **argv)
     printf("kokoro-bench %s: %s %s, %s, %d cores, %d configurations%s, each in a child process\n", kokoro_version(),
            a.text_path ? "text" : "book", a.text_path ? a.text_path : a.book_path,
            a.test_weights ? "test weights" : a.model_path, cores, n, a.async_io ? ", async I/O" : "");
+    if (a.first_only) printf("first audio only: each configuration stops at its first piece\n");
     for (int i = 0; i < n; i++) {
         if (run_child(argc, argv, cfg[i][0], cfg[i][1], &res[i])) {
             free(res);

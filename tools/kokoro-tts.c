@@ -290,8 +290,9 @@ static void progress(void *user, const kokoro_progress *p)
     char bar[32];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\r[%s] %zu/%zu chunks  %.1f s audio  RTF %.2f  ETA %d:%02d ", bar, p->done, p->total, made, rtf,
-            (int)eta / 60, (int)eta % 60);
+    /* "~": the front end is still reading ahead, the count is its estimate */
+    fprintf(stderr, "\r[%s] %zu/%s%zu chunks  %.1f s audio  RTF %.2f  ETA %s%d:%02d ", bar, p->done,
+            p->total_exact ? "" : "~", p->total, made, rtf, p->total_exact ? "" : "~", (int)eta / 60, (int)eta % 60);
     if (p->done == p->total) fprintf(stderr, "\n");
     fflush(stderr);
 }
@@ -322,8 +323,8 @@ static kokoro_status on_piece(void *user, const kokoro_piece *piece)
 {
     run_state *rs = user;
     if (debug)
-        fprintf(stderr, "kokoro-tts: chunk %zu/%zu, bytes %zu-%zu, %zu samples at %.3f s: %s\n", piece->index + 1,
-                piece->count, piece->src_begin, piece->src_end, piece->n,
+        fprintf(stderr, "kokoro-tts: chunk %zu/%s%zu, bytes %zu-%zu, %zu samples at %.3f s: %s\n", piece->index + 1,
+                piece->count_exact ? "" : "~", piece->count, piece->src_begin, piece->src_end, piece->n,
                 (double)piece->position / KOKORO_SAMPLE_RATE, piece->phonemes);
     return rs->player ? kokoro_player_write(rs->player, piece->samples, piece->n) : KOKORO_OK;
 }

@@ -1,7 +1,9 @@
 /* The engine: text → front end chunks → synthesis on N workers → joins →
- * pieces in order. Each chunk draws its noise from (seed, chunk index), never
- * from the thread that ran it, so a parallel run equals the sequential one
- * sample for sample. */
+ * pieces in order. The front end runs as the pipeline's producer, a
+ * paragraph at a time, so synthesis starts after the first paragraph, not
+ * after the whole text. Each chunk draws its noise from (seed, chunk index),
+ * never from the thread that ran it, so a parallel run equals the sequential
+ * one sample for sample. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,10 @@ kokoro_speak_options kokoro_speak_options_default(void)
 /* ---- one call ---- */
 
 typedef struct task {
+    kokoro_chunk chunk;
+    int last;            /* no chunk follows */
+    size_t total;        /* the chunk count as known when this one was made */
+    int exact;
     kokoro_audio audio; /* empty for a pause */
     float style[KOKORO_STYLE_DIM];
 } task;
@@ -102,13 +108,16 @@ typedef struct item { /* a piece queued for the writer thread, owning its buffer
     kokoro_piece piece;
     float *samples;
     kokoro_word_time *words;
+    char *phonemes;
 } item;
 
 typedef struct speak_run {
     kokoro_engine *e;
     const kokoro_speak_options *o;
-    kokoro_chunk *chunks;
-    size_t n;
+    kokoro_chunker *chunker; /* used by the producer only */
+    kokoro_chunk first;      /* chunk 0, read before the run to reject an empty text */
+    int have_first;
+    kokoro_pause_kind next_pause; /* before the next chunk, from the one consumed last */
     kokoro_piece_fn fn;
     void *user;
     kokoro_joiner *joiner;
@@ -134,13 +143,29 @@ static uint64_t chunk_seed(uint64_t seed, size_t k)
     return x ^ (x >> 31);
 }
 
+/* Called serially, in index order: the front end makes the next chunk. */
 static kokoro_status produce(void *ctx, size_t index, void **out)
 {
     speak_run *r = ctx;
     *out = NULL;
-    if (index >= r->n) return KOKORO_OK;
+    kokoro_chunk c;
+    int have = 0;
+    kokoro_status st = KOKORO_OK;
+    if (index == 0 && r->have_first) {
+        c = r->first, have = 1;
+        r->have_first = 0;
+    } else {
+        st = kokoro_chunker_next(r->chunker, &c, &have);
+    }
+    if (st != KOKORO_OK || !have) return st;
     task *t = calloc(1, sizeof *t);
-    if (!t) return kk_error(KOKORO_ERR_NOMEM, "out of memory");
+    if (!t) {
+        kokoro_chunk_clear(&c);
+        return kk_error(KOKORO_ERR_NOMEM, "out of memory");
+    }
+    t->chunk = c;
+    t->last = kokoro_chunker_finished(r->chunker);
+    t->total = kokoro_chunker_total(r->chunker, &t->exact);
     *out = t;
     return KOKORO_OK;
 }
@@ -149,7 +174,7 @@ static kokoro_status work(void *ctx, size_t index, void *p)
 {
     speak_run *r = ctx;
     task *t = p;
-    const kokoro_chunk *c = &r->chunks[index];
+    const kokoro_chunk *c = &t->chunk;
     if (c->pause_s > 0 || c->n_ids == 0) return KOKORO_OK;
     kokoro_status st = kokoro_voices_style(r->e->voices, r->o->voice, c->n_ids, t->style);
     if (st != KOKORO_OK) return st;
@@ -167,6 +192,7 @@ static void discard(void *ctx, void *p)
     (void)ctx;
     task *t = p;
     kokoro_audio_free(&t->audio);
+    kokoro_chunk_clear(&t->chunk);
     free(t);
 }
 
@@ -194,13 +220,12 @@ static kokoro_status collect(void *ctx, const float *x, size_t n)
     return KOKORO_OK;
 }
 
-static kokoro_pause_kind pause_before(const speak_run *r, size_t k)
+/* The pause after chunk c, before the next one. */
+static kokoro_pause_kind pause_after(const kokoro_chunk *c)
 {
-    if (k == 0) return KOKORO_PAUSE_NONE;
-    const kokoro_chunk *prev = &r->chunks[k - 1];
-    if (prev->pause_s > 0) return KOKORO_PAUSE_NONE; /* the marker was the pause */
-    if (prev->ends_paragraph) return KOKORO_PAUSE_PARAGRAPH;
-    if (prev->ends_sentence) return KOKORO_PAUSE_SENTENCE;
+    if (c->pause_s > 0) return KOKORO_PAUSE_NONE; /* the marker was the pause */
+    if (c->ends_paragraph) return KOKORO_PAUSE_PARAGRAPH;
+    if (c->ends_sentence) return KOKORO_PAUSE_SENTENCE;
     return KOKORO_PAUSE_CLAUSE;
 }
 
@@ -211,6 +236,7 @@ static kokoro_status q_write(void *ctx, void *p)
     kokoro_status st = r->fn(r->user, &it->piece);
     free(it->samples);
     free(it->words);
+    free(it->phonemes);
     free(it);
     return st;
 }
@@ -221,6 +247,7 @@ static void q_drop(void *ctx, void *p)
     item *it = p;
     free(it->samples);
     free(it->words);
+    free(it->phonemes);
     free(it);
 }
 
@@ -228,7 +255,7 @@ static kokoro_status consume(void *ctx, size_t k, void *p)
 {
     speak_run *r = ctx;
     task *t = p;
-    const kokoro_chunk *c = &r->chunks[k];
+    kokoro_chunk *c = &t->chunk;
     r->nbuf = 0;
     size_t trimmed = 0;
     uint64_t start = 0;
@@ -240,10 +267,11 @@ static kokoro_status consume(void *ctx, size_t k, void *p)
                : kk_error(KOKORO_ERR_NOMEM, "out of memory");
         free(z);
     } else {
-        st = kokoro_joiner_push(r->joiner, t->audio.samples, t->audio.n_samples, pause_before(r, k), r->o->no_trim,
-                                &trimmed, &start);
+        st = kokoro_joiner_push(r->joiner, t->audio.samples, t->audio.n_samples, k ? r->next_pause : KOKORO_PAUSE_NONE,
+                                r->o->no_trim, &trimmed, &start);
     }
-    if (st == KOKORO_OK && k + 1 == r->n) st = kokoro_joiner_finish(r->joiner);
+    r->next_pause = pause_after(c);
+    if (st == KOKORO_OK && t->last) st = kokoro_joiner_finish(r->joiner);
 
     /* word times from the predicted durations: token i lasts durations[i + 1]
      * frames (durations[0] is the leading pad) */
@@ -272,19 +300,27 @@ static kokoro_status consume(void *ctx, size_t k, void *p)
         }
     }
     kokoro_audio_free(&t->audio);
+    size_t total = t->total > k + 1 || t->last ? t->total : k + 2;
+    int exact = t->exact;
+    char *phonemes = c->phonemes;
+    c->phonemes = NULL;
+    size_t src_begin = c->src_begin, src_end = c->src_end;
+    kokoro_chunk_clear(c);
     free(t);
     if (st != KOKORO_OK) {
         free(words);
+        free(phonemes);
         return st;
     }
     kokoro_piece piece = {.samples = r->buf,
                           .n = r->nbuf,
                           .position = r->emitted,
                           .index = k,
-                          .count = r->n,
-                          .src_begin = c->src_begin,
-                          .src_end = c->src_end,
-                          .phonemes = c->phonemes ? c->phonemes : "",
+                          .count = total,
+                          .count_exact = exact,
+                          .src_begin = src_begin,
+                          .src_end = src_end,
+                          .phonemes = phonemes ? phonemes : "",
                           .words = words,
                           .n_words = nw};
     r->emitted += r->nbuf;
@@ -295,22 +331,26 @@ static kokoro_status consume(void *ctx, size_t k, void *p)
             free(it);
             free(copy);
             free(words);
+            free(phonemes);
             return kk_error(KOKORO_ERR_NOMEM, "out of memory queueing audio");
         }
         memcpy(copy, r->buf, r->nbuf * sizeof *copy);
         it->samples = copy;
         it->words = words;
+        it->phonemes = phonemes;
         it->piece = piece;
         it->piece.samples = copy;
-        st = kk_asyncq_push(r->q, it); /* the chunk's text and phonemes outlive the queue */
+        st = kk_asyncq_push(r->q, it);
     } else {
         st = r->fn(r->user, &piece);
         free(words);
+        free(phonemes);
     }
     if (st == KOKORO_OK && r->o->progress) {
         kokoro_progress pr = {.what = r->o->what,
                               .done = k + 1,
-                              .total = r->n,
+                              .total = total,
+                              .total_exact = exact,
                               .audio_seconds = (double)r->emitted / KOKORO_SAMPLE_RATE,
                               .elapsed_seconds = now() - r->t0};
         r->o->progress(r->o->user, &pr);
@@ -348,14 +388,11 @@ kokoro_status kokoro_engine_speak(kokoro_engine *e, const char *text, size_t len
     kokoro_frontend *fe = NULL;
     speak_run r = {.e = e, .o = o, .fn = fn, .user = user, .t0 = now()};
     if ((st = kokoro_frontend_new(&fo, &fe)) != KOKORO_OK) return st;
-    st = kokoro_frontend_chunks(fe, text ? text : "", len, &r.chunks, &r.n);
-    kokoro_frontend_free(fe);
-    if (st != KOKORO_OK) return st;
-    if (r.n == 0) {
-        kokoro_chunks_free(r.chunks, r.n);
-        return kk_error(KOKORO_ERR_INVALID_ARG, "nothing to say: the text is empty (or only markup and spaces)");
-    }
-    st = kokoro_joiner_new_sink(&o->join, collect, &r, &r.joiner);
+    st = kokoro_chunker_new(fe, text ? text : "", len, &r.chunker);
+    if (st == KOKORO_OK) st = kokoro_chunker_next(r.chunker, &r.first, &r.have_first);
+    if (st == KOKORO_OK && !r.have_first)
+        st = kk_error(KOKORO_ERR_INVALID_ARG, "nothing to say: the text is empty (or only markup and spaces)");
+    if (st == KOKORO_OK) st = kokoro_joiner_new_sink(&o->join, collect, &r, &r.joiner);
     if (st == KOKORO_OK && e->perf.use_async_io) st = kk_asyncq_start((size_t)e->perf.io_queue_size, q_write, q_drop, &r, &r.q);
     if (st == KOKORO_OK) {
         static const kk_pipeline_ops ops = {produce, work, consume, discard, stopped};
@@ -368,7 +405,9 @@ kokoro_status kokoro_engine_speak(kokoro_engine *e, const char *text, size_t len
     }
     kokoro_joiner_free(r.joiner);
     free(r.buf);
-    kokoro_chunks_free(r.chunks, r.n);
+    if (r.have_first) kokoro_chunk_clear(&r.first);
+    kokoro_chunker_free(r.chunker);
+    kokoro_frontend_free(fe);
     return st;
 }
 

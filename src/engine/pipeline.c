@@ -25,6 +25,7 @@ typedef struct run {
     pthread_cond_t ready; /* a task finished, or the input ended */
     slot *ring;
     size_t produced, consumed;
+    int producing; /* a worker is in produce (outside the lock) */
     int ended, stop;
     /* the failure with the lowest index so far */
     int failed;
@@ -51,16 +52,28 @@ static void *worker(void *arg)
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->stop || r->ended || r->failed || cancelled(r)) break;
-        if (r->produced >= r->consumed + r->window) {
+        if (r->producing || r->produced >= r->consumed + r->window) {
             pthread_cond_wait(&r->more, &r->mu);
             continue;
         }
-        /* production is serial: it happens under the lock, in index order */
+        /* production is serial, in index order, but outside the lock (it
+         * runs the front end): the others go on working and consuming */
         size_t idx = r->produced;
         void *task = NULL;
+        r->producing = 1;
+        pthread_mutex_unlock(&r->mu);
         kokoro_status st = r->ops->produce(r->ctx, idx, &task);
+        char pmsg[1024] = "";
+        if (st != KOKORO_OK) snprintf(pmsg, sizeof pmsg, "%s", kokoro_last_error());
+        pthread_mutex_lock(&r->mu);
+        r->producing = 0;
+        pthread_cond_broadcast(&r->more);
+        if (task && (r->stop || r->failed)) { /* the run ended meanwhile */
+            r->ops->discard(r->ctx, task);
+            break;
+        }
         if (st != KOKORO_OK) {
-            record_failure(r, idx, st, kokoro_last_error());
+            record_failure(r, idx, st, pmsg);
             r->ended = 1;
             pthread_cond_broadcast(&r->ready);
             break;

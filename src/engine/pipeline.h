@@ -12,7 +12,8 @@
 #include "kokoro.h"
 
 typedef struct kk_pipeline_ops {
-    /* Called serially. Sets *task and returns KOKORO_OK, or returns
+    /* Called serially, in index order (on a worker, while the others work:
+     * it may be slow). Sets *task and returns KOKORO_OK, or returns
      * KOKORO_OK with *task NULL at the end of the input, or an error. */
     kokoro_status (*produce)(void *ctx, size_t index, void **task);
     /* Called on any worker thread, concurrently for different tasks. */

@@ -877,31 +877,24 @@ static kokoro_status phon_words(build *bd, const words *ws, size_t a, size_t b, 
     return hard_split(bd, &ws->v[a], a == 0, out);
 }
 
-/* All units of the piece [pb, pe). */
-static kokoro_status build_units(const kokoro_frontend *fe, const kk_mstr *m, const kk_markups *mk, size_t pb, size_t pe,
-                                 units *out, size_t *lead_end_out)
+/* The units of words [i, j) of a piece split into ws: one espeak-ng run per
+ * phonemizer segment (words up to a mark or a clause-ending line break). */
+static kokoro_status build_units(build *bd, const words *ws, size_t i, size_t j, units *out)
 {
-    words ws = {0};
-    size_t lead_end;
-    kokoro_status st = split_words(fe, m, pb, pe, &ws, &lead_end);
-    *lead_end_out = lead_end;
-    build bd = {fe, m, mk, pb, lead_end};
-    size_t i = 0;
-    while (!st && i < ws.n) {
+    kokoro_status st = KOKORO_OK;
+    const kk_mstr *m = bd->m;
+    while (!st && i < j) {
         size_t e = i;
-        /* a phonemizer segment: words up to a mark or a line break */
-        while (e < ws.n) {
-            /* phonemizer cuts at marks; a clause-ending line break cuts too */
-            int cut = ws.v[e].brk >= BRK_CLAUSE;
-            for (size_t q = ws.v[e].mb; q < ws.v[e].me && !cut; q++)
+        while (e < j) {
+            int cut = ws->v[e].brk >= BRK_CLAUSE;
+            for (size_t q = ws->v[e].mb; q < ws->v[e].me && !cut; q++)
                 if (!is_space_b(m->s[q])) cut = 1;
             e++;
             if (cut) break;
         }
-        st = phon_words(&bd, &ws, i, e, out);
+        st = phon_words(bd, ws, i, e, out);
         i = e;
     }
-    free(ws.v);
     return st;
 }
 
@@ -994,9 +987,11 @@ static kokoro_status emit_chunk(const kk_mstr *m, const units *u, size_t a, size
 
 static int cut_rank(int brk) { return brk >= BRK_SENT ? 2 : brk >= BRK_CLAUSE ? 1 : 0; }
 
-static void chunk_clear(kokoro_chunk *c)
+void kokoro_chunk_clear(kokoro_chunk *c)
 {
+    if (!c) return;
     free(c->text); free(c->phonemes); free(c->ids); free(c->words);
+    memset(c, 0, sizeof *c);
 }
 
 /* Evens out the last two chunks of a paragraph, units [pa, pe] and (pe, end],
@@ -1060,7 +1055,7 @@ static kokoro_status pack(const kokoro_frontend *fe, const kk_mstr *m, const uni
         if (have_prev && to_target && last_of_para && pe + 1 == i)
             cut = balance_cut(fe, u, pa, pe, end);
         if (have_prev && cut != pe) { /* re-emit the previous chunk shorter, then this one */
-            chunk_clear(&out->v[--out->n]);
+            kokoro_chunk_clear(&out->v[--out->n]);
             st = emit_chunk(m, u, pa, cut + 1, u->v[cut + 1].nb, out);
             i = cut + 1;
         }
@@ -1086,56 +1081,177 @@ void kokoro_chunks_free(kokoro_chunk *c, size_t n)
     free(c);
 }
 
+/* ---- the chunker: the text normalised at once, then phonemised and packed
+ * a paragraph at a time. A paragraph end always cuts a chunk and no
+ * phonemizer segment crosses one, so this gives exactly the chunks of
+ * phonemising the whole text first. ---- */
+
+struct kokoro_chunker {
+    const kokoro_frontend *fe;
+    kk_mstr m;
+    kk_markups mk;
+    size_t pb, pe;    /* the current piece (text between pause markers) */
+    int in_piece;     /* ws holds the words of [pb, pe) */
+    words ws;
+    build bd;
+    size_t wi;        /* the next word to phonemise */
+    size_t units;     /* units the piece has made so far */
+    int first;        /* the next chunk with sound is the first: use the short budget */
+    int read;         /* the whole text is in q */
+    chunks q;         /* chunks made, not yet returned: [qh, q.n) */
+    size_t qh, returned;
+    kokoro_status st; /* sticky */
+};
+
+static kokoro_status push_plain(chunks *q, const char *text, size_t n, size_t src_b, size_t src_e, float pause_s)
+{
+    kokoro_chunk c;
+    memset(&c, 0, sizeof c);
+    c.text = strndup(text, n);
+    c.phonemes = strdup("");
+    c.src_begin = src_b;
+    c.src_end = src_e;
+    c.pause_s = pause_s;
+    if (!c.text || !c.phonemes) { free(c.text); free(c.phonemes); return kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
+    return chunks_push(q, c);
+}
+
+/* One step: starts a piece, packs one paragraph, or ends a piece. */
+static kokoro_status chunker_step(kokoro_chunker *ch)
+{
+    kk_mstr *m = &ch->m;
+    if (!ch->in_piece) {
+        ch->pe = ch->pb;
+        while (ch->pe < m->len && m->s[ch->pe] != '\x01') ch->pe++;
+        ch->ws.n = 0;
+        size_t lead_end = ch->pb;
+        kokoro_status st = split_words(ch->fe, m, ch->pb, ch->pe, &ch->ws, &lead_end);
+        if (st) return st;
+        ch->bd = (build){ch->fe, m, &ch->mk, ch->pb, lead_end};
+        ch->in_piece = 1;
+        ch->wi = 0;
+        ch->units = 0;
+        return KOKORO_OK;
+    }
+    if (ch->wi < ch->ws.n) {
+        size_t j = ch->wi;
+        while (j < ch->ws.n && ch->ws.v[j].brk < BRK_PARA) j++;
+        if (j < ch->ws.n) j++; /* the paragraph's last word */
+        units u = {0};
+        kokoro_status st = build_units(&ch->bd, &ch->ws, ch->wi, j, &u);
+        /* the paragraph's text runs to the next one's first word */
+        size_t text_end = j < ch->ws.n ? ch->ws.v[j].b : ch->pe;
+        if (!st && u.n) st = pack(ch->fe, m, &u, text_end, &ch->first, &ch->q);
+        ch->units += u.n;
+        units_free(&u);
+        ch->wi = j;
+        return st;
+    }
+    kokoro_status st = KOKORO_OK;
+    if (ch->units == 0 && ch->pe > ch->pb) {
+        /* only spaces or punctuation: kept as a silent chunk so no text is lost */
+        size_t sb, se;
+        span_of(m, ch->pb, ch->pe, &sb, &se);
+        st = push_plain(&ch->q, m->s + ch->pb, ch->pe - ch->pb, sb, se, 0);
+    }
+    ch->in_piece = 0;
+    if (st || ch->pe >= m->len) {
+        ch->read = 1;
+        if (!st && ch->q.n) { /* the text's end is a paragraph end */
+            kokoro_chunk *last = &ch->q.v[ch->q.n - 1];
+            last->ends_sentence = last->ends_paragraph = last->n_ids > 0;
+        }
+        return st;
+    }
+    /* a pause marker */
+    st = push_plain(&ch->q, "", 0, m->beg[ch->pe], m->end[ch->pe], ch->mk.v[m->item[ch->pe]].pause_s);
+    ch->pb = ch->pe + 1;
+    return st;
+}
+
+kokoro_status kokoro_chunker_new(const kokoro_frontend *fe, const char *text, size_t len, kokoro_chunker **out)
+{
+    if (!fe || !out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_chunker_new: NULL argument");
+    *out = NULL;
+    kokoro_chunker *ch = calloc(1, sizeof *ch);
+    if (!ch) return kk_error(KOKORO_ERR_NOMEM, "text: out of memory");
+    ch->fe = fe;
+    ch->first = 1;
+    kokoro_status st = normalize(fe, text, len, &ch->m, &ch->mk);
+    if (st) {
+        kokoro_chunker_free(ch);
+        return st;
+    }
+    *out = ch;
+    return KOKORO_OK;
+}
+
+kokoro_status kokoro_chunker_next(kokoro_chunker *ch, kokoro_chunk *chunk, int *have)
+{
+    if (!ch || !chunk || !have) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_chunker_next: NULL argument");
+    *have = 0;
+    memset(chunk, 0, sizeof *chunk);
+    if (ch->st) return kk_error(ch->st, "text: the chunker stopped at an earlier error");
+    /* keep one chunk ahead: the last one is only known once the text ends */
+    if (ch->qh == ch->q.n) ch->qh = ch->q.n = 0;
+    while (!ch->read && ch->q.n - ch->qh < 2) {
+        kokoro_status st = chunker_step(ch);
+        if (st) return ch->st = st;
+    }
+    if (ch->qh == ch->q.n) return KOKORO_OK;
+    *chunk = ch->q.v[ch->qh++];
+    ch->returned++;
+    *have = 1;
+    return KOKORO_OK;
+}
+
+int kokoro_chunker_finished(const kokoro_chunker *ch) { return ch && ch->read && ch->qh == ch->q.n; }
+
+size_t kokoro_chunker_total(const kokoro_chunker *ch, int *exact)
+{
+    if (exact) *exact = 0;
+    if (!ch) return 0;
+    size_t known = ch->returned + (ch->q.n - ch->qh);
+    if (ch->read) {
+        if (exact) *exact = 1;
+        return known;
+    }
+    size_t at = !ch->in_piece ? ch->pb : ch->wi < ch->ws.n ? ch->ws.v[ch->wi].b : ch->pe;
+    size_t left = ch->m.len > at ? ch->m.len - at : 0;
+    double rest = at ? (double)known * (double)left / (double)at : (double)left / 1000.0;
+    /* known > returned here: one chunk is always held back until the end */
+    size_t r = left == 0 ? 0 : rest < 1 ? 1 : rest > 1e12 ? (size_t)1e12 : (size_t)(rest + 0.5);
+    return known + r;
+}
+
+void kokoro_chunker_free(kokoro_chunker *ch)
+{
+    if (!ch) return;
+    for (size_t i = ch->qh; i < ch->q.n; i++) kokoro_chunk_clear(&ch->q.v[i]);
+    free(ch->q.v);
+    free(ch->ws.v);
+    kk_mstr_free(&ch->m);
+    kk_markups_free(&ch->mk);
+    free(ch);
+}
+
 kokoro_status kokoro_frontend_chunks(const kokoro_frontend *fe, const char *text, size_t len, kokoro_chunk **out,
                                      size_t *n_out)
 {
     if (!fe || !out || !n_out) return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_frontend_chunks: NULL argument");
     *out = NULL;
     *n_out = 0;
-    kk_mstr m = {0};
-    kk_markups mk = {0};
-    kokoro_status st = normalize(fe, text, len, &m, &mk);
+    kokoro_chunker *ch;
+    kokoro_status st = kokoro_chunker_new(fe, text, len, &ch);
+    if (st) return st;
     chunks cs = {0};
-    int first = 1;
-    size_t pb = 0;
-    while (!st && pb <= m.len) {
-        size_t pe = pb;
-        while (pe < m.len && m.s[pe] != '\x01') pe++;
-        units u = {0};
-        size_t lead_end = pb;
-        st = build_units(fe, &m, &mk, pb, pe, &u, &lead_end);
-        if (!st && u.n) {
-            st = pack(fe, &m, &u, pe, &first, &cs);
-        } else if (!st && pe > pb) {
-            /* only spaces or punctuation: kept as a silent chunk so no text is lost */
-            kokoro_chunk c;
-            memset(&c, 0, sizeof c);
-            c.text = strndup(m.s + pb, pe - pb);
-            c.phonemes = strdup("");
-            span_of(&m, pb, pe, &c.src_begin, &c.src_end);
-            if (!c.text || !c.phonemes) { free(c.text); free(c.phonemes); st = kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
-            else st = chunks_push(&cs, c);
-        }
-        units_free(&u);
-        if (st || pe >= m.len) break;
-        /* a pause marker */
+    for (;;) {
         kokoro_chunk c;
-        memset(&c, 0, sizeof c);
-        c.text = strdup("");
-        c.phonemes = strdup("");
-        c.src_begin = m.beg[pe];
-        c.src_end = m.end[pe];
-        c.pause_s = mk.v[m.item[pe]].pause_s;
-        if (!c.text || !c.phonemes) { free(c.text); free(c.phonemes); st = kk_error(KOKORO_ERR_NOMEM, "text: out of memory"); }
-        else st = chunks_push(&cs, c);
-        pb = pe + 1;
+        int have;
+        if ((st = kokoro_chunker_next(ch, &c, &have)) != KOKORO_OK || !have) break;
+        if ((st = chunks_push(&cs, c)) != KOKORO_OK) break;
     }
-    if (!st && cs.n) {
-        cs.v[cs.n - 1].ends_sentence = cs.v[cs.n - 1].n_ids > 0;
-        cs.v[cs.n - 1].ends_paragraph = cs.v[cs.n - 1].n_ids > 0;
-    }
-    kk_mstr_free(&m);
-    kk_markups_free(&mk);
+    kokoro_chunker_free(ch);
     if (st) { kokoro_chunks_free(cs.v, cs.n); return st; }
     *out = cs.v;
     *n_out = cs.n;
