@@ -174,6 +174,37 @@ static void test_workers_identical(void **state)
     assert_null(strstr(out, "DIFFERENT"));
 }
 
+/* --first-audio-only on a long text (2,000 paragraphs): each configuration
+ * stops at its first piece, which is the same in all of them. */
+static void test_first_audio_only(void **state)
+{
+    (void)state;
+    const char *para = "It was a bright cold day in April.\n\n";
+    size_t pl = strlen(para), n = 2000;
+    char *t = malloc(pl * n + 1);
+    for (size_t i = 0; i < n; i++) memcpy(t + i * pl, para, pl);
+    write_file("long.txt", t, pl * n);
+    free(t);
+    assert_int_equal(bench("--text long.txt --test-weights --voices '%s/voices' --workers 1,2 --threads 1 "
+                           "--first-audio-only --json f.json",
+                           KOKORO_TEST_DATA),
+                     0);
+    cJSON *j = read_json("f.json");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "first_audio_only")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "all_identical")));
+    assert_true(num(j, "chars") > 60000);
+    const cJSON *cfgs = cJSON_GetObjectItemCaseSensitive(j, "configs");
+    assert_int_equal(cJSON_GetArraySize(cfgs), 2);
+    for (int i = 0; i < 2; i++) {
+        const cJSON *c = cJSON_GetArrayItem(cfgs, i);
+        assert_int_equal((int)num(c, "pieces"), 1);
+        double first = num(c, "first_audio_seconds"), audio = num(c, "audio_seconds");
+        assert_true(first > 0 && first <= num(c, "wall_seconds"));
+        assert_true(audio > 0.5 && audio < 30); /* one sentence, not 2,000 */
+    }
+    cJSON_Delete(j);
+}
+
 /* A workers x threads above the cores is skipped unless asked for. */
 static void test_oversubscription_skipped(void **state)
 {
@@ -226,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_oversubscription_skipped),
         cmocka_unit_test(test_workers_identical),
+        cmocka_unit_test(test_first_audio_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1218,7 +1218,11 @@ size_t kokoro_chunker_total(const kokoro_chunker *ch, int *exact)
     }
     size_t at = !ch->in_piece ? ch->pb : ch->wi < ch->ws.n ? ch->ws.v[ch->wi].b : ch->pe;
     size_t left = ch->m.len > at ? ch->m.len - at : 0;
-    double rest = at ? (double)known * (double)left / (double)at : (double)left / 1000.0;
+    /* bytes per chunk so far, pulled towards a prior of about a byte per
+     * token (4 chunks' worth) so that a short title first does not make
+     * the estimate explode */
+    double per = ((double)at + 4.0 * (double)ch->fe->target) / ((double)known + 4.0);
+    double rest = (double)left / per;
     /* known > returned here: one chunk is always held back until the end */
     size_t r = left == 0 ? 0 : rest < 1 ? 1 : rest > 1e12 ? (size_t)1e12 : (size_t)(rest + 0.5);
     return known + r;
