@@ -3,7 +3,8 @@
 # with CTest; then the fuzz stage (clang build-fuzz: every libFuzzer target
 # over its seeds and regressions, then KOKORO_FUZZ_SECONDS, default 30, of
 # fuzzing each, as CTest tests); then valgrind memcheck over the parsers'
-# tests (scripts/valgrind.sh). CTest runs KOKORO_TEST_JOBS tests at a time (default:
+# tests (scripts/valgrind.sh) and over whole kokoro-tts jobs
+# (scripts/valgrind-e2e.sh). CTest runs KOKORO_TEST_JOBS tests at a time (default:
 # the cores). Ends with one line "tests: N passed, M failed"
 # over all of them and exits non-zero if anything failed.
 set -euo pipefail
@@ -48,6 +49,8 @@ run_suite fuzz "$fdir" || fuzz=$?
 echo "== valgrind: parser tests"
 vg=0
 bash "$root/scripts/valgrind.sh" "$root/build" 2>&1 | tee "$logs/valgrind.txt" || vg=$?
+echo "== valgrind: kokoro-tts end to end"
+bash "$root/scripts/valgrind-e2e.sh" "$root/build" 2>&1 | tee "$logs/valgrind-e2e.txt" || vg=$?
 
 # totals from CTest's own summaries ("100% tests passed, 0 tests failed out of 5")
 passed=0 failed=0
@@ -59,14 +62,16 @@ for f in "$logs"/*.log; do
   passed=$((passed + nt - nf))
   failed=$((failed + nf))
 done
-# and from valgrind.sh's "valgrind: N clean, M failed"
-vline="$(grep -E "^valgrind: [0-9]+ clean, [0-9]+ failed" "$logs/valgrind.txt" | tail -n1 || true)"
-if [ -z "$vline" ]; then
-  failed=$((failed + 1))
-else
-  passed=$((passed + $(sed -E 's/^valgrind: ([0-9]+) clean.*/\1/' <<<"$vline")))
-  failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$vline")))
-fi
+# and from valgrind.sh's "valgrind: N clean, M failed" (valgrind-e2e: the same)
+for v in valgrind valgrind-e2e; do
+  vline="$(grep -E "^$v: [0-9]+ clean, [0-9]+ failed" "$logs/$v.txt" | tail -n1 || true)"
+  if [ -z "$vline" ]; then
+    failed=$((failed + 1))
+  else
+    passed=$((passed + $(sed -E 's/^[a-z0-9-]+: ([0-9]+) clean.*/\1/' <<<"$vline")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$vline")))
+  fi
+done
 word() { [ "$1" -eq 0 ] && echo passed || echo FAILED; }
 echo "release $(word $release), asan+ubsan $(word $asan), browser $(word $browser), fuzz $(word $fuzz), valgrind $(word $vg)"
 echo "tests: $passed passed, $failed failed"

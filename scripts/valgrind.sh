@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # valgrind memcheck over the parsers' tests: scripts/valgrind.sh [BUILD_DIR] [TEST...]
 # Uses an existing non-sanitized build (default build/, as scripts/test.sh makes
-# it); valgrind is ~30x slower, so only the fast parser tests run by default.
+# it); valgrind is ~30x slower, so only the fast parser and front-end tests run by
+# default (espeak-ng 1.51's harmless uninitialised tests are suppressed:
+# tests/valgrind/espeak-ng-1.51.supp).
 # Any error or leak (definite, indirect, possible) fails. Ends with one line
 # "valgrind: N clean, M failed".
 set -euo pipefail
@@ -9,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${1:-$root/build}"
 shift || true
 tests=("$@")
-[ ${#tests[@]} -eq 0 ] && tests=(test_npz test_voices test_config test_limits)
+[ ${#tests[@]} -eq 0 ] && tests=(test_npz test_voices test_config test_limits test_text_regress test_text_phonemes test_text_chunk)
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (scripts/deps.sh)" >&2; exit 2; }
 logs="$dir/valgrind"
 mkdir -p "$logs"
@@ -28,6 +30,7 @@ for t in "${tests[@]}"; do
   OPENBLAS_NUM_THREADS=1 CMOCKA_MESSAGE_OUTPUT=stdout \
     valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --track-origins=yes \
+    --suppressions="$root/tests/valgrind/espeak-ng-1.51.supp" \
     --log-file="$log" "$bin" >"$log.out" 2>&1 || rc=$?
   summary="$(grep -E "ERROR SUMMARY" "$log" | tail -n1 | sed 's/^==[0-9]*== //' || true)"
   leaks="$(grep -E "definitely lost|indirectly lost|possibly lost" "$log" | sed 's/^==[0-9]*== *//' | tr '\n' ' ' || true)"

@@ -402,6 +402,16 @@ static void test_help(void **state)
     assert_int_equal(tts("ph2.txt --print-phonemes"), 0);
     assert_non_null(strstr(out_text, "həlˈoʊ"));
     assert_int_equal(tts("- --print-phonemes --lang fr < ph2.txt"), 0);
+    /* an EPUB or a PDF: the selected chapters' text, not the file's bytes */
+    assert_int_equal(tts("'%s/corpus/epub/moby-dick.epub' --print-phonemes --select-chapters 3 --voice af_heart",
+                         KOKORO_TEST_DATA), 0);
+    assert_non_null(strstr(out_text, "ˌɛɾɪmˈɑːlədʒi")); /* "ETYMOLOGY." */
+    assert_null(strstr(out_text, "UTF-8"));
+    assert_int_equal(tts("'%s/corpus/pdf/pdflatex-4-pages.pdf' --print-phonemes --voice af_heart", KOKORO_TEST_DATA), 0);
+    assert_non_null(strstr(out_text, "həlˈoʊ"));
+    assert_int_equal(tts("'%s/corpus/epub/moby-dick.epub' --print-phonemes --select-chapters 999 --voice af_heart",
+                         KOKORO_TEST_DATA), 1);
+    assert_non_null(strstr(out_text, "out of range"));
 }
 
 static void test_bad_input(void **state)

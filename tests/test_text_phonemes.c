@@ -183,6 +183,11 @@ static void test_symbols_hindi_japanese(void **state)
         {"hi", "a/b #1 ~2 ½", "ɐ bˈiː ˈeːk dˈoː\n"},
         {"ja", "50%です", "ɡˈo dzɯᵝ paasˈento dˈesɯᵝ\n"},
         {"ja", "A&Bと5+5=10", "ˈeɪ ˈando tˈo ɡˈo pɯᵝɽˈasɯᵝ ɡˈo ikˈooɽɯᵝ dzˈɯᵝ\n"},
+        /* an apostrophe between scripts: two words (espeak-ng 1.51 spelled the
+         * joined word and read a freed dictionary doing so); within Latin kept */
+        {"hi", "नमस्ते'ship", "nəmˈʌsteː ʃˈɪp\n"},
+        {"hi", "ship'नमस्ते don't", "ʃˈɪp nəmˈʌsteː dˈəʊnt\n"},
+        {"ja", "カタ'ship", "kˈata ˈɛs ˈeɪtʃ ˈaɪ pˈiː\n"}, /* Latin words are spelled in ja */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kokoro_frontend *fe = fe_new(cases[i].lang);

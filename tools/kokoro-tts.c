@@ -740,15 +740,42 @@ int main(int argc, char **argv)
         fo.phoneme_input = c.phonemes;
         fo.target_tokens = (size_t)c.chunk_tokens;
         fo.first_tokens = (size_t)c.first_tokens;
-        kokoro_frontend *fe;
+        kokoro_frontend *fe = NULL;
         char *lines = NULL;
         int rc = 0;
-        if (kokoro_frontend_new(&fo, &fe) != KOKORO_OK) rc = fail(NULL);
-        else {
+        /* an EPUB or a PDF: the selected chapters' text, one after another */
+        int book = !is_stdin(c.input) && ((len >= 4 && !memcmp(text, "PK\x03\x04", 4)) ||
+                                          (len >= 5 && !memcmp(text, "%PDF-", 5)));
+        kokoro_document *doc = NULL;
+        unsigned char *mask = NULL;
+        size_t nch = 0;
+        if (kokoro_frontend_new(&fo, &fe) != KOKORO_OK) {
+            rc = fail(NULL);
+        } else if (!book) {
             if (kokoro_frontend_phoneme_lines(fe, text, len, &lines) != KOKORO_OK) rc = fail(c.input);
             else fputs(lines, stdout);
-            kokoro_frontend_free(fe);
+        } else if (kokoro_document_open(c.input, &doc) != KOKORO_OK) {
+            rc = fail(NULL);
+        } else if (!(mask = calloc((nch = kokoro_document_chapter_count(doc)) + 1, 1))) {
+            rc = fail(NULL);
+        } else if (kokoro_chapter_selection_parse(c.select ? c.select : "all", nch, mask) != KOKORO_OK) {
+            rc = fail(NULL);
+        } else {
+            for (size_t i = 0; i < nch && rc == 0; i++) {
+                char *ct = NULL;
+                size_t cl = 0;
+                if (!mask[i]) continue;
+                if (kokoro_document_chapter_text(doc, i, &ct, &cl) != KOKORO_OK) rc = fail(c.input);
+                else if (cl && kokoro_frontend_phoneme_lines(fe, ct, cl, &lines) != KOKORO_OK) rc = fail(c.input);
+                else if (cl) fputs(lines, stdout);
+                free(lines);
+                lines = NULL;
+                free(ct);
+            }
         }
+        if (fe) kokoro_frontend_free(fe);
+        kokoro_document_free(doc);
+        free(mask);
         free(lines);
         free(text);
         return rc;

@@ -53,6 +53,23 @@ static entry *cache_slot(const char *key, size_t klen, uint64_t h)
     return &g_cache[i];
 }
 
+/* At exit: espeak-ng's own thread is stopped and its memory and the cache
+ * freed, so leak checkers see a clean exit. Skipped when espeak-ng is in use
+ * (exit called while a phonemisation runs). */
+__attribute__((destructor)) static void espeak_shutdown(void)
+{
+    if (pthread_mutex_trylock(&g_lock) != 0) return;
+    if (g_init == 1) {
+        espeak_Terminate();
+        cache_clear();
+        free(g_cache);
+        g_cache = NULL;
+        g_voice[0] = 0;
+        g_init = 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
 /* Drops "(en)"-style language switch flags, espeak's own punctuation and
  * every symbol outside the vocabulary; single spaces between words. */
 static size_t postprocess(char *s, size_t n)
@@ -180,11 +197,20 @@ static char *espeak_input(const char *voice, const char *s, size_t n)
     char *out = malloc(cap);
     if (!out) return NULL;
     size_t i = 0;
+    uint32_t prev = 0;
     while (i < n) {
-        uint32_t cp;
+        uint32_t cp, next = 0;
         size_t k = kk_utf8_decode(s + i, n - i, &cp);
-        if (!k) { out[o++] = ' '; i++; continue; }
+        if (!k) { out[o++] = ' '; i++; prev = 0; continue; }
+        if (i + k < n && !kk_utf8_decode(s + i + k, n - i - k, &next)) next = 0;
+        int apostrophe = cp == '\'' || cp == 0x2019 || cp == 0x2BC;
         if (!in_ranges(cp, common_ranges, sizeof common_ranges / sizeof common_ranges[0]) && !in_ranges(cp, own, nown)) {
+            out[o++] = ' ';
+        } else if (lang && apostrophe && (in_ranges(prev, own, nown) || in_ranges(next, own, nown))) {
+            /* an apostrophe joining the voice's own script to another makes
+             * one word espeak-ng spells letter by letter, switching
+             * translators per letter: in 1.51 that reads the freed Hindi
+             * dictionary ("नमस्ते'ship"). Two words read better anyway. */
             out[o++] = ' ';
         } else if (lang && !in_ranges(cp, own, nown) && is_symbol(cp)) {
             const sym_name *u = NULL;
@@ -200,6 +226,7 @@ static char *espeak_input(const char *voice, const char *s, size_t n)
             memcpy(out + o, s + i, k);
             o += k;
         }
+        prev = cp;
         i += k;
     }
     out[o] = 0;
