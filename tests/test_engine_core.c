@@ -319,7 +319,8 @@ static void *canceller(void *arg)
     return NULL;
 }
 
-static kokoro_status speak_once(int workers, int cancel_after, speak_ctx *c)
+/* The test weights and voices on workers workers of one thread each. */
+static kokoro_engine *open_engine(int workers)
 {
     kokoro_engine_options eo = kokoro_engine_options_default();
     eo.test_weights = 1;
@@ -327,8 +328,14 @@ static kokoro_status speak_once(int workers, int cancel_after, speak_ctx *c)
     eo.perf.use_parallel = workers > 1;
     eo.perf.max_workers = workers;
     eo.perf.threads_per_worker = 1;
-    kokoro_engine *e;
+    kokoro_engine *e = NULL;
     assert_int_equal(kokoro_engine_open(&eo, &e), KOKORO_OK);
+    return e;
+}
+
+static kokoro_status speak_once(int workers, int cancel_after, speak_ctx *c)
+{
+    kokoro_engine *e = open_engine(workers);
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
@@ -420,14 +427,7 @@ static void test_engine_front_end_streams(void **state)
     for (size_t i = 0; i < n; i++) memcpy(text + i * pl, para, pl);
     text[n * pl] = 0;
     for (int workers = 1; workers <= 2; workers++) {
-        kokoro_engine_options eo = kokoro_engine_options_default();
-        eo.test_weights = 1;
-        eo.voices_path = KOKORO_TEST_DATA "/voices";
-        eo.perf.use_parallel = workers > 1;
-        eo.perf.max_workers = workers;
-        eo.perf.threads_per_worker = 1;
-        kokoro_engine *e;
-        assert_int_equal(kokoro_engine_open(&eo, &e), KOKORO_OK);
+        kokoro_engine *e = open_engine(workers);
         kokoro_speak_options o = kokoro_speak_options_default();
         o.voice = "af_heart";
         o.cancelled = lazy_stop;
