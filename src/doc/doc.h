@@ -13,6 +13,7 @@
 #define KK_DOC_MAX_RATIO 200                   /* above 1 MiB uncompressed */
 #define KK_DOC_MAX_DEPTH 256                   /* XML/HTML element nesting */
 #define KK_DOC_MAX_COVER ((size_t)32 << 20)
+#define KK_DOC_MAX_PDF_ERRORS 50000           /* poppler syntax errors on one page */
 
 /* A growing UTF-8 buffer that turns markup text into paragraphs: runs of
  * white space become one space, kk_tb_para() asks for a blank line before the

@@ -4,6 +4,7 @@
 #include "doc/doc.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,23 @@ typedef struct page_lines {
     size_t n;
     size_t max_len;
 } page_lines;
+
+/* Poppler reports every syntax error it recovers from (G_LOG_LEVEL_INFO on
+ * the "Poppler" domain, formatted before anyone can ignore it) and never gives
+ * up: a damaged content stream can produce millions of them a page, seconds
+ * each time the page is read. Counting them per thread (poppler-glib runs on
+ * the caller's thread) lets us stop after the first such page instead of
+ * reading it once per pass. The first few still reach GLib's default handler,
+ * so G_MESSAGES_DEBUG=Poppler shows them. */
+static _Thread_local unsigned long poppler_errors;
+
+static void poppler_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+    if (++poppler_errors <= 20) g_log_default_handler(domain, level, msg, data);
+}
+
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static void log_init(void) { g_log_set_handler("Poppler", G_LOG_LEVEL_INFO, poppler_log, NULL); }
 
 /* Lower case, digits as '#', white space collapsed: "Page 12 of 30" → "page ## of ##". */
 static char *normalise(const char *s)
@@ -126,7 +144,16 @@ static kokoro_status get_lines_sized(kokoro_document *doc, int page, int clean, 
     memset(pl, 0, sizeof *pl);
     PopplerPage *pg = poppler_document_get_page(pdf->pd, page);
     if (!pg) return kk_error(KOKORO_ERR_FORMAT, "%s: page %d cannot be read", doc->name, page + 1);
+    poppler_errors = 0;
     char *t = poppler_page_get_text(pg);
+    if (poppler_errors > KK_DOC_MAX_PDF_ERRORS) {
+        g_object_unref(pg);
+        g_free(t);
+        return kk_error(KOKORO_ERR_FORMAT,
+                        "%s: page %d: poppler recovered from %lu syntax errors (limit %d); the PDF is damaged "
+                        "(repair it, e.g. with qpdf or by printing it to a new PDF)",
+                        doc->name, page + 1, poppler_errors, KK_DOC_MAX_PDF_ERRORS);
+    }
     size_t len = t ? strlen(t) : 0;
     if (sizes) {
         size_t n_lines = 1;
@@ -730,6 +757,7 @@ kokoro_status kk_pdf_open(kokoro_document *doc, const char *path)
         if (err) g_error_free(err);
         return st;
     }
+    pthread_once(&log_once, log_init);
     pdf->pd = poppler_document_new_from_file(uri, NULL, &err); /* poppler reads it as needed */
     g_free(uri);
     if (!pdf->pd) {
