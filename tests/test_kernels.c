@@ -262,6 +262,49 @@ static void test_golden_every_path(void **state)
     free(a), free(b);
 }
 
+/* Threads split the convolutions, ALBERT's products and heads, the LSTMs'
+ * two directions, the F0/N branches and the ConvTranspose, but every value is
+ * computed the same way: the audio is the same bytes at 1, 2 and 3 threads
+ * (3 makes the splits uneven). */
+static void test_threads_same_audio(void **state)
+{
+    (void)state;
+    static const char *cases[] = {"short", "fast", "slow"};
+    int saved = kokoro_get_num_threads();
+    for (int c = 0; c < 3; c++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.input_ids", cases[c]);
+        const kk_tensor *ids = kt_golden_get(k);
+        snprintf(k, sizeof k, "%s.style", cases[c]);
+        const float *style = G(k);
+        snprintf(k, sizeof k, "%s.speed", cases[c]);
+        kokoro_synth_options o = kokoro_synth_options_default();
+        o.speed = G(k)[0];
+        o.no_noise = 1;
+        kokoro_audio one, many;
+        kokoro_set_num_threads(1);
+        assert_int_equal(kokoro_synthesize(model, (const int64_t *)ids->data + 1, (size_t)ids->shape[1] - 2, style,
+                                           &o, &one),
+                         KOKORO_OK);
+        for (int th = 2; th <= 3; th++) {
+            kokoro_set_num_threads(th);
+            assert_int_equal(kokoro_synthesize(model, (const int64_t *)ids->data + 1, (size_t)ids->shape[1] - 2,
+                                               style, &o, &many),
+                             KOKORO_OK);
+            printf("  %-5s %d threads: %zu samples, %s\n", cases[c], th, many.n_samples,
+                   many.n_samples == one.n_samples &&
+                           memcmp(many.samples, one.samples, one.n_samples * sizeof *one.samples) == 0
+                       ? "identical to 1 thread"
+                       : "DIFFERENT");
+            assert_int_equal(many.n_samples, one.n_samples);
+            assert_memory_equal(many.samples, one.samples, one.n_samples * sizeof *one.samples);
+            kokoro_audio_free(&many);
+        }
+        kokoro_audio_free(&one);
+    }
+    kokoro_set_num_threads(saved);
+}
+
 /* bf16 audio against the float32 path on the three golden cases */
 static void test_bf16_quality(void **state)
 {
@@ -314,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_snake_matches_libm),
         cmocka_unit_test(test_isa_override),
         cmocka_unit_test(test_golden_every_path),
+        cmocka_unit_test(test_threads_same_audio),
         cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_bf16_conv),
         cmocka_unit_test(test_bf16_quality),

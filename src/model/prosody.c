@@ -3,10 +3,12 @@
  * the F0/N branches (spec §3.2–3.6). */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "model/blocks.h"
 
 static double gelu_new(double x)
@@ -16,17 +18,56 @@ static double gelu_new(double x)
 }
 
 
+/* Attention heads and the GELU rows are split across the threads (the
+ * products through kk_linear_d already are); each value is computed the same
+ * way whatever the thread count. */
+typedef struct bert_task {
+    int T, nt;
+    const double *q, *k, *v;
+    double *ctx, *sc, *f;
+} bert_task;
+
+static void bert_heads(void *arg, int part)
+{
+    const bert_task *b = arg;
+    const int D = KK_BERT_DIM, NH = KK_BERT_HEADS, HD = D / NH, T = b->T;
+    double *sc = b->sc + (size_t)part * T * T;
+    for (int hd = part * NH / b->nt; hd < (part + 1) * NH / b->nt; hd++) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, 1.0 / 8.0, b->q + hd * HD, D, b->k + hd * HD,
+                    D, 0.0, sc, T);
+        for (int i = 0; i < T; i++) { /* softmax over the keys; no mask (batch of one) */
+            double *row = sc + (size_t)i * T, mx = row[0], sum = 0.0;
+            for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
+            for (int j = 0; j < T; j++) sum += row[j] = exp(row[j] - mx);
+            for (int j = 0; j < T; j++) row[j] /= sum;
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0, sc, T, b->v + hd * HD, D, 0.0,
+                    b->ctx + hd * HD, D);
+    }
+}
+
+static void bert_gelu(void *arg, int part)
+{
+    const bert_task *b = arg;
+    size_t n = (size_t)b->T * KK_BERT_FFN, i0 = n * (size_t)part / (size_t)b->nt,
+           i1 = n * (size_t)(part + 1) / (size_t)b->nt;
+    for (size_t i = i0; i < i1; i++) b->f[i] = gelu_new(b->f[i]);
+}
+
 kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out)
 {
     const kk_prosody *p = &m->p;
-    const int D = KK_BERT_DIM, E = KK_BERT_EMB, NH = KK_BERT_HEADS, HD = D / NH;
+    const int D = KK_BERT_DIM, E = KK_BERT_EMB;
+    int nt = kk_threads();
+    if (nt > KK_BERT_HEADS) nt = KK_BERT_HEADS;
     kk_arena ar = {0};
     double *e = kk_arena_doubles(&ar, (size_t)(T * E)), *q = kk_arena_doubles(&ar, (size_t)(T * D)), *k = kk_arena_doubles(&ar, (size_t)(T * D)), *v = kk_arena_doubles(&ar, (size_t)(T * D));
-    double *ctx = kk_arena_doubles(&ar, (size_t)(T * D)), *a = kk_arena_doubles(&ar, (size_t)(T * D)), *sc = kk_arena_doubles(&ar, (size_t)(T * T)), *f = kk_arena_doubles(&ar, (size_t)(T * KK_BERT_FFN));
+    double *ctx = kk_arena_doubles(&ar, (size_t)(T * D)), *a = kk_arena_doubles(&ar, (size_t)(T * D)), *sc = kk_arena_doubles(&ar, (size_t)nt * T * T), *f = kk_arena_doubles(&ar, (size_t)(T * KK_BERT_FFN));
     if (ar.failed) {
         kk_arena_free(&ar);
         return KK_NOMEM("ALBERT");
     }
+    bert_task bt = {.T = T, .nt = nt, .q = q, .k = k, .v = v, .ctx = ctx, .sc = sc, .f = f};
     for (int t = 0; t < T; t++)
         for (int c = 0; c < E; c++)
             e[(size_t)t * E + c] = p->word_emb[ids[t] * E + c] + p->pos_emb[(size_t)t * E + c] + p->type_emb[c];
@@ -37,23 +78,12 @@ kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *
         kk_linear_d(h, T, D, p->q.w, p->q.b, D, q);
         kk_linear_d(h, T, D, p->k.w, p->k.b, D, k);
         kk_linear_d(h, T, D, p->v.w, p->v.b, D, v);
-        for (int hd = 0; hd < NH; hd++) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, 1.0 / 8.0, q + hd * HD, D, k + hd * HD, D,
-                        0.0, sc, T);
-            for (int i = 0; i < T; i++) { /* softmax over the keys; no mask (batch of one) */
-                double *row = sc + (size_t)i * T, mx = row[0], sum = 0.0;
-                for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
-                for (int j = 0; j < T; j++) sum += row[j] = exp(row[j] - mx);
-                for (int j = 0; j < T; j++) row[j] /= sum;
-            }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0, sc, T, v + hd * HD, D, 0.0,
-                        ctx + hd * HD, D);
-        }
+        kk_parallel_for(nt, nt, bert_heads, &bt);
         kk_linear_d(ctx, T, D, p->dense.w, p->dense.b, D, a);
         for (size_t i = 0; i < (size_t)T * D; i++) a[i] += h[i];
         kk_layernorm_rows_d(a, T, D, p->att_ln_w, p->att_ln_b, 1e-12);
         kk_linear_d(a, T, D, p->ffn.w, p->ffn.b, KK_BERT_FFN, f);
-        for (size_t i = 0; i < (size_t)T * KK_BERT_FFN; i++) f[i] = gelu_new(f[i]);
+        kk_parallel_for(nt, nt, bert_gelu, &bt);
         kk_linear_d(f, T, KK_BERT_FFN, p->ffn_out.w, p->ffn_out.b, D, h);
         for (size_t i = 0; i < (size_t)T * D; i++) h[i] += a[i];
         kk_layernorm_rows_d(h, T, D, p->full_ln_w, p->full_ln_b, 1e-12);
@@ -175,14 +205,34 @@ static kokoro_status f0n_branch(const kk_resblk_d *blk, const kk_conv_d *proj, c
     return st;
 }
 
+typedef struct f0n_task {
+    const kokoro_model *m;
+    const double *x, *s;
+    int L;
+    double *out[2];
+    kokoro_status st[2];
+    char msg[2][256];
+} f0n_task;
+
+static void f0n_run(void *arg, int i)
+{
+    f0n_task *k = arg;
+    const kk_prosody *p = &k->m->p;
+    k->st[i] = f0n_branch(i ? p->N : p->F0, i ? &p->N_proj : &p->F0_proj, k->x, k->L, k->s, k->out[i]);
+    if (k->st[i] != KOKORO_OK) snprintf(k->msg[i], sizeof k->msg[i], "%s", kokoro_last_error());
+}
+
+/* The F0 and N branches share only their input: with threads they run side by side. */
 kokoro_status kk_predictor_f0n(const kokoro_model *m, const double *shared, int L, const double *s, double *F0,
                                double *N)
 {
     double *x = malloc((size_t)KK_HIDDEN * L * sizeof *x);
     if (!x) return KK_NOMEM("F0/N");
     kk_transpose_d(shared, L, KK_HIDDEN, x);
-    kokoro_status st = f0n_branch(m->p.F0, &m->p.F0_proj, x, L, s, F0);
-    if (st == KOKORO_OK) st = f0n_branch(m->p.N, &m->p.N_proj, x, L, s, N);
+    f0n_task k = {.m = m, .x = x, .s = s, .L = L, .out = {F0, N}};
+    kk_parallel_for(kk_threads(), 2, f0n_run, &k);
     free(x);
-    return st;
+    for (int i = 0; i < 2; i++) /* the message was set on the thread that ran the branch */
+        if (k.st[i] != KOKORO_OK) return kk_error(k.st[i], "%s", k.msg[i]);
+    return KOKORO_OK;
 }

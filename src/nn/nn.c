@@ -1,5 +1,7 @@
 #include "nn/nn.h"
 
+#include "core/parallel.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -43,27 +45,47 @@ int kk_conv_transpose1d_len(int n, int k, int stride, int pad, int out_pad)
     return (n - 1) * stride - 2 * pad + k + out_pad;
 }
 
+typedef struct convt_task {
+    const float *x, *W, *b;
+    int cin, n, cout, k, stride, pad, nout, step;
+    float *z, *y;
+} convt_task;
+
+/* Output channels [i·step, …): their rows of Z, then their scatter. */
+static void convt_part(void *arg, int i)
+{
+    const convt_task *c = arg;
+    int o0 = i * c->step, o1 = o0 + c->step < c->cout ? o0 + c->step : c->cout, k = c->k, n = c->n;
+    float *z = c->z + (size_t)o0 * k * n;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (o1 - o0) * k, n, c->cin, 1.0f, c->W + (size_t)o0 * k,
+                c->cout * k, c->x, n, 0.0f, z, n);
+    for (int o = o0; o < o1; o++) {
+        float *yo = c->y + (size_t)o * c->nout;
+        float bo = c->b ? c->b[o] : 0.0f;
+        for (int t = 0; t < c->nout; t++) yo[t] = bo;
+        for (int j = 0; j < k; j++) {
+            const float *zr = c->z + ((size_t)o * k + j) * n;
+            for (int s = 0; s < n; s++) {
+                int t = s * c->stride - c->pad + j;
+                if (t >= 0 && t < c->nout) yo[t] += zr[s];
+            }
+        }
+    }
+}
+
 int kk_conv_transpose1d(const float *x, int cin, int n, const float *W, const float *b, int cout,
                         int k, int stride, int pad, int out_pad, float *y)
 {
     int nout = kk_conv_transpose1d_len(n, k, stride, pad, out_pad);
-    /* Z[o·k + j, i] = Σ_c W[c, o, j]·x[c, i], then scatter to y[o, i·stride − pad + j] */
+    /* Z[o·k + j, i] = Σ_c W[c, o, j]·x[c, i], then scatter to y[o, i·stride − pad + j];
+     * output channels split across the threads (each value computed alike) */
     float *z = malloc((size_t)cout * k * n * sizeof *z);
     if (!z) return -1;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout * k, n, cin, 1.0f, W, cout * k, x, n,
-                0.0f, z, n);
-    for (int o = 0; o < cout; o++) {
-        float *yo = y + (size_t)o * nout;
-        float bo = b ? b[o] : 0.0f;
-        for (int t = 0; t < nout; t++) yo[t] = bo;
-        for (int j = 0; j < k; j++) {
-            const float *zr = z + ((size_t)o * k + j) * n;
-            for (int i = 0; i < n; i++) {
-                int t = i * stride - pad + j;
-                if (t >= 0 && t < nout) yo[t] += zr[i];
-            }
-        }
-    }
+    int nt = kk_threads();
+    int step = nt > 1 ? ((cout + nt - 1) / nt + 7) & ~7 : cout;
+    convt_task c = {.x = x, .W = W, .b = b, .cin = cin, .n = n, .cout = cout, .k = k, .stride = stride,
+                    .pad = pad, .nout = nout, .step = step, .z = z, .y = y};
+    kk_parallel_for(nt, (cout + step - 1) / step, convt_part, &c);
     free(z);
     return nout;
 }
