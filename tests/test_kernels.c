@@ -265,13 +265,14 @@ static void test_golden_every_path(void **state)
 /* Threads split the convolutions, ALBERT's products and heads, the LSTMs'
  * two directions, the F0/N branches and the ConvTranspose, but every value is
  * computed the same way: the audio is the same bytes at 1, 2 and 3 threads
- * (3 makes the splits uneven). */
+ * (3 makes the splits uneven). Two of the golden cases: under ASan each
+ * synthesis takes seconds. */
 static void test_threads_same_audio(void **state)
 {
     (void)state;
-    static const char *cases[] = {"short", "fast", "slow"};
+    static const char *cases[] = {"short", "fast"};
     int saved = kokoro_get_num_threads();
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 2; c++) {
         char k[64];
         snprintf(k, sizeof k, "%s.input_ids", cases[c]);
         const kk_tensor *ids = kt_golden_get(k);

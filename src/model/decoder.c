@@ -91,10 +91,49 @@ static float gauss(uint64_t seed, uint64_t i)
     return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
 }
 
+/* Samples are independent once the phases are accumulated (the noise is
+ * indexed by sample), so threads take equal ranges of them. */
+typedef struct source_task {
+    const float *F0, *w;
+    float b;
+    const double *C;
+    int M, parts;
+    int64_t n;
+    const kk_noise *noise;
+    float *src;
+} source_task;
+
+static void source_part(void *arg, int part)
+{
+    const source_task *k = arg;
+    const int H = KK_HARMONICS, UP = 300, M = k->M;
+    const double *C = k->C;
+    int64_t i0 = k->n * part / k->parts, i1 = k->n * (part + 1) / k->parts;
+    for (int64_t i = i0; i < i1; i++) {
+        /* linear ×300 up-sampling of the phase, align_corners=False */
+        double pos = ((double)i + 0.5) / UP - 0.5;
+        if (pos < 0) pos = 0;
+        int64_t j0 = (int64_t)pos;
+        if (j0 > M - 1) j0 = M - 1;
+        int64_t j1 = j0 + 1 < M ? j0 + 1 : M - 1;
+        double lam = pos - (double)j0;
+        float f0u = k->F0[i / UP];
+        int voiced = f0u > 10.0f;
+        float sigma = voiced ? 0.003f : 0.1f / 3.0f;
+        double sum = k->b;
+        for (int h = 0; h < H; h++) {
+            double ph = 2.0 * M_PI * UP * ((1.0 - lam) * C[j0 * H + h] + lam * C[j1 * H + h]);
+            float e = voiced ? 0.1f * (float)sin(ph) : 0.0f;
+            if (k->noise && k->noise->enabled) e += sigma * gauss(k->noise->seed, (uint64_t)i * H + (uint64_t)h);
+            sum += (double)k->w[h] * e;
+        }
+        k->src[i] = tanhf((float)sum);
+    }
+}
+
 kokoro_status kk_gen_source(const kokoro_model *m, const float *F0, int M, const kk_noise *noise, float *src)
 {
     const int H = KK_HARMONICS, UP = 300;
-    const int64_t n = (int64_t)UP * M;
     double *C = malloc((size_t)M * H * sizeof *C);
     if (!C) return KK_NOMEM("harmonic source");
     /* r_h[j] = frac(h·F0[j]/24000) in float32 as the reference; the phase is
@@ -109,27 +148,10 @@ kokoro_status kk_gen_source(const kokoro_model *m, const float *F0, int M, const
             acc[h] += rv;
             C[(size_t)j * H + h] = acc[h];
         }
-    const float *w = m->src_lin.w, b = m->src_lin.b[0];
-    for (int64_t i = 0; i < n; i++) {
-        /* linear ×300 up-sampling of the phase, align_corners=False */
-        double pos = ((double)i + 0.5) / UP - 0.5;
-        if (pos < 0) pos = 0;
-        int64_t i0 = (int64_t)pos;
-        if (i0 > M - 1) i0 = M - 1;
-        int64_t i1 = i0 + 1 < M ? i0 + 1 : M - 1;
-        double lam = pos - (double)i0;
-        float f0u = F0[i / UP];
-        int voiced = f0u > 10.0f;
-        float sigma = voiced ? 0.003f : 0.1f / 3.0f;
-        double sum = b;
-        for (int h = 0; h < H; h++) {
-            double ph = 2.0 * M_PI * UP * ((1.0 - lam) * C[i0 * H + h] + lam * C[i1 * H + h]);
-            float e = voiced ? 0.1f * (float)sin(ph) : 0.0f;
-            if (noise && noise->enabled) e += sigma * gauss(noise->seed, (uint64_t)i * H + (uint64_t)h);
-            sum += (double)w[h] * e;
-        }
-        src[i] = tanhf((float)sum);
-    }
+    int nt = kk_threads();
+    source_task k = {.F0 = F0, .w = m->src_lin.w, .b = m->src_lin.b[0], .C = C, .M = M, .parts = nt,
+                     .n = (int64_t)UP * M, .noise = noise, .src = src};
+    kk_parallel_for(nt, nt, source_part, &k);
     free(C);
     return KOKORO_OK;
 }
@@ -155,68 +177,104 @@ static void dft20_init(dft20 *d)
     d->cs[10] = -1.0;
 }
 
-int kk_gen_stft(const float *x, int n, float *har)
-{
+typedef struct stft_task {
     dft20 d;
-    dft20_init(&d);
-    const int F = n / KK_HOP + 1, pad = KK_NFFT / 2;
-    for (int t = 0; t < F; t++) {
+    const float *x;
+    const float *spec;
+    float *har;
+    double *frames;
+    int n, F, parts;
+} stft_task;
+
+static void stft_part(void *arg, int part)
+{
+    const stft_task *k = arg;
+    const dft20 *d = &k->d;
+    const int n = k->n, F = k->F, pad = KK_NFFT / 2;
+    for (int t = F * part / k->parts; t < F * (part + 1) / k->parts; t++) {
         double fr[KK_NFFT];
         for (int j = 0; j < KK_NFFT; j++) {
             int p = KK_HOP * t + j - pad; /* reflect padding, edge not repeated */
             if (p < 0) p = -p;
             if (p >= n) p = 2 * (n - 1) - p;
-            fr[j] = d.win[j] * x[p];
+            fr[j] = d->win[j] * k->x[p];
         }
-        for (int k = 0; k < KK_NBINS; k++) {
+        for (int b = 0; b < KK_NBINS; b++) {
             double re = 0, im = 0;
             for (int j = 0; j < KK_NFFT; j++) {
-                int q = (k * j) % KK_NFFT;
-                re += fr[j] * d.cs[q];
-                im -= fr[j] * d.sn[q];
+                int q = (b * j) % KK_NFFT;
+                re += fr[j] * d->cs[q];
+                im -= fr[j] * d->sn[q];
             }
-            har[(size_t)k * F + t] = (float)sqrt(re * re + im * im);
-            har[(size_t)(KK_NBINS + k) * F + t] = (float)atan2(im, re);
+            k->har[(size_t)b * F + t] = (float)sqrt(re * re + im * im);
+            k->har[(size_t)(KK_NBINS + b) * F + t] = (float)atan2(im, re);
         }
     }
-    return F;
+}
+
+int kk_gen_stft(const float *x, int n, float *har)
+{
+    int nt = kk_threads();
+    stft_task k = {.x = x, .har = har, .n = n, .F = n / KK_HOP + 1, .parts = nt};
+    dft20_init(&k.d);
+    kk_parallel_for(nt, nt, stft_part, &k);
+    return k.F;
+}
+
+/* Each frame's windowed inverse DFT on the threads; the overlap-add after,
+ * in frame order on one (so the sums do not depend on the thread count). */
+static void istft_part(void *arg, int part)
+{
+    const stft_task *k = arg;
+    const dft20 *d = &k->d;
+    const int F = k->F;
+    for (int t = F * part / k->parts; t < F * (part + 1) / k->parts; t++) {
+        double re[KK_NBINS], im[KK_NBINS];
+        for (int b = 0; b < KK_NBINS; b++) {
+            double mag = exp((double)k->spec[(size_t)b * F + t]);
+            double ph = sin((double)k->spec[(size_t)(KK_NBINS + b) * F + t]);
+            re[b] = mag * cos(ph);
+            im[b] = mag * sin(ph);
+        }
+        double *fr = k->frames + (size_t)t * KK_NFFT;
+        for (int j = 0; j < KK_NFFT; j++) {
+            double v = re[0] + ((j & 1) ? -re[10] : re[10]);
+            for (int b = 1; b < KK_NBINS - 1; b++) {
+                int q = (b * j) % KK_NFFT;
+                v += 2.0 * (re[b] * d->cs[q] - im[b] * d->sn[q]);
+            }
+            v /= KK_NFFT;
+            fr[j] = d->win[j] * v;
+        }
+    }
 }
 
 kokoro_status kk_istft(const float *spec, int F, float *audio)
 {
-    dft20 d;
-    dft20_init(&d);
     const int n = KK_HOP * (F - 1), pad = KK_NFFT / 2;
     /* overlap-add into y[m], m in [pad, pad + n), normalised by the window envelope */
     double *y = calloc((size_t)n + KK_NFFT + KK_HOP, sizeof *y);
     double *env = calloc((size_t)n + KK_NFFT + KK_HOP, sizeof *env);
-    if (!y || !env) {
+    double *frames = malloc((size_t)F * KK_NFFT * sizeof *frames);
+    if (!y || !env || !frames) {
         free(y);
         free(env);
+        free(frames);
         return KK_NOMEM("iSTFT");
     }
-    for (int t = 0; t < F; t++) {
-        double re[KK_NBINS], im[KK_NBINS];
-        for (int k = 0; k < KK_NBINS; k++) {
-            double mag = exp((double)spec[(size_t)k * F + t]);
-            double ph = sin((double)spec[(size_t)(KK_NBINS + k) * F + t]);
-            re[k] = mag * cos(ph);
-            im[k] = mag * sin(ph);
-        }
+    int nt = kk_threads();
+    stft_task k = {.spec = spec, .frames = frames, .F = F, .parts = nt};
+    dft20_init(&k.d);
+    kk_parallel_for(nt, nt, istft_part, &k);
+    for (int t = 0; t < F; t++)
         for (int j = 0; j < KK_NFFT; j++) {
-            double v = re[0] + ((j & 1) ? -re[10] : re[10]);
-            for (int k = 1; k < KK_NBINS - 1; k++) {
-                int q = (k * j) % KK_NFFT;
-                v += 2.0 * (re[k] * d.cs[q] - im[k] * d.sn[q]);
-            }
-            v /= KK_NFFT;
-            y[KK_HOP * t + j] += d.win[j] * v;
-            env[KK_HOP * t + j] += d.win[j] * d.win[j];
+            y[KK_HOP * t + j] += frames[(size_t)t * KK_NFFT + j];
+            env[KK_HOP * t + j] += k.d.win[j] * k.d.win[j];
         }
-    }
     for (int j = 0; j < n; j++) audio[j] = (float)(y[j + pad] / env[j + pad]);
     free(y);
     free(env);
+    free(frames);
     return KOKORO_OK;
 }
 
