@@ -18,10 +18,18 @@ typedef struct pf_job {
     atomic_int next;
 } pf_job;
 
+/* Set while a thread runs tasks: a kernel called from a task (an LSTM
+ * direction's products, an F0/N branch's convolutions) runs on that thread
+ * rather than starting threads of its own. */
+static _Thread_local int in_task;
+
 static void *pf_worker(void *p)
 {
     pf_job *j = p;
+    int outer = in_task;
+    in_task = 1;
     for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->fn(j->arg, i);
+    in_task = outer;
     return NULL;
 }
 
@@ -29,6 +37,7 @@ static void *pf_worker(void *p)
 
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg)
 {
+    if (in_task) nthreads = 1;
     if (nthreads > n) nthreads = n;
     if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
     pf_job job = {.fn = fn, .arg = arg, .n = n};

@@ -8,7 +8,8 @@ int kk_threads(void);
 
 /* Runs fn(arg, i) for every i in [0, n) on up to nthreads threads (the
  * calling thread included); tasks are handed out in order, one at a time.
- * Falls back to the calling thread alone when threads cannot be started. */
+ * Falls back to the calling thread alone when threads cannot be started.
+ * Called from inside a task, it runs every task on that thread. */
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg);
 
 #endif
