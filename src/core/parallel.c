@@ -33,6 +33,13 @@ static void *pf_worker(void *p)
     return NULL;
 }
 
+int kk_gemm_parts(double macs, int nthreads)
+{
+    double most = macs / (double)(1 << 21);
+    if (most < nthreads) nthreads = (int)most;
+    return nthreads < 1 ? 1 : nthreads;
+}
+
 #define KK_MAX_THREADS 64
 
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg)

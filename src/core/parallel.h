@@ -12,4 +12,11 @@ int kk_threads(void);
  * Called from inside a task, it runs every task on that thread. */
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg);
 
+/* How many parts a GEMM of `macs` multiply-adds may be split into on
+ * `nthreads` threads: each part keeps at least 2^21 of them. OpenBLAS
+ * (0.3.21, Skylake-X kernels) sends products of up to 100^3 multiply-adds to
+ * "small matrix" kernels that sum in another order; parts above that size go
+ * through the same kernel as the whole, so splitting does not change a bit. */
+int kk_gemm_parts(double macs, int nthreads);
+
 #endif
