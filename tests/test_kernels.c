@@ -262,6 +262,18 @@ static void test_golden_every_path(void **state)
     free(a), free(b);
 }
 
+/* a golden case's token ids (with the pad tokens), style vector and speed */
+static const kk_tensor *golden_case(const char *name, const float **style, float *speed)
+{
+    char k[64];
+    snprintf(k, sizeof k, "%s.style", name);
+    *style = G(k);
+    snprintf(k, sizeof k, "%s.speed", name);
+    *speed = G(k)[0];
+    snprintf(k, sizeof k, "%s.input_ids", name);
+    return kt_golden_get(k);
+}
+
 /* Threads split the convolutions, ALBERT's products and heads, the LSTMs'
  * two directions, the F0/N branches and the ConvTranspose, but every value is
  * computed the same way: the audio is the same bytes at 1, 2 and 3 threads
@@ -273,14 +285,9 @@ static void test_threads_same_audio(void **state)
     static const char *cases[] = {"short", "fast"};
     int saved = kokoro_get_num_threads();
     for (int c = 0; c < 2; c++) {
-        char k[64];
-        snprintf(k, sizeof k, "%s.input_ids", cases[c]);
-        const kk_tensor *ids = kt_golden_get(k);
-        snprintf(k, sizeof k, "%s.style", cases[c]);
-        const float *style = G(k);
-        snprintf(k, sizeof k, "%s.speed", cases[c]);
+        const float *style;
         kokoro_synth_options o = kokoro_synth_options_default();
-        o.speed = G(k)[0];
+        const kk_tensor *ids = golden_case(cases[c], &style, &o.speed);
         o.no_noise = c == 0; /* the second with the harmonic source's noise (seeded) */
         o.seed = 7;
         kokoro_audio one, many;
@@ -326,14 +333,9 @@ static void test_bf16_quality(void **state)
         return;
     }
     for (int c = 0; c < 3; c++) {
-        char k[64];
-        snprintf(k, sizeof k, "%s.input_ids", cases[c]);
-        const kk_tensor *ids = kt_golden_get(k);
-        snprintf(k, sizeof k, "%s.style", cases[c]);
-        const float *style = G(k);
-        snprintf(k, sizeof k, "%s.speed", cases[c]);
+        const float *style;
         o = kokoro_synth_options_default();
-        o.speed = G(k)[0];
+        const kk_tensor *ids = golden_case(cases[c], &style, &o.speed);
         o.no_noise = 1;
         kokoro_audio f32, bf;
         const int64_t *p = (const int64_t *)ids->data + 1;
