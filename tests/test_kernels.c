@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/parallel.h"
 #include "model/blocks.h"
 #include "nn/dconv.h"
 #include "testutil.h"
@@ -262,6 +263,33 @@ static void test_golden_every_path(void **state)
     free(a), free(b);
 }
 
+/* GEMM splits: aligned parts, none (the last included) at or under OpenBLAS's
+ * small-matrix size, and a split whenever the work allows one */
+static void test_gemm_step(void **state)
+{
+    (void)state;
+    const double least = (double)(1 << 21);
+    int split = 0;
+    for (int rows = 0; rows <= 1100; rows += rows < 80 ? 1 : 37)
+        for (int align = 1; align <= 16; align *= 2)
+            for (int nt = 1; nt <= 9; nt++)
+                for (double per = 1e3; per <= 1e7; per *= 7.3) {
+                    int step = kk_gemm_step(rows, align, per, nt);
+                    assert_true(step >= 1);
+                    if (step >= rows) continue; /* not split */
+                    split++;
+                    assert_int_equal(step % align, 0);
+                    int parts = (rows + step - 1) / step, last = rows - (parts - 1) * step;
+                    assert_true(parts >= 2 && parts <= nt);
+                    assert_true((double)last * per >= least && (double)step * per >= least);
+                }
+    assert_true(split > 1000);
+    /* ALBERT's FFN at 150 tokens on 2 threads: two halves */
+    assert_int_equal(kk_gemm_step(3072, 16, 150.0 * 768, 2), 1536);
+    assert_int_equal(kk_gemm_step(3072, 16, 150.0 * 768, 1), 3072);
+    assert_int_equal(kk_gemm_step(3072, 16, 1.0 * 768, 2), 3072); /* one token: 2.4 M, one part */
+}
+
 /* a golden case's token ids (with the pad tokens), style vector and speed */
 static const kk_tensor *golden_case(const char *name, const float **style, float *speed)
 {
@@ -362,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_isa_override),
         cmocka_unit_test(test_golden_every_path),
         cmocka_unit_test(test_threads_same_audio),
+        cmocka_unit_test(test_gemm_step),
         cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_bf16_conv),
         cmocka_unit_test(test_bf16_quality),

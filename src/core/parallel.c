@@ -33,11 +33,17 @@ static void *pf_worker(void *p)
     return NULL;
 }
 
-int kk_gemm_parts(double macs, int nthreads)
+int kk_gemm_step(int rows, int align, double macs_per_row, int nthreads)
 {
-    double most = macs / (double)(1 << 21);
-    if (most < nthreads) nthreads = (int)most;
-    return nthreads < 1 ? 1 : nthreads;
+    const double least = (double)(1 << 21);
+    if (rows < 1) return 1;
+    for (int nt = nthreads; nt > 1; nt--) {
+        int step = ((rows + nt - 1) / nt + align - 1) / align * align;
+        if (step >= rows) continue;
+        int last = rows - (rows - 1) / step * step;
+        if ((double)last * macs_per_row >= least) return step;
+    }
+    return rows;
 }
 
 #define KK_MAX_THREADS 64

@@ -12,11 +12,13 @@ int kk_threads(void);
  * Called from inside a task, it runs every task on that thread. */
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg);
 
-/* How many parts a GEMM of `macs` multiply-adds may be split into on
- * `nthreads` threads: each part keeps at least 2^21 of them. OpenBLAS
- * (0.3.21, Skylake-X kernels) sends products of up to 100^3 multiply-adds to
- * "small matrix" kernels that sum in another order; parts above that size go
- * through the same kernel as the whole, so splitting does not change a bit. */
-int kk_gemm_parts(double macs, int nthreads);
+/* Rows per part when a GEMM of `rows` output rows, `macs_per_row`
+ * multiply-adds each, is split across `nthreads` threads, parts a multiple of
+ * `align` rows; `rows` when it should not be split. Every part, the last
+ * included, keeps at least 2^21 multiply-adds: OpenBLAS (0.3.21, Skylake-X
+ * kernels) sends products of up to 100^3 to "small matrix" kernels that sum
+ * in another order, and parts above that size go through the same kernel as
+ * the whole, so splitting does not change a bit. */
+int kk_gemm_step(int rows, int align, double macs_per_row, int nthreads);
 
 #endif

@@ -81,8 +81,7 @@ int kk_conv_transpose1d(const float *x, int cin, int n, const float *W, const fl
      * output channels split across the threads (each value computed alike) */
     float *z = malloc((size_t)cout * k * n * sizeof *z);
     if (!z) return -1;
-    int nt = kk_gemm_parts((double)cout * k * n * cin, kk_threads());
-    int step = nt > 1 ? ((cout + nt - 1) / nt + 7) & ~7 : cout;
+    int nt = kk_threads(), step = kk_gemm_step(cout, 8, (double)k * n * cin, nt);
     convt_task c = {.x = x, .W = W, .b = b, .cin = cin, .n = n, .cout = cout, .k = k, .stride = stride,
                     .pad = pad, .nout = nout, .step = step, .z = z, .y = y};
     kk_parallel_for(nt, (cout + step - 1) / step, convt_part, &c);
