@@ -5,8 +5,14 @@
 
 #include "kokoro.h"
 
+/* Set while a thread runs tasks: a kernel called from a task (an LSTM
+ * direction's products, an F0/N branch's convolutions) runs on that thread
+ * rather than starting threads of its own. */
+static _Thread_local int in_task;
+
 int kk_threads(void)
 {
+    if (in_task) return 1;
     int n = kokoro_get_num_threads();
     return n < 1 ? 1 : n;
 }
@@ -17,11 +23,6 @@ typedef struct pf_job {
     int n;
     atomic_int next;
 } pf_job;
-
-/* Set while a thread runs tasks: a kernel called from a task (an LSTM
- * direction's products, an F0/N branch's convolutions) runs on that thread
- * rather than starting threads of its own. */
-static _Thread_local int in_task;
 
 static void *pf_worker(void *p)
 {

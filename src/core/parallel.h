@@ -3,7 +3,8 @@
 #ifndef KK_PARALLEL_H
 #define KK_PARALLEL_H
 
-/* Threads the kernels may use (kokoro_set_num_threads, at least 1). */
+/* Threads the kernels may use (kokoro_set_num_threads, at least 1); 1 inside
+ * a kk_parallel_for task. */
 int kk_threads(void);
 
 /* Runs fn(arg, i) for every i in [0, n) on up to nthreads threads (the
