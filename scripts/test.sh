@@ -12,6 +12,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 jobs="${KOKORO_TEST_JOBS:-$(nproc)}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
+# wall time of each stage (its build included), printed before the summary:
+# CI has 90 minutes on 2 cores
+times=""
+t0=$SECONDS
+stage_done() { times="$times $1 $((SECONDS - t0)) s,"; t0=$SECONDS; }
 
 run_suite() { # name build-dir [env...]
   local name="$1" dir="$2"
@@ -26,17 +31,20 @@ run_suite() { # name build-dir [env...]
 bash "$root/scripts/build.sh" build
 release=0
 run_suite release "$root/build" || release=$?
+stage_done release
 
 CMAKE_BUILD_TYPE=RelWithDebInfo bash "$root/scripts/build.sh" build-asan -DKOKORO_SANITIZE=ON
 asan=0
 run_suite asan "$root/build-asan" \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 || asan=$?
+stage_done asan+ubsan
 
 # the web UI in headless chromium against the Release build (same summary line)
 echo "== browser: tests"
 browser=0
 bash "$root/tests/browser/run.sh" "$root/build" 2>&1 | tee "$logs/browser.log" || browser=$?
+stage_done browser
 
 # libFuzzer needs clang; the library is built once more with coverage
 fdir="$root/build-fuzz"
@@ -45,12 +53,14 @@ cmake -S "$root" -B "$fdir" -DCMAKE_C_COMPILER=clang -DKOKORO_FUZZ=ON -DKOKORO_B
 cmake --build "$fdir" --target kokoro_fuzz -j"$(nproc)"
 fuzz=0
 run_suite fuzz "$fdir" || fuzz=$?
+stage_done fuzz
 
 echo "== valgrind: parser tests"
 vg=0
 bash "$root/scripts/valgrind.sh" "$root/build" 2>&1 | tee "$logs/valgrind.txt" || vg=$?
 echo "== valgrind: kokoro-tts end to end"
 bash "$root/scripts/valgrind-e2e.sh" "$root/build" 2>&1 | tee "$logs/valgrind-e2e.txt" || vg=$?
+stage_done valgrind
 
 # totals from CTest's own summaries ("100% tests passed, 0 tests failed out of 5")
 passed=0 failed=0
@@ -74,5 +84,6 @@ for v in valgrind valgrind-e2e; do
 done
 word() { [ "$1" -eq 0 ] && echo passed || echo FAILED; }
 echo "release $(word $release), asan+ubsan $(word $asan), browser $(word $browser), fuzz $(word $fuzz), valgrind $(word $vg)"
+echo "time:${times%,}; total $SECONDS s"
 echo "tests: $passed passed, $failed failed"
 [ $release -eq 0 ] && [ $asan -eq 0 ] && [ $browser -eq 0 ] && [ $fuzz -eq 0 ] && [ $vg -eq 0 ] && [ $failed -eq 0 ]

@@ -266,9 +266,6 @@ static void test_audiobook(void **state)
 static void test_intro(void **state)
 {
     (void)state;
-#ifdef KOKORO_SANITIZED
-    skip(); /* several audiobooks through the CLI, ~10x slower here; the Release run covers it, test_audiobook and test_resume keep these paths under the sanitizers */
-#endif
     const char *args = "book.md --audiobook intro.m4b --model test.kokoro --voice af_heart -q --select-chapters 3 "
                        "--keep-temp --captions intro.srt --author 'Ann Writer' %s";
     assert_int_equal(tts(args, "--narrator 'Jane Reader'"), 0);
@@ -301,9 +298,6 @@ static void test_intro(void **state)
 static void test_matter(void **state)
 {
     (void)state;
-#ifdef KOKORO_SANITIZED
-    skip(); /* several audiobooks through the CLI, ~10x slower here; the Release run covers it, test_audiobook and test_resume keep these paths under the sanitizers */
-#endif
     write_file(in_dir("matter.md"), "# Copyright\n\nCopyright 2024 Ann Writer.\n\n"
                                     "# Contents\n\nOne. Two.\n\n"
                                     "# Chapter One\n\nIt began.\n\n"
@@ -547,9 +541,6 @@ static void listing(const char *path, char *out, size_t size)
 static void test_resume_chapters(void **state)
 {
     (void)state;
-#ifdef KOKORO_SANITIZED
-    skip(); /* several audiobooks through the CLI, ~10x slower here; the Release run covers it, test_audiobook and test_resume keep these paths under the sanitizers */
-#endif
     const char *args = "book.md --chapters %s --model test.kokoro --voice af_heart -q --seed 5 %s";
     assert_int_equal(tts(args, "chwhole", ""), 0);
     /* killed once the first chapter's file is out (no writer is open then) */

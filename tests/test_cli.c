@@ -138,11 +138,7 @@ static void test_formats(void **state)
     assert_non_null(ref);
     assert_int_equal(rate, 24000);
     assert_true(nref > 12000);
-#ifdef KOKORO_SANITIZED /* synthesis is slow here: one format per encoder library */
-    const char *fmts[] = {"wav", "mp3", "m4a", "pcm"};
-#else
     const char *fmts[] = {"wav", "flac", "mp3", "opus", "m4a", "m4b", "pcm"};
-#endif
     for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
         char name[32];
         snprintf(name, sizeof name, "out.%s", fmts[i]);
@@ -263,12 +259,10 @@ static void test_seed_and_parallel(void **state)
     /* parallel workers, async writes and any thread count give the same bytes */
     assert_int_equal(tts("two.txt p.wav %s --seed 7 --parallel --max-workers 2 --async-io", base), 0);
     assert_true(files_equal(in_dir("s1.wav"), in_dir("p.wav")));
-#ifndef KOKORO_SANITIZED
     assert_int_equal(tts("two.txt t1.wav %s --seed 7 --threads 1", base), 0);
     assert_true(files_equal(in_dir("s1.wav"), in_dir("t1.wav")));
     assert_int_equal(tts("two.txt p3.wav %s --seed 7 --parallel --max-workers 3 --threads 2", base), 0);
     assert_true(files_equal(in_dir("s1.wav"), in_dir("p3.wav")));
-#endif
     /* an invalid variable names itself */
     setenv("KOKORO_MAX_WORKERS", "lots", 1);
     assert_int_equal(tts("two.txt x.wav %s", base), 2);
@@ -295,9 +289,6 @@ static void test_perf_modes_identical(void **state)
     for (int streaming = 1; streaming >= 0; streaming--)
         for (int async = 0; async <= 1; async++)
             for (int par = 0; par <= 1; par++) {
-#ifdef KOKORO_SANITIZED
-                if (n && (async != par || async == streaming)) continue; /* ~6x slower here: 3 of the 8 */
-#endif
                 char out[32], want[160];
                 snprintf(out, sizeof out, "m%d%d%d.wav", streaming, async, par);
                 setenv("KOKORO_MEMORY_STREAMING", streaming ? "1" : "0", 1);
@@ -321,9 +312,6 @@ static void test_perf_modes_identical(void **state)
 static void test_flags_override_env(void **state)
 {
     (void)state;
-#ifdef KOKORO_SANITIZED
-    skip(); /* more CLI runs of paths the other tests already take under the sanitizers; the Release run covers it */
-#endif
     write_file(in_dir("hi.txt"), "Hi.");
     const char *base = "hi.txt env-o.wav --model test.kokoro --voice af_heart --debug";
     setenv("KOKORO_USE_PARALLEL", "1", 1);
@@ -349,9 +337,6 @@ static void test_flags_override_env(void **state)
 static void test_gpu_note(void **state)
 {
     (void)state;
-#ifdef KOKORO_SANITIZED
-    skip(); /* more CLI runs of paths the other tests already take under the sanitizers; the Release run covers it */
-#endif
     write_file(in_dir("gpu.txt"), "Hi.");
     const char *note = "no GPU backend: running on the CPU";
     assert_int_equal(tts("gpu.txt --print-phonemes"), 0);
@@ -567,9 +552,6 @@ static void test_interrupt_stdin(void **state)
 static void test_quiet(void **state)
 {
     (void)state;
-#ifdef KOKORO_SANITIZED
-    skip(); /* more CLI runs of paths the other tests already take under the sanitizers; the Release run covers it */
-#endif
     write_file(in_dir("q.txt"), "Hello there. This is a short test of the quiet flag.");
     /* stderr is a file here: no bar, but the default voice and the summary */
     assert_int_equal(tts("q.txt q1.wav --model test.kokoro --chunk-tokens 12"), 0);

@@ -34,11 +34,7 @@ static double now(void)
  * one thread, on the first phonemes of a chunk (a few seconds of audio). */
 static double synthesis_speed(const kokoro_chunk *c, size_t n)
 {
-#ifdef KOKORO_SANITIZED /* synthesis is ~6x slower under the sanitizers */
-    const size_t nid = 12;
-#else
     const size_t nid = 32;
-#endif
     size_t k = 0;
     while (k < n && c[k].n_ids < nid) k++;
     assert_true(k < n);
