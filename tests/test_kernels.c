@@ -17,6 +17,7 @@
 #include "core/parallel.h"
 #include "core/sanitize.h"
 #include "model/blocks.h"
+#include "model/model.h"
 #include "nn/dconv.h"
 #include "testutil.h"
 
@@ -362,6 +363,59 @@ static void test_gemm_step(void **state)
     assert_int_equal(kk_gemm_step(3072, 16, 1.0 * 768, 2), 3072); /* one token: 2.4 M, one part */
 }
 
+/* kk_parallel_range: every index in exactly one range, ranges of the grain
+ * (the last shorter), at any thread count */
+static void count_range(void *arg, size_t i0, size_t i1)
+{
+    unsigned char *hits = arg;
+    assert_true(i0 < i1);
+    for (size_t i = i0; i < i1; i++) __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void test_parallel_range(void **state)
+{
+    (void)state;
+    static unsigned char hits[5000];
+    for (size_t n = 0; n <= 5000; n += n < 40 ? 1 : 997)
+        for (size_t grain = 1; grain <= 4096; grain = grain * 3 + 1)
+            for (int nt = 1; nt <= 4; nt++) {
+                memset(hits, 0, sizeof hits);
+                kk_parallel_range(nt, n, grain, count_range, hits);
+                for (size_t i = 0; i < sizeof hits; i++) assert_int_equal(hits[i], i < n ? 1 : 0);
+            }
+}
+
+/* The iSTFT splits frames into ranges and blocks, each recomputing the
+ * frames before it: the same bytes at any thread count, on a spectrum long
+ * enough for several blocks per range and uneven ranges. */
+static void test_istft_threads(void **state)
+{
+    (void)state;
+    const int F = 3001;
+    unsigned s = 12345;
+    float *spec = malloc((size_t)2 * KK_NBINS * F * sizeof *spec);
+    float *one = malloc((size_t)KK_HOP * (F - 1) * sizeof *one), *many = malloc((size_t)KK_HOP * (F - 1) * sizeof *many);
+    assert_true(spec && one && many);
+    for (size_t i = 0; i < (size_t)2 * KK_NBINS * F; i++) spec[i] = 2.0f * frand(&s);
+    int saved = kokoro_get_num_threads();
+    kokoro_set_num_threads(1);
+    assert_int_equal(kk_istft(spec, F, one), KOKORO_OK);
+    double energy = 0;
+    for (int i = 0; i < KK_HOP * (F - 1); i++) {
+        assert_true(isfinite(one[i]));
+        energy += (double)one[i] * one[i];
+    }
+    assert_true(energy > 0);
+    for (int th = 2; th <= 5; th++) {
+        kokoro_set_num_threads(th);
+        memset(many, 0xff, (size_t)KK_HOP * (F - 1) * sizeof *many); /* NaN: a sample not written shows */
+        assert_int_equal(kk_istft(spec, F, many), KOKORO_OK);
+        assert_memory_equal(many, one, (size_t)KK_HOP * (F - 1) * sizeof *one);
+    }
+    kokoro_set_num_threads(saved);
+    free(spec), free(one), free(many);
+}
+
 /* a golden case's token ids (with the pad tokens), style vector and speed */
 static const kk_tensor *golden_case(const char *name, const float **style, float *speed)
 {
@@ -464,6 +518,8 @@ int main(void)
         cmocka_unit_test(test_golden_every_path),
         cmocka_unit_test(test_threads_same_audio),
         cmocka_unit_test(test_gemm_step),
+        cmocka_unit_test(test_parallel_range),
+        cmocka_unit_test(test_istft_threads),
         cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_bf16_conv),
         cmocka_unit_test(test_bf16_quality),

@@ -65,3 +65,26 @@ void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *ar
     pf_worker(&job);
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
 }
+
+typedef struct pr_job {
+    void (*fn)(void *, size_t, size_t);
+    void *arg;
+    size_t n, grain;
+} pr_job;
+
+static void pr_task(void *p, int i)
+{
+    const pr_job *j = p;
+    size_t i0 = (size_t)i * j->grain, i1 = i0 + j->grain < j->n ? i0 + j->grain : j->n;
+    j->fn(j->arg, i0, i1);
+}
+
+void kk_parallel_range(int nthreads, size_t n, size_t grain, void (*fn)(void *arg, size_t i0, size_t i1), void *arg)
+{
+    if (n == 0) return;
+    if (grain < 1) grain = 1;
+    size_t tasks = (n + grain - 1) / grain;
+    if (tasks > (size_t)1 << 30) grain = (n + ((size_t)1 << 30) - 1) >> 30, tasks = (n + grain - 1) / grain;
+    pr_job job = {.fn = fn, .arg = arg, .n = n, .grain = grain};
+    kk_parallel_for(nthreads, (int)tasks, pr_task, &job);
+}

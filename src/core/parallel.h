@@ -3,6 +3,8 @@
 #ifndef KK_PARALLEL_H
 #define KK_PARALLEL_H
 
+#include <stddef.h>
+
 /* Threads the kernels may use (kokoro_set_num_threads, at least 1); 1 inside
  * a kk_parallel_for task. */
 int kk_threads(void);
@@ -12,6 +14,11 @@ int kk_threads(void);
  * Falls back to the calling thread alone when threads cannot be started.
  * Called from inside a task, it runs every task on that thread. */
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg);
+
+/* Runs fn(arg, i0, i1) over [0, n) in ranges of `grain` (the last may be
+ * shorter) on up to nthreads threads: for elementwise passes over large
+ * buffers, where one thread cannot use the memory bandwidth of two. */
+void kk_parallel_range(int nthreads, size_t n, size_t grain, void (*fn)(void *arg, size_t i0, size_t i1), void *arg);
 
 /* Rows per part when a GEMM of `rows` output rows, `macs_per_row`
  * multiply-adds each, is split across `nthreads` threads, parts a multiple of

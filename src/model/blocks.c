@@ -94,6 +94,17 @@ static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int n
     }
 }
 
+typedef struct copy_job {
+    float *dst;
+    const float *src;
+} copy_job;
+
+static void copy_part(void *arg, size_t i0, size_t i1)
+{
+    const copy_job *cj = arg;
+    memcpy(cj->dst + i0, cj->src + i0, (i1 - i0) * sizeof *cj->dst);
+}
+
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
 {
     const size_t C = (size_t)r->C;
@@ -114,7 +125,10 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
     uint32_t *xb = bf16 ? (uint32_t *)(wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)) : NULL;
     if (bf16 && !kk_bf16_supported())
         return kk_error(KOKORO_ERR_INVALID_ARG, "bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
-    if (y != x) memcpy(y, x, total * sizeof *y);
+    if (y != x) {
+        copy_job cj = {.dst = y, .src = x};
+        kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
+    }
     prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
     kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,
                   .ldy = (size_t)n};

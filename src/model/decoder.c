@@ -180,9 +180,7 @@ static void dft20_init(dft20 *d)
 typedef struct stft_task {
     dft20 d;
     const float *x;
-    const float *spec;
     float *har;
-    double *frames;
     int n, F, parts;
 } stft_task;
 
@@ -221,60 +219,76 @@ int kk_gen_stft(const float *x, int n, float *har)
     return k.F;
 }
 
-/* Each frame's windowed inverse DFT on the threads; the overlap-add after,
- * in frame order on one (so the sums do not depend on the thread count). */
-static void istft_part(void *arg, int part)
+/* The iSTFT by ranges of frames on the threads. A range's output samples
+ * are those its frames start (HOP each); each sums, in ascending frame order
+ * from zero, every frame that covers it, the window envelope likewise, so a
+ * range recomputes the NFFT/HOP - 1 frames before its first and the sums do
+ * not depend on the thread count or the block size. */
+typedef struct istft_task {
+    dft20 d;
+    const float *spec;
+    float *audio;
+    int F, parts;
+} istft_task;
+
+#define ISTFT_BLOCK 256 /* frames per block: the block's sums stay on the stack */
+
+/* frame t: the windowed inverse DFT of its magnitude and phase */
+static void istft_frame(const istft_task *k, int t, double fr[KK_NFFT])
 {
-    const stft_task *k = arg;
     const dft20 *d = &k->d;
     const int F = k->F;
-    for (int t = F * part / k->parts; t < F * (part + 1) / k->parts; t++) {
-        double re[KK_NBINS], im[KK_NBINS];
-        for (int b = 0; b < KK_NBINS; b++) {
-            double mag = exp((double)k->spec[(size_t)b * F + t]);
-            double ph = sin((double)k->spec[(size_t)(KK_NBINS + b) * F + t]);
-            re[b] = mag * cos(ph);
-            im[b] = mag * sin(ph);
+    double re[KK_NBINS], im[KK_NBINS];
+    for (int b = 0; b < KK_NBINS; b++) {
+        double mag = exp((double)k->spec[(size_t)b * F + t]);
+        double ph = sin((double)k->spec[(size_t)(KK_NBINS + b) * F + t]);
+        re[b] = mag * cos(ph);
+        im[b] = mag * sin(ph);
+    }
+    for (int j = 0; j < KK_NFFT; j++) {
+        double v = re[0] + ((j & 1) ? -re[10] : re[10]);
+        for (int b = 1; b < KK_NBINS - 1; b++) {
+            int q = (b * j) % KK_NFFT;
+            v += 2.0 * (re[b] * d->cs[q] - im[b] * d->sn[q]);
         }
-        double *fr = k->frames + (size_t)t * KK_NFFT;
-        for (int j = 0; j < KK_NFFT; j++) {
-            double v = re[0] + ((j & 1) ? -re[10] : re[10]);
-            for (int b = 1; b < KK_NBINS - 1; b++) {
-                int q = (b * j) % KK_NFFT;
-                v += 2.0 * (re[b] * d->cs[q] - im[b] * d->sn[q]);
+        v /= KK_NFFT;
+        fr[j] = d->win[j] * v;
+    }
+}
+
+static void istft_part(void *arg, int part)
+{
+    const istft_task *k = arg;
+    const int F = k->F, pad = KK_NFFT / 2, n = KK_HOP * (F - 1), back = (KK_NFFT + KK_HOP - 1) / KK_HOP - 1;
+    const int t0 = (int)((long)F * part / k->parts), t1 = (int)((long)F * (part + 1) / k->parts);
+    for (int b0 = t0; b0 < t1; b0 += ISTFT_BLOCK) {
+        const int b1 = b0 + ISTFT_BLOCK < t1 ? b0 + ISTFT_BLOCK : t1;
+        /* padded-signal samples [m0, m1): those of frames b0..b1-1; the last frame's block also takes
+         * the tail the following frames would have started (up to pad + n) */
+        const int m0 = KK_HOP * b0, m1 = b1 == F ? pad + n : KK_HOP * b1;
+        double y[ISTFT_BLOCK * KK_HOP + KK_NFFT] = {0}, env[ISTFT_BLOCK * KK_HOP + KK_NFFT] = {0};
+        for (int t = b0 - back > 0 ? b0 - back : 0; t < b1; t++) {
+            double fr[KK_NFFT];
+            istft_frame(k, t, fr);
+            for (int j = 0; j < KK_NFFT; j++) {
+                int m = KK_HOP * t + j;
+                if (m < m0 || m >= m1) continue;
+                y[m - m0] += fr[j];
+                env[m - m0] += k->d.win[j] * k->d.win[j];
             }
-            v /= KK_NFFT;
-            fr[j] = d->win[j] * v;
         }
+        for (int m = m0 > pad ? m0 : pad; m < m1 && m < pad + n; m++)
+            k->audio[m - pad] = (float)(y[m - m0] / env[m - m0]);
     }
 }
 
 kokoro_status kk_istft(const float *spec, int F, float *audio)
 {
-    const int n = KK_HOP * (F - 1), pad = KK_NFFT / 2;
-    /* overlap-add into y[m], m in [pad, pad + n), normalised by the window envelope */
-    double *y = calloc((size_t)n + KK_NFFT + KK_HOP, sizeof *y);
-    double *env = calloc((size_t)n + KK_NFFT + KK_HOP, sizeof *env);
-    double *frames = malloc((size_t)F * KK_NFFT * sizeof *frames);
-    if (!y || !env || !frames) {
-        free(y);
-        free(env);
-        free(frames);
-        return KK_NOMEM("iSTFT");
-    }
+    if (F < 2) return KOKORO_OK; /* no samples */
     int nt = kk_threads();
-    stft_task k = {.spec = spec, .frames = frames, .F = F, .parts = nt};
+    istft_task k = {.spec = spec, .audio = audio, .F = F, .parts = nt};
     dft20_init(&k.d);
     kk_parallel_for(nt, nt, istft_part, &k);
-    for (int t = 0; t < F; t++)
-        for (int j = 0; j < KK_NFFT; j++) {
-            y[KK_HOP * t + j] += frames[(size_t)t * KK_NFFT + j];
-            env[KK_HOP * t + j] += k.d.win[j] * k.d.win[j];
-        }
-    for (int j = 0; j < n; j++) audio[j] = (float)(y[j + pad] / env[j + pad]);
-    free(y);
-    free(env);
-    free(frames);
     return KOKORO_OK;
 }
 
@@ -343,6 +357,27 @@ kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x,
     return kk_gen_resblocks_dt(m, stage, x, n, s, out, 0, NULL);
 }
 
+/* out = (t0 + t1 + t2) / 3 over the three resblocks' outputs, summed from
+ * zero in that order (0 + t0, not t0: -0.0 becomes +0.0 as before) */
+typedef struct mean3_job {
+    float *out;
+    const float *t;
+    int j;
+} mean3_job;
+
+static void mean3_part(void *arg, size_t i0, size_t i1)
+{
+    const mean3_job *mj = arg;
+    float *out = mj->out;
+    const float *t = mj->t;
+    if (mj->j == 0)
+        for (size_t i = i0; i < i1; i++) out[i] = 0.0f + t[i];
+    else if (mj->j == 1)
+        for (size_t i = i0; i < i1; i++) out[i] += t[i];
+    else
+        for (size_t i = i0; i < i1; i++) out[i] = (out[i] + t[i]) / 3.0f;
+}
+
 kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out,
                                   int bf16, float *ws)
 {
@@ -353,14 +388,34 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
     float *t = ws ? ws : own;
     ws = t + total;
     kokoro_status st = KOKORO_OK;
-    memset(out, 0, total * sizeof *out);
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
         st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16);
-        for (size_t i = 0; i < total; i++) out[i] += t[i];
+        mean3_job mj = {.out = out, .t = t, .j = j};
+        kk_parallel_range(kk_threads(), total, 1 << 16, mean3_part, &mj);
     }
-    for (size_t i = 0; i < total; i++) out[i] /= 3.0f;
     free(own);
     return st;
+}
+
+/* conv_post's input rows: leaky ReLU (slope 0.01), zero-padded */
+typedef struct post_job {
+    const float *x;
+    float *xp;
+    int n, pad;
+    size_t ldx;
+} post_job;
+
+static void post_rows(void *arg, size_t c0, size_t c1)
+{
+    const post_job *pj = arg;
+    const int n = pj->n, pad = pj->pad;
+    for (size_t ch = c0; ch < c1; ch++) {
+        float *row = pj->xp + ch * pj->ldx;
+        const float *xr = pj->x + ch * (size_t)n;
+        memset(row, 0, (size_t)pad * sizeof *row);
+        for (int t = 0; t < n; t++) row[pad + t] = xr[t] < 0 ? xr[t] * 0.01f : xr[t];
+        memset(row + pad + n, 0, (pj->ldx - pad - (size_t)n) * sizeof *row);
+    }
 }
 
 kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out)
@@ -378,13 +433,8 @@ kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *o
         free(wp);
         return KK_NOMEM("generator");
     }
-    for (int ch = 0; ch < c->cin; ch++) {
-        float *row = xp + (size_t)ch * ldx;
-        const float *xr = x + (size_t)ch * n;
-        memset(row, 0, (size_t)pad * sizeof *row);
-        for (int t = 0; t < n; t++) row[pad + t] = xr[t] < 0 ? xr[t] * 0.01f : xr[t];
-        memset(row + pad + n, 0, (ldx - pad - (size_t)n) * sizeof *row);
-    }
+    post_job pj = {.x = x, .xp = xp, .n = n, .pad = pad, .ldx = ldx};
+    kk_parallel_range(kk_threads(), (size_t)c->cin, 8, post_rows, &pj);
     kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
     kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = 1,
                   .n = n, .y = out, .ldy = (size_t)n};
@@ -392,6 +442,33 @@ kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *o
     free(xp);
     free(wp);
     return KOKORO_OK;
+}
+
+/* A stage's input: the upsampled rows w plus the noise branch xs, into u
+ * (u may be w); stage 1's upsampling is one step short and gets a one-step
+ * reflection pad on the left (ReflectionPad1d((1, 0))). */
+typedef struct stage_add_job {
+    float *u;
+    const float *w, *xs;
+    int n, reflect;
+} stage_add_job;
+
+static void stage_add(void *arg, size_t c0, size_t c1)
+{
+    const stage_add_job *sj = arg;
+    const int n = sj->n;
+    for (size_t c = c0; c < c1; c++) {
+        float *ur = sj->u + c * n;
+        const float *xr = sj->xs + c * n;
+        if (sj->reflect) {
+            const float *wr = sj->w + c * (n - 1);
+            ur[0] = wr[1] + xr[0];
+            for (int t = 1; t < n; t++) ur[t] = wr[t - 1] + xr[t];
+        } else {
+            const float *wr = sj->w + c * n;
+            for (int t = 0; t < n; t++) ur[t] = wr[t] + xr[t];
+        }
+    }
 }
 
 kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F0, int M, const float *s,
@@ -435,7 +512,8 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
     MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
-        for (size_t i = 0; i < 256 * (size_t)n0; i++) u[i] += xs[i];
+        stage_add_job sj = {.u = u, .w = u, .xs = xs, .n = n0, .reflect = 0};
+        kk_parallel_range(kk_threads(), 256, 8, stage_add, &sj);
         st = kk_gen_resblocks_dt(m, 0, u, n0, s, v, bf16, ws);
     }
     MARK(KK_PROF_RES0, R1MACS(m->res[0], n0) + R1MACS(m->res[1], n0) + R1MACS(m->res[2], n0))
@@ -445,13 +523,8 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
     MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
     if (st == KOKORO_OK) {
-        for (int c = 0; c < 128; c++) {
-            const float *wr = w + (size_t)c * (n1 - 1);
-            float *ur = u + (size_t)c * n1;
-            const float *xr = xs + (size_t)c * n1;
-            ur[0] = wr[1] + xr[0]; /* ReflectionPad1d((1, 0)) */
-            for (int t = 1; t < n1; t++) ur[t] = wr[t - 1] + xr[t];
-        }
+        stage_add_job sj = {.u = u, .w = w, .xs = xs, .n = n1, .reflect = 1};
+        kk_parallel_range(kk_threads(), 128, 8, stage_add, &sj);
         st = kk_gen_resblocks_dt(m, 1, u, n1, s, v, bf16, ws);
     }
     MARK(KK_PROF_RES1, R1MACS(m->res[3], n1) + R1MACS(m->res[4], n1) + R1MACS(m->res[5], n1))
