@@ -175,6 +175,21 @@ static void expect_case_refused(const char *file, const char *needle)
     assert_true(log_contains(log, needle));
 }
 
+/* --conv: the direct convolution alone on the resblock shapes, 1 thread
+ * against N; bad values refused with the option named */
+static void test_conv(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--conv --seconds 0.05 --repeat 1 --threads 2", "conv.log"), 0);
+    assert_true(log_contains("conv.log", "256 ch, K 11, 40 steps"));
+    assert_true(log_contains("conv.log", "128 ch, K 3, 240 steps"));
+    assert_true(log_contains("conv.log", "all shapes: 2 threads"));
+    assert_int_equal(run("--conv --seconds 0", "conv-bad.log"), 2);
+    assert_true(log_contains("conv-bad.log", "--seconds"));
+    assert_int_equal(run("--conv --threads many", "conv-bad2.log"), 2);
+    assert_true(log_contains("conv-bad2.log", "--threads"));
+}
+
 static void test_bad_invocations(void **state)
 {
     (void)state;
@@ -296,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_golden_cases),
         cmocka_unit_test(test_repeat),
         cmocka_unit_test(test_bad_invocations),
+        cmocka_unit_test(test_conv),
         cmocka_unit_test(test_profile_long),
     };
     return cmocka_run_group_tests_name("bench", tests, setup, teardown);

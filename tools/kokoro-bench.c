@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_conv.h"
 #include "bench_pipeline.h"
 #include "core/error.h"
 #include "io/npz.h"
@@ -61,7 +62,10 @@ static void usage(FILE *f)
             "                    measured at start-up on one thread, times the threads)\n"
             "  --dtype f32|bf16  precision of the generator's resblock convolutions (bf16:\n"
             "                    AVX512-BF16 CPUs; default f32)\n"
-            "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n");
+            "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n"
+            "\n"
+            "       kokoro-bench --conv [--seconds S] [--threads N] [--repeat R]\n"
+            "  the direct convolution alone on the generator's resblock shapes, 1 thread against N\n");
 }
 
 static double now(void)
@@ -291,6 +295,7 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
 int main(int argc, char **argv)
 {
     if (kk_bench_pipeline_wanted(argc, argv)) return kk_bench_pipeline_main(argc, argv);
+    if (kk_bench_conv_wanted(argc, argv)) return kk_bench_conv_main(argc, argv);
     const char *cases_path = NULL, *out_path = NULL, *model_path = NULL, *json_path = NULL;
     int test_weights = 0, no_noise = 0, profile = 0, dtype = KOKORO_DTYPE_F32;
     long threads = 0, repeat = 1, ntokens = 0;
