@@ -129,8 +129,12 @@ static int conv_in_child(kk_isa isa, int short_x, int short_y, char *err, size_t
     close(fd[1]);
     size_t got = 0;
     ssize_t k;
-    while ((k = read(fd[0], err + got, errsz - 1 - got)) > 0 && got + (size_t)k < errsz - 1) got += (size_t)k;
-    if (k > 0) got += (size_t)k;
+    char chunk[4096];
+    while ((k = read(fd[0], chunk, sizeof chunk)) > 0) { /* to the end, keeping what fits */
+        size_t take = (size_t)k < errsz - 1 - got ? (size_t)k : errsz - 1 - got;
+        memcpy(err + got, chunk, take);
+        got += take;
+    }
     err[got] = 0;
     close(fd[0]);
     int st;
