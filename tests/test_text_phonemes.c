@@ -198,6 +198,28 @@ static void test_symbols_hindi_japanese(void **state)
         free(got);
         kokoro_frontend_free(fe);
     }
+    /* a text of symbols alone: each name is many times its symbol's size, the input
+     * passed to espeak-ng grows to fit (it starts at the text's size) */
+    for (int l = 0; l < 2; l++) {
+        kokoro_frontend *fe = fe_new(l ? "ja" : "hi");
+        kk_espeak_cache_clear();
+        char *one = lines(fe, "%"), text[64 * 2], want[64 * 64] = "";
+        size_t k = 0;
+        for (int i = 0; i < 60; i++) text[k++] = '%', text[k++] = ' ';
+        text[k] = 0;
+        one[strcspn(one, "\n")] = 0;
+        for (int i = 0; i < 60; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", i ? " " : "", one);
+        strcat(want, "\n");
+        char *got = lines(fe, text);
+        printf("%s: 60 x '%%' -> %zu bytes of phonemes\n", l ? "ja" : "hi", strlen(got));
+        for (char *p = got; *p && p[1]; p++) /* the chunks' lines, as one */
+            if (*p == '\n') *p = ' ';
+        if (strcmp(got, want)) printf("got  %s\nwant %s", got, want);
+        assert_string_equal(got, want);
+        free(one);
+        free(got);
+        kokoro_frontend_free(fe);
+    }
 }
 
 static void test_languages_and_voices(void **state)

@@ -192,8 +192,9 @@ static char *espeak_input(const char *voice, const char *s, size_t n)
     if (!strncmp(voice, "hi", 2)) { own = hi_ranges; nown = sizeof hi_ranges / sizeof hi_ranges[0]; lang = 1; }
     else if (!strncmp(voice, "ja", 2)) { own = ja_ranges; nown = sizeof ja_ranges / sizeof ja_ranges[0]; lang = 2; }
     else if (!strncmp(voice, "cmn", 3)) { own = zh_ranges; nown = sizeof zh_ranges / sizeof zh_ranges[0]; }
-    /* a name with its spaces is at most 23 bytes for a 1-byte symbol */
-    size_t cap = (lang ? 24 : 1) * n + 1, o = 0;
+    /* as long as the text, plus room for the names symbols become (at most
+     * 23 bytes for a 1-byte symbol): grown when a text has many of them */
+    size_t cap = n + 64, o = 0;
     char *out = malloc(cap);
     if (!out) return NULL;
     size_t i = 0;
@@ -218,6 +219,15 @@ static char *espeak_input(const char *voice, const char *s, size_t n)
                 if (alone_unsafe[j].cp == cp) u = &alone_unsafe[j];
             const char *word = u ? (lang == 1 ? u->hi : u->ja) : NULL;
             size_t l = word ? strlen(word) : u ? 0 : k;
+            if (o + l + 2 + (n - i) + 1 > cap) { /* the name, its spaces and the rest of the text */
+                size_t want = cap * 2 > o + l + 2 + (n - i) + 1 ? cap * 2 : o + l + 2 + (n - i) + 1;
+                char *grown = realloc(out, want);
+                if (!grown) {
+                    free(out);
+                    return NULL;
+                }
+                out = grown, cap = want;
+            }
             out[o++] = ' ';
             memcpy(out + o, word ? word : s + i, l);
             o += l;
