@@ -38,16 +38,12 @@ typedef struct shape {
     int C, K, dil, rate; /* channels, taps, dilation, frames per second of audio */
 } shape;
 
-/* one timed run: fastest wall of `repeat`, and its CPU seconds */
-static void time_conv(kk_isa isa, const kk_dconv *d, int threads, int repeat, double *best_wall, double *best_cpu)
+/* one run: its wall and CPU seconds */
+static void time_conv(kk_isa isa, const kk_dconv *d, int threads, double *w, double *c)
 {
-    *best_wall = 1e30;
-    for (int r = 0; r < repeat; r++) {
-        double w = wall(), c = cpu();
-        kk_dconv_run(isa, d, threads);
-        w = wall() - w, c = cpu() - c;
-        if (w < *best_wall) *best_wall = w, *best_cpu = c;
-    }
+    *w = wall(), *c = cpu();
+    kk_dconv_run(isa, d, threads);
+    *w = wall() - *w, *c = cpu() - *c;
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -130,12 +126,12 @@ int kk_bench_conv_main(int argc, char **argv)
         kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = b, .cin = C, .cout = C, .K = K, .dil = sh->dil,
                       .n = n, .y = y, .ldy = (size_t)n};
         kk_dconv_run(isa, &d, nt); /* warm-up: pages and caches */
-        double w1 = 1e30, c1 = 0, wn = 1e30, cn = 0;
+        double w1 = 1e30, wn = 1e30, cn = 0;
         for (int r = 0; r < reps; r++) { /* interleaved, fastest of each */
             double w, c;
-            time_conv(isa, &d, 1, 1, &w, &c);
-            if (w < w1) w1 = w, c1 = c;
-            time_conv(isa, &d, nt, 1, &w, &c);
+            time_conv(isa, &d, 1, &w, &c);
+            if (w < w1) w1 = w;
+            time_conv(isa, &d, nt, &w, &c);
             if (w < wn) wn = w, cn = c;
         }
         const double flop = 2.0 * C * C * K * (double)n;
@@ -144,7 +140,6 @@ int kk_bench_conv_main(int argc, char **argv)
         printf("  %-26s %12.1f %12.1f %14.1f %8.2fx\n", name, flop / w1 * 1e-9, flop / wn * 1e-9,
                cn > 0 ? flop / cn * 1e-9 : 0.0, w1 / wn);
         sum1 += w1, sumn += wn;
-        (void)c1;
         free(xp), free(y), free(W), free(b), free(wp);
     }
     printf("  all shapes: %d thread%s %.2fx the speed of 1\n", nt, nt == 1 ? "" : "s", sum1 / sumn);

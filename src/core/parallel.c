@@ -83,8 +83,9 @@ void kk_parallel_range(int nthreads, size_t n, size_t grain, void (*fn)(void *ar
 {
     if (n == 0) return;
     if (grain < 1) grain = 1;
+    const size_t most = (size_t)1 << 30; /* kk_parallel_for counts tasks in an int */
+    if ((n + grain - 1) / grain > most) grain = (n + most - 1) / most;
     size_t tasks = (n + grain - 1) / grain;
-    if (tasks > (size_t)1 << 30) grain = (n + ((size_t)1 << 30) - 1) >> 30, tasks = (n + grain - 1) / grain;
     pr_job job = {.fn = fn, .arg = arg, .n = n, .grain = grain};
     kk_parallel_for(nthreads, (int)tasks, pr_task, &job);
 }

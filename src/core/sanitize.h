@@ -28,7 +28,7 @@
 static inline void kk_asan_check(const void *p, size_t bytes)
 {
     if (bytes == 0) return;
-    const volatile char *bad = __asan_region_is_poisoned((void *)(size_t)p, bytes);
+    const volatile char *bad = __asan_region_is_poisoned((void *)p, bytes);
     if (bad) (void)*bad;
 }
 #else

@@ -219,8 +219,9 @@ static char *espeak_input(const char *voice, const char *s, size_t n)
                 if (alone_unsafe[j].cp == cp) u = &alone_unsafe[j];
             const char *word = u ? (lang == 1 ? u->hi : u->ja) : NULL;
             size_t l = word ? strlen(word) : u ? 0 : k;
-            if (o + l + 2 + (n - i) + 1 > cap) { /* the name, its spaces and the rest of the text */
-                size_t want = cap * 2 > o + l + 2 + (n - i) + 1 ? cap * 2 : o + l + 2 + (n - i) + 1;
+            size_t need = o + l + 2 + (n - i) + 1; /* the name, its spaces and the rest of the text */
+            if (need > cap) {
+                size_t want = cap * 2 > need ? cap * 2 : need;
                 char *grown = realloc(out, want);
                 if (!grown) {
                     free(out);
