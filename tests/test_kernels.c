@@ -94,6 +94,8 @@ static void test_dconv_matches_reference(void **state)
         check_conv(isa, 9, 24, 7, 3, 250, 1, 0, 2);
         check_conv(isa, 32, 8, 1, 1, 97, 1, 1, 1);
         check_conv(isa, 3, 130, 5, 1, 1000, 1, 0, 4);
+        /* tasks of grown row-block groups, the last one partial (avx512: 16 + 9 blocks) */
+        check_conv(isa, 4, 200, 3, 1, 5000, 1, 1, 8);
         printf("  dconv %-8s matches the double reference\n", kk_isa_name(isa));
     }
     assert_true(ran >= 1);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/parallel.h"
 
@@ -88,24 +89,46 @@ static void run_task(void *p, int i)
     c->block(c->d, ob0, ob1, t0, t1);
 }
 
-static void run_blocks(void (*block)(const kk_dconv *, int, int, int, int), int mr, int tile, const kk_dconv *d,
-                       int nthreads)
+/* Bytes of packed weights one task's row blocks may hold: half the L2 cache
+ * (1 MiB assumed where the C library cannot tell), kept 256 KiB–1 MiB. */
+static size_t weight_budget(void)
+{
+    long l2 = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    size_t b = l2 > 0 ? (size_t)l2 / 2 : (size_t)512 << 10;
+    return b < (256u << 10) ? 256u << 10 : b > (1u << 20) ? 1u << 20 : b;
+}
+
+/* A task: a group of row blocks × 4 register tiles of time. The weights of
+ * a row block are reused from cache across the time tiles, and the input
+ * rows of the time range across the row blocks, so the input comes from
+ * memory once per group. Groups grow from 64 rows while their weights fit
+ * the budget (all 128 channels of the 4.8 kHz resblocks at K 3, 7, 11) and
+ * there remain four tasks a thread. wbytes: packed weights of one row block. */
+static void run_blocks(void (*block)(const kk_dconv *, int, int, int, int), int mr, int tile, size_t wbytes,
+                       const kk_dconv *d, int nthreads)
 {
     if (d->n <= 0) return;
     run_ctx c = {.d = d, .block = block, .nob = (d->cout + mr - 1) / mr};
-    /* a task: up to 64 output channels × 4 register tiles of time, so the
-     * weights of a row block are reused from cache across the time tiles */
-    c.obs_per_task = 64 / mr;
-    if (c.obs_per_task > c.nob) c.obs_per_task = c.nob;
     c.steps_per_task = 4 * tile;
     c.ntime = (d->n + c.steps_per_task - 1) / c.steps_per_task;
+    c.obs_per_task = 64 / mr;
+    if (c.obs_per_task > c.nob) c.obs_per_task = c.nob;
+    const size_t budget = weight_budget();
+    while (c.obs_per_task < c.nob && (size_t)(2 * c.obs_per_task) * wbytes <= budget &&
+           (long)c.ntime * ((c.nob + 2 * c.obs_per_task - 1) / (2 * c.obs_per_task)) >= 4L * nthreads)
+        c.obs_per_task *= 2;
+    if (c.obs_per_task > c.nob) c.obs_per_task = c.nob;
     int ntask = c.ntime * ((c.nob + c.obs_per_task - 1) / c.obs_per_task);
     kk_parallel_for(nthreads, ntask, run_task, &c);
 }
 
 void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads)
 {
-    run_blocks(isas[isa].block, isas[isa].mr, isas[isa].tile, d, nthreads);
+    const int mr = isas[isa].mr;
+    run_blocks(isas[isa].block, mr, isas[isa].tile, (size_t)mr * d->cin * d->K * sizeof(float), d, nthreads);
 }
 
 int kk_bf16_supported(void)
@@ -120,7 +143,10 @@ int kk_bf16_supported(void)
 
 size_t kk_dconv_pack_bf16_words(int cout, int cin, int K) { return (size_t)((cout + 7) / 8) * 8 * ((cin + 1) / 2) * K; }
 
-void kk_dconv_run_bf16(const kk_dconv *d, int nthreads) { run_blocks(kk_dconv_block_bf16, 8, 48, d, nthreads); }
+void kk_dconv_run_bf16(const kk_dconv *d, int nthreads)
+{
+    run_blocks(kk_dconv_block_bf16, 8, 48, kk_dconv_pack_bf16_words(8, d->cin, d->K) * sizeof(uint32_t), d, nthreads);
+}
 
 void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out)
 {
