@@ -251,7 +251,7 @@ static void test_generator_stages(void **state)
     assert_int_equal(kk_gen_noise_branch(model, 1, gh, F, s_dec, a, &no), KOKORO_OK);
     assert_int_equal(no, F);
     check("generator.noise_res.1", a, "short.decoder.generator.noise_res.1", 1e-4);
-    assert_int_equal(kk_gen_ups(model, 0, G("short.decoder.decode.3"), M, a, &no), KOKORO_OK);
+    assert_int_equal(kk_gen_ups(model, 0, G("short.decoder.decode.3"), M, a, &no, NULL), KOKORO_OK);
     assert_int_equal(no, n0);
     check("generator.ups.0", a, "short.decoder.generator.ups.0", 1e-4);
 
@@ -259,7 +259,7 @@ static void test_generator_stages(void **state)
     const float *u0 = G("short.decoder.generator.ups.0"), *r0 = G("short.decoder.generator.noise_res.0");
     for (size_t i = 0; i < 256 * (size_t)n0; i++) a[i] = u0[i] + r0[i];
     assert_int_equal(kk_gen_resblocks(model, 0, a, n0, s_dec, b), KOKORO_OK);
-    assert_int_equal(kk_gen_ups(model, 1, b, n0, a, &no), KOKORO_OK);
+    assert_int_equal(kk_gen_ups(model, 1, b, n0, a, &no, NULL), KOKORO_OK);
     assert_int_equal(no, F - 1);
     check("generator.ups.1", a, "short.decoder.generator.ups.1", 1e-4);
 
@@ -269,7 +269,7 @@ static void test_generator_stages(void **state)
         for (int t = 0; t < F; t++)
             a[(size_t)c * F + t] = u1[(size_t)c * (F - 1) + (t == 0 ? 1 : t - 1)] + r1[(size_t)c * F + t];
     assert_int_equal(kk_gen_resblocks(model, 1, a, F, s_dec, b), KOKORO_OK);
-    assert_int_equal(kk_gen_post(model, b, F, a), KOKORO_OK);
+    assert_int_equal(kk_gen_post(model, b, F, a, NULL), KOKORO_OK);
     check("generator.conv_post", a, "short.decoder.generator.conv_post", 1e-4);
 
     /* iSTFT of the golden conv_post output is the golden audio */

@@ -320,7 +320,7 @@ static void test_golden_every_path(void **state)
             for (int t = 0; t < F; t++)
                 a[(size_t)c * F + t] = u1[(size_t)c * (F - 1) + (t == 0 ? 1 : t - 1)] + r1[(size_t)c * F + t];
         assert_int_equal(kk_gen_resblocks(model, 1, a, F, style, b), KOKORO_OK);
-        assert_int_equal(kk_gen_post(model, b, F, a), KOKORO_OK);
+        assert_int_equal(kk_gen_post(model, b, F, a, NULL), KOKORO_OK);
         double e = kt_rel_l2(a, cp->data, 22 * (size_t)F);
         kokoro_synth_options o = kokoro_synth_options_default();
         o.speed = G("short.speed")[0];
@@ -474,6 +474,77 @@ static void test_threads_same_audio(void **state)
     kokoro_set_num_threads(saved);
 }
 
+/* The scratch pool: the smallest idle buffer that fits is reused, a bigger
+ * request replaces the largest idle one, at most KK_SCRATCH_SLOTS stay idle. */
+static void test_scratch_pool(void **state)
+{
+    (void)state;
+    kk_scratch *pool = kk_scratch_new();
+    assert_non_null(pool);
+    char *a = kk_scratch_take(pool, 1000), *b = kk_scratch_take(pool, 5000);
+    assert_true(a && b && ((uintptr_t)a & 63) == 0 && ((uintptr_t)b & 63) == 0);
+    memset(a, 1, 1000), memset(b, 2, 5000);
+    kk_scratch_give(pool, a);
+    kk_scratch_give(pool, b);
+    assert_int_equal(kk_scratch_idle_bytes(pool), 1024 + 5056);
+    assert_ptr_equal(kk_scratch_take(pool, 900), a); /* the smallest that fits */
+    assert_int_equal(kk_scratch_idle_bytes(pool), 5056);
+    char *c = kk_scratch_take(pool, 9000); /* none fits: b goes, a new one comes */
+    assert_non_null(c);
+    memset(c, 3, 9000);
+    assert_int_equal(kk_scratch_idle_bytes(pool), 0);
+    kk_scratch_give(pool, a);
+    kk_scratch_give(pool, c);
+    assert_int_equal(kk_scratch_idle_bytes(pool), 1024 + 9024);
+    kk_scratch_free(pool); /* frees the idle ones */
+    assert_non_null(pool = kk_scratch_new());
+    char *many[KK_SCRATCH_SLOTS + 2];
+    for (int i = 0; i < KK_SCRATCH_SLOTS + 2; i++) assert_non_null(many[i] = kk_scratch_take(pool, 64));
+    for (int i = 0; i < KK_SCRATCH_SLOTS + 2; i++) kk_scratch_give(pool, many[i]);
+    assert_int_equal(kk_scratch_idle_bytes(pool), KK_SCRATCH_SLOTS * 64); /* the rest were freed */
+    kk_scratch_give(pool, NULL);
+    kk_scratch_free(pool);
+    char *p = kk_scratch_take(NULL, 100); /* no pool: a plain allocation */
+    assert_non_null(p);
+    kk_scratch_give(NULL, p);
+}
+
+/* A model reuses its generator scratch: a second synthesis leaves the pool
+ * as it was, and a case spoken after a longer one (stale contents in the
+ * buffer) is the same bytes as on a fresh model. */
+static void test_scratch_reuse_same_audio(void **state)
+{
+    (void)state;
+    kokoro_model *fresh = NULL;
+    assert_int_equal(kokoro_model_load_test_weights(&fresh), KOKORO_OK);
+    assert_int_equal(kk_scratch_idle_bytes(fresh->scratch), 0);
+    kokoro_audio first, other, again;
+    const float *style, *style2;
+    kokoro_synth_options o = kokoro_synth_options_default(), o2 = o;
+    o.no_noise = o2.no_noise = 1;
+    const kk_tensor *ids = golden_case("short", &style, &o.speed), *ids2 = golden_case("slow", &style2, &o2.speed);
+    assert_int_equal(kokoro_synthesize(fresh, (const int64_t *)ids->data + 1, (size_t)ids->shape[1] - 2, style, &o,
+                                       &first),
+                     KOKORO_OK);
+    size_t idle = kk_scratch_idle_bytes(fresh->scratch);
+    assert_true(idle > 0);
+    assert_int_equal(kokoro_synthesize(fresh, (const int64_t *)ids2->data + 1, (size_t)ids2->shape[1] - 2, style2,
+                                       &o2, &other),
+                     KOKORO_OK);
+    assert_true(other.n_samples > first.n_samples);
+    assert_int_equal(kokoro_synthesize(fresh, (const int64_t *)ids->data + 1, (size_t)ids->shape[1] - 2, style, &o,
+                                       &again),
+                     KOKORO_OK);
+    size_t idle2 = kk_scratch_idle_bytes(fresh->scratch);
+    printf("  scratch kept: %zu MB after the first call, %zu MB after a longer one and the first again\n",
+           idle >> 20, idle2 >> 20);
+    assert_true(idle2 >= idle && idle2 < 3 * idle + (64u << 20));
+    assert_int_equal(again.n_samples, first.n_samples);
+    assert_memory_equal(again.samples, first.samples, first.n_samples * sizeof *first.samples);
+    kokoro_audio_free(&first), kokoro_audio_free(&other), kokoro_audio_free(&again);
+    kokoro_model_free(fresh);
+}
+
 /* bf16 audio against the float32 path on the three golden cases */
 static void test_bf16_quality(void **state)
 {
@@ -523,6 +594,8 @@ int main(void)
         cmocka_unit_test(test_isa_override),
         cmocka_unit_test(test_golden_every_path),
         cmocka_unit_test(test_threads_same_audio),
+        cmocka_unit_test(test_scratch_pool),
+        cmocka_unit_test(test_scratch_reuse_same_audio),
         cmocka_unit_test(test_gemm_step),
         cmocka_unit_test(test_parallel_range),
         cmocka_unit_test(test_istft_threads),

@@ -697,10 +697,14 @@ static void test_queue_full(void **state)
         assert_true(now_mono() - t0 < 300);
         sleep_s(0.5);
     }
-    int a = raw_speech(HELLO " " HELLO);
-    sleep_s(1.0); /* the worker has taken the first */
+    /* the first as long as --max-input allows (~12 s of speech: seconds of
+     * synthesis even on a fast CPU), so it still runs when the third comes */
+#define HELLO5 HELLO " " HELLO " " HELLO " " HELLO " " HELLO
+    int a = raw_speech(HELLO5 " " HELLO5 " " HELLO5);
+#undef HELLO5
+    sleep_s(0.3); /* the worker has taken the first */
     int b = raw_speech(HELLO);
-    sleep_s(1.0);
+    sleep_s(0.3);
     http_post(&srv, "/v1/audio/speech", "{\"input\":\"" HELLO "\",\"response_format\":\"pcm\"}", &r);
     expect_error(&r, 503, "waiting");
     http_free(&r);

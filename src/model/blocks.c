@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/scratch.h"
 #include "nn/dconv.h"
 
 /* Conv1d (stride 1, output as long as the input) by the direct kernel:
@@ -125,6 +126,7 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
     uint32_t *xb = bf16 ? (uint32_t *)(wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)) : NULL;
     if (bf16 && !kk_bf16_supported())
         return kk_error(KOKORO_ERR_INVALID_ARG, "bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
+    kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws); /* sanitizer builds: stale reads show */
     if (y != x) {
         copy_job cj = {.dst = y, .src = x};
         kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);

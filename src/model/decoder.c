@@ -337,16 +337,23 @@ kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *
     return st;
 }
 
-kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout)
+size_t kk_gen_ups_ws_floats(const kokoro_model *m, int i, int n)
+{
+    const kk_conv *c = &m->ups[i];
+    return (size_t)c->cin * n + (size_t)c->cout * c->k * n; /* the activated input, the ConvT products */
+}
+
+kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws)
 {
     const kk_conv *c = &m->ups[i];
     int stride = i == 0 ? 10 : 6, pad = i == 0 ? 5 : 3;
-    float *t = malloc((size_t)c->cin * n * sizeof *t);
-    if (!t) return KK_NOMEM("generator");
+    float *own = ws ? NULL : malloc(kk_gen_ups_ws_floats(m, i, n) * sizeof *own);
+    if (!ws && !own) return KK_NOMEM("generator");
+    float *t = ws ? ws : own;
     memcpy(t, x, (size_t)c->cin * n * sizeof *t);
     kk_leaky_relu(t, (size_t)c->cin * n, 0.1f);
-    int no = kk_conv_transpose1d(t, c->cin, n, c->w, c->b, c->cout, c->k, stride, pad, 0, out);
-    free(t);
+    int no = kk_conv_transpose1d(t, c->cin, n, c->w, c->b, c->cout, c->k, stride, pad, 0, out, t + (size_t)c->cin * n);
+    free(own);
     if (no < 0) return KK_NOMEM("generator");
     *nout = no;
     return KOKORO_OK;
@@ -418,7 +425,13 @@ static void post_rows(void *arg, size_t c0, size_t c1)
     }
 }
 
-kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out)
+size_t kk_gen_post_ws_floats(const kokoro_model *m, int n)
+{
+    const kk_conv *c = &m->conv_post; /* padded rows, packed weights (avx512 packs the most) */
+    return (size_t)c->cin * kk_dconv_ldx(n, c->k, 1) + kk_dconv_pack_floats(KK_ISA_AVX512, c->cout, c->cin, c->k);
+}
+
+kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out, float *ws)
 {
     /* direct convolution on the zero-padded, leaky-ReLU'd rows (im2col of
      * this layer would take 28 bytes per input value) */
@@ -426,21 +439,16 @@ kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *o
     const kk_isa isa = kk_isa_active();
     const int pad = (c->k - 1) / 2;
     const size_t ldx = kk_dconv_ldx(n, c->k, 1);
-    float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
-    float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
-    if (!xp || !wp) {
-        free(xp);
-        free(wp);
-        return KK_NOMEM("generator");
-    }
+    float *own = ws ? NULL : malloc(kk_gen_post_ws_floats(m, n) * sizeof *own);
+    if (!ws && !own) return KK_NOMEM("generator");
+    float *xp = ws ? ws : own, *wp = xp + (size_t)c->cin * ldx;
     post_job pj = {.x = x, .xp = xp, .n = n, .pad = pad, .ldx = ldx};
     kk_parallel_range(kk_threads(), (size_t)c->cin, 8, post_rows, &pj);
     kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
     kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = 1,
                   .n = n, .y = out, .ldy = (size_t)n};
     kk_dconv_run(isa, &d, kk_threads());
-    free(xp);
-    free(wp);
+    free(own);
     return KOKORO_OK;
 }
 
@@ -476,18 +484,23 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
 {
     const int L2 = M, nsrc = 300 * M, F = nsrc / KK_HOP + 1;
     const int n0 = 10 * L2, n1 = 6 * n0 + 1;
-    kk_arena a = {0};
-    float *src = kk_arena_floats(&a, (size_t)nsrc), *har = kk_arena_floats(&a, 22 * (size_t)F);
-    float *xs = kk_arena_floats(&a, 256 * (size_t)n1), *u = kk_arena_floats(&a, 256 * (size_t)n1);
-    float *v = kk_arena_floats(&a, 256 * (size_t)n1), *w = kk_arena_floats(&a, 128 * (size_t)n1);
-    /* one scratch for every resblock stage: fresh pages cost a sixth of the
-     * work on them, so they are faulted in once per call, not per stage */
+    /* All scratch in one buffer from the model's pool (core/scratch.h): its
+     * pages are faulted in by the first call only. ws serves the noise
+     * branches, upsamplings, resblock stages and conv_post in turn. */
     size_t wsn = noise_ws(m, 0, F), k;
     if ((k = noise_ws(m, 1, F)) > wsn) wsn = k;
     if ((k = res_ws(m, 0, n0)) > wsn) wsn = k;
     if ((k = res_ws(m, 1, n1)) > wsn) wsn = k;
-    float *ws = kk_arena_alloc(&a, wsn * sizeof *ws);
-    kokoro_status st = a.failed ? KK_NOMEM("generator") : KOKORO_OK;
+    if ((k = kk_gen_ups_ws_floats(m, 0, L2)) > wsn) wsn = k;
+    if ((k = kk_gen_ups_ws_floats(m, 1, n0)) > wsn) wsn = k;
+    if ((k = kk_gen_post_ws_floats(m, n1)) > wsn) wsn = k;
+    const size_t nsrc_a = ((size_t)nsrc + 15) & ~(size_t)15, nhar = (22 * (size_t)F + 15) & ~(size_t)15;
+    const size_t nrow = (256 * (size_t)n1 + 15) & ~(size_t)15, nw = (128 * (size_t)n1 + 15) & ~(size_t)15;
+    float *buf = kk_scratch_take(m->scratch, (nsrc_a + nhar + 3 * nrow + nw + wsn) * sizeof *buf);
+    kokoro_status st = buf ? KOKORO_OK : KK_NOMEM("generator");
+    float *src = buf, *har = src + nsrc_a, *xs = har + nhar, *u = xs + nrow, *v = u + nrow, *w = v + nrow;
+    float *ws = w + nw;
+#define POISON_WS kk_scratch_poison(ws, wsn * sizeof *ws) /* each stage writes before it reads */
     kk_profile *prof = noise ? noise->prof : NULL;
     const int bf16 = noise ? noise->bf16 : 0;
     double tp = prof ? kk_prof_now() : 0, tc = prof ? kk_prof_cpu() : 0;
@@ -507,33 +520,51 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     if (st == KOKORO_OK) kk_gen_stft(src, nsrc, har);
     MARK(KK_PROF_SOURCE, 0)
     /* stage 0 (800 Hz) */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 0, har, F, s, xs, &no, bf16, ws);
+    if (st == KOKORO_OK) {
+        POISON_WS;
+        st = kk_gen_noise_branch_dt(m, 0, har, F, s, xs, &no, bf16, ws);
+    }
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[0], n0) + R1MACS(m->noise_res[0], n0))
-    if (st == KOKORO_OK) st = kk_gen_ups(m, 0, x, L2, u, &no);
+    if (st == KOKORO_OK) {
+        POISON_WS;
+        st = kk_gen_ups(m, 0, x, L2, u, &no, ws);
+    }
     MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
         stage_add_job sj = {.u = u, .w = u, .xs = xs, .n = n0, .reflect = 0};
         kk_parallel_range(kk_threads(), 256, 8, stage_add, &sj);
+        POISON_WS;
         st = kk_gen_resblocks_dt(m, 0, u, n0, s, v, bf16, ws);
     }
     MARK(KK_PROF_RES0, R1MACS(m->res[0], n0) + R1MACS(m->res[1], n0) + R1MACS(m->res[2], n0))
     /* stage 1 (4.8 kHz): ups.1 output gets a one-sample reflection pad on the left */
-    if (st == KOKORO_OK) st = kk_gen_noise_branch_dt(m, 1, har, F, s, xs, &no, bf16, ws);
+    if (st == KOKORO_OK) {
+        POISON_WS;
+        st = kk_gen_noise_branch_dt(m, 1, har, F, s, xs, &no, bf16, ws);
+    }
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[1], n1) + R1MACS(m->noise_res[1], n1))
-    if (st == KOKORO_OK) st = kk_gen_ups(m, 1, v, n0, w, &no);
+    if (st == KOKORO_OK) {
+        POISON_WS;
+        st = kk_gen_ups(m, 1, v, n0, w, &no, ws);
+    }
     MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
     if (st == KOKORO_OK) {
         stage_add_job sj = {.u = u, .w = w, .xs = xs, .n = n1, .reflect = 1};
         kk_parallel_range(kk_threads(), 128, 8, stage_add, &sj);
+        POISON_WS;
         st = kk_gen_resblocks_dt(m, 1, u, n1, s, v, bf16, ws);
     }
     MARK(KK_PROF_RES1, R1MACS(m->res[3], n1) + R1MACS(m->res[4], n1) + R1MACS(m->res[5], n1))
-    if (st == KOKORO_OK) st = kk_gen_post(m, v, n1, xs);
+    if (st == KOKORO_OK) {
+        POISON_WS;
+        st = kk_gen_post(m, v, n1, xs, ws);
+    }
     if (st == KOKORO_OK) st = kk_istft(xs, n1, audio);
     MARK(KK_PROF_POST, CMACS(m->conv_post, n1))
 #undef MARK
 #undef CMACS
 #undef R1MACS
-    kk_arena_free(&a);
+#undef POISON_WS
+    kk_scratch_give(m->scratch, buf);
     return st;
 }

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "core/scratch.h"
 #include "core/tensor.h"
 #include "kokoro.h"
 #include "nn/nn.h"
@@ -105,6 +106,8 @@ struct kokoro_model {
     void **blocks;
     size_t nblocks, capblocks;
     size_t nparams;
+    /* big per-call buffers kept between calls (core/scratch.h) */
+    kk_scratch *scratch;
 };
 
 int kk_config_has_id(const kokoro_config *c, int64_t id);
@@ -211,8 +214,9 @@ int kk_gen_stft(const float *src, int n, float *har);
 /* noise_convs.i + noise_res.i on har[22,F] */
 kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har, int F, const float *s_dec,
                                   float *out, int *nout);
-/* lrelu 0.1 then ups.i */
-kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout);
+/* lrelu 0.1 then ups.i; ws: kk_gen_ups_ws_floats(m, i, n) floats of scratch (NULL: allocated here) */
+kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws);
+size_t kk_gen_ups_ws_floats(const kokoro_model *m, int i, int n);
 /* mean of resblocks[3i..3i+2] on x[C,n] */
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
                                float *out);
@@ -222,8 +226,9 @@ kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *
                                      float *out, int *nout, int bf16, float *ws);
 kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
                                   float *out, int bf16, float *ws);
-/* lrelu 0.01 then conv_post: x[128,n] -> [22,n] */
-kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out);
+/* lrelu 0.01 then conv_post: x[128,n] -> [22,n]; ws: kk_gen_post_ws_floats(m, n) floats (NULL: allocated here) */
+kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *out, float *ws);
+size_t kk_gen_post_ws_floats(const kokoro_model *m, int n);
 /* conv_post output [22,F] -> audio[5(F-1)] */
 kokoro_status kk_istft(const float *spec, int F, float *audio);
 kokoro_status kk_generator(const kokoro_model *m, const float *x /*[512,M]*/, const float *F0, int M,

@@ -520,6 +520,7 @@ void kokoro_model_free(kokoro_model *m)
     free(m->blocks);
     kokoro_config_free(m->config);
     if (m->map) munmap(m->map, m->map_size);
+    kk_scratch_free(m->scratch);
     free(m);
 }
 
@@ -532,7 +533,9 @@ kokoro_status kk_model_bind(kk_table *table, kokoro_model **out)
     w.table = table;
     w.m = m;
     w.used = calloc(table->count + 1, 1);
-    if (!m || !w.used) {
+    if (m) m->scratch = kk_scratch_new();
+    if (!m || !w.used || !m->scratch) {
+        if (m) kk_scratch_free(m->scratch);
         free(m);
         free(w.used);
         return kk_error(KOKORO_ERR_NOMEM, "out of memory binding the model");

@@ -74,18 +74,19 @@ static void convt_part(void *arg, int i)
 }
 
 int kk_conv_transpose1d(const float *x, int cin, int n, const float *W, const float *b, int cout,
-                        int k, int stride, int pad, int out_pad, float *y)
+                        int k, int stride, int pad, int out_pad, float *y, float *z)
 {
     int nout = kk_conv_transpose1d_len(n, k, stride, pad, out_pad);
     /* Z[o·k + j, i] = Σ_c W[c, o, j]·x[c, i], then scatter to y[o, i·stride − pad + j];
      * output channels split across the threads (each value computed alike) */
-    float *z = malloc((size_t)cout * k * n * sizeof *z);
-    if (!z) return -1;
+    float *own = z ? NULL : malloc((size_t)cout * k * n * sizeof *z);
+    if (!z && !own) return -1;
+    if (!z) z = own;
     int nt = kk_threads(), step = kk_gemm_step(cout, 8, (double)k * n * cin, nt);
     convt_task c = {.x = x, .W = W, .b = b, .cin = cin, .n = n, .cout = cout, .k = k, .stride = stride,
                     .pad = pad, .nout = nout, .step = step, .z = z, .y = y};
     kk_parallel_for(nt, (cout + step - 1) / step, convt_part, &c);
-    free(z);
+    free(own);
     return nout;
 }
 

@@ -16,10 +16,11 @@ int kk_conv1d_len(int n, int k, int stride, int pad, int dil);
 int kk_conv1d(const float *x, int cin, int n, const float *W, const float *b, int cout, int k,
               int stride, int pad, int dil, float *y);
 
-/* PyTorch ConvTranspose1d (groups 1) on x[cin, n]: W[cin, cout, k]. */
+/* PyTorch ConvTranspose1d (groups 1) on x[cin, n]: W[cin, cout, k]. z: scratch of
+ * cout·k·n floats (NULL: allocated here). */
 int kk_conv_transpose1d_len(int n, int k, int stride, int pad, int out_pad);
 int kk_conv_transpose1d(const float *x, int cin, int n, const float *W, const float *b, int cout,
-                        int k, int stride, int pad, int out_pad, float *y);
+                        int k, int stride, int pad, int out_pad, float *y, float *z);
 
 /* Depthwise ConvTranspose1d(C, C, k 3, stride 2, pad 1, output_pad 1, groups C):
  * x[c, n] -> y[c, 2n]; W[c, 1, 3]. */
