@@ -184,6 +184,8 @@ static void test_conv(void **state)
     assert_true(log_contains("conv.log", "256 ch, K 11, 40 steps"));
     assert_true(log_contains("conv.log", "128 ch, K 3, 240 steps"));
     assert_true(log_contains("conv.log", "all shapes: 2 threads"));
+    assert_true(log_contains("conv.log", "in cache (%peak)"));
+    assert_true(log_contains("conv.log", "multiply-add peak measured now"));
     assert_int_equal(run("--conv --seconds 0", "conv-bad.log"), 2);
     assert_true(log_contains("conv-bad.log", "--seconds"));
     assert_int_equal(run("--conv --threads many", "conv-bad2.log"), 2);
