@@ -116,6 +116,21 @@ static int conv_in_child(kk_isa isa, int short_x, int short_y, char *err, size_t
     if (pid == 0) {
         dup2(fd[1], 2);
         close(fd[0]);
+        if (isa == KK_ISA_COUNT) { /* the AMX kernel: bf16 pair rows in, 32-row blocks */
+            const int cin = 64, cout = 32, K = 7, dil = 3, n = 96;
+            size_t ldx = kk_dconv_ldx(n, K, dil), reach = (size_t)n + (size_t)(K - 1) * dil;
+            size_t nx = (size_t)(cin / 2 - 1) * ldx + reach - (short_x ? 1 : 0);
+            size_t ny = (size_t)cout * n - (short_y ? 1 : 0);
+            uint32_t *xb = calloc(nx, sizeof *xb);
+            uint16_t *wp = calloc((size_t)cout * cin * K, sizeof *wp);
+            float *y = calloc(ny, sizeof *y);
+            if (!xb || !y || !wp) _exit(3);
+            kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .cin = cin, .cout = cout,
+                          .K = K, .dil = dil, .n = n, .y = y, .ldy = (size_t)n};
+            kk_dconv_run_amx(&d, 1);
+            free(xb), free(y), free(wp);
+            _exit(0);
+        }
         const int cin = 9, cout = 11, K = 7, dil = 3, n = 96; /* n: whole tiles on every path */
         size_t ldx = kk_dconv_ldx(n, K, dil), reach = (size_t)n + (size_t)(K - 1) * dil;
         size_t nx = (size_t)(cin - 1) * ldx + reach - (short_x ? 1 : 0), ny = (size_t)cout * n - (short_y ? 1 : 0);
@@ -157,9 +172,9 @@ static void test_asan_sees_dconv_overflow(void **state)
     skip();
 #else
     static char err[65536];
-    for (int i = 0; i < KK_ISA_COUNT; i++) {
+    for (int i = 0; i <= KK_ISA_COUNT; i++) { /* KK_ISA_COUNT: the AMX kernel */
         kk_isa isa = (kk_isa)i;
-        if (!kk_isa_supported(isa)) continue;
+        if (i < KK_ISA_COUNT ? !kk_isa_supported(isa) : !kk_amx_supported()) continue;
         int st = conv_in_child(isa, 0, 0, err, sizeof err);
         if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) printf("%s\n", err);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -170,7 +185,7 @@ static void test_asan_sees_dconv_overflow(void **state)
             assert_non_null(strstr(err, "asan_check_block"));
         }
         printf("  dconv %-8s under ASan: a one-float overrun of its input or output is reported\n",
-               kk_isa_name(isa));
+               i < KK_ISA_COUNT ? kk_isa_name(isa) : "amx");
     }
 #endif
 }
@@ -563,25 +578,109 @@ static void test_bf16_quality(void **state)
         printf("  AVX512-BF16 not available here: bf16 quality not measured\n");
         return;
     }
-    for (int c = 0; c < 3; c++) {
-        const float *style;
-        o = kokoro_synth_options_default();
-        const kk_tensor *ids = golden_case(cases[c], &style, &o.speed);
-        o.no_noise = 1;
-        kokoro_audio f32, bf;
-        const int64_t *p = (const int64_t *)ids->data + 1;
-        size_t n = (size_t)ids->shape[1] - 2;
-        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &f32), KOKORO_OK);
-        o.dtype = KOKORO_DTYPE_BF16;
-        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &bf), KOKORO_OK);
-        assert_int_equal(bf.n_samples, f32.n_samples);
-        double e = kt_rel_l2(bf.samples, f32.samples, f32.n_samples);
-        double corr = kt_spectral_corr(bf.samples, f32.samples, f32.n_samples);
-        printf("  bf16 vs f32 %-6s rel L2 %.3e (tol 5e-2)  spectral corr %.7f (min 0.999)\n", cases[c], e, corr);
-        assert_true(e <= 5e-2 && corr >= 0.999);
-        assert_true(e > 0); /* the bf16 path really ran */
-        kokoro_audio_free(&f32);
-        kokoro_audio_free(&bf);
+    /* both bf16 kernels where the CPU has AMX: its tiles (default), then vdpbf16ps */
+    const int amx = kk_amx_supported();
+    for (int k = 0; k < (amx ? 2 : 1); k++) {
+        if (k) setenv("KOKORO_AMX", "0", 1);
+        for (int c = 0; c < 3; c++) {
+            const float *style;
+            o = kokoro_synth_options_default();
+            const kk_tensor *ids = golden_case(cases[c], &style, &o.speed);
+            o.no_noise = 1;
+            kokoro_audio f32, bf;
+            const int64_t *p = (const int64_t *)ids->data + 1;
+            size_t n = (size_t)ids->shape[1] - 2;
+            assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &f32), KOKORO_OK);
+            o.dtype = KOKORO_DTYPE_BF16;
+            assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &bf), KOKORO_OK);
+            assert_int_equal(bf.n_samples, f32.n_samples);
+            double e = kt_rel_l2(bf.samples, f32.samples, f32.n_samples);
+            double corr = kt_spectral_corr(bf.samples, f32.samples, f32.n_samples);
+            printf("  bf16 (%s) vs f32 %-6s rel L2 %.3e (tol 5e-2)  spectral corr %.7f (min 0.999)\n",
+                   amx && !k ? "AMX" : "vdpbf16ps", cases[c], e, corr);
+            assert_true(e <= 5e-2 && corr >= 0.999);
+            assert_true(e > 0); /* the bf16 path really ran */
+            kokoro_audio_free(&f32);
+            kokoro_audio_free(&bf);
+        }
+    }
+    unsetenv("KOKORO_AMX");
+}
+
+/* The AMX kernel against the double reference on inputs and weights rounded
+ * to bf16 (so only the float32 sums differ), with and without bias and
+ * accumulation, several row blocks and partial time blocks, 1–3 threads; and
+ * KOKORO_AMX=0 turns it off. */
+static double bf16_round(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+static void test_amx_conv(void **state)
+{
+    (void)state;
+    if (!kk_amx_supported()) {
+        printf("  AMX not available here: the AMX kernel not run\n");
+        return;
+    }
+    assert_true(kk_amx_fits(64, 32) && !kk_amx_fits(48, 32) && !kk_amx_fits(64, 40));
+    setenv("KOKORO_AMX", "0", 1);
+    assert_false(kk_amx_supported());
+    assert_false(kk_amx_fits(64, 32));
+    unsetenv("KOKORO_AMX");
+    static const int shapes[][7] = {
+        /* cin, cout, K, dil, n, bias, accumulate */
+        {32, 32, 3, 1, 1, 1, 0}, {64, 96, 11, 5, 237, 0, 1}, {128, 64, 7, 3, 61, 1, 1}, {96, 32, 3, 1, 500, 1, 0}};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int cin = shapes[k][0], cout = shapes[k][1], K = shapes[k][2], dil = shapes[k][3], n = shapes[k][4];
+        const int pad = dil * (K - 1) / 2;
+        unsigned s = 7 + (unsigned)k;
+        size_t ldx = kk_dconv_ldx(n, K, dil);
+        float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
+        float *b = malloc((size_t)cout * sizeof *b), *y = malloc((size_t)cout * n * sizeof *y);
+        float *y0 = malloc((size_t)cout * n * sizeof *y0), *xp = calloc((size_t)cin * ldx, sizeof *xp);
+        uint32_t *xb = calloc((size_t)cin / 2 * ldx, sizeof *xb);
+        uint16_t *wp = malloc((size_t)cout * cin * K * sizeof *wp);
+        double *ref = malloc((size_t)cout * n * sizeof *ref);
+        float *xr = malloc((size_t)cin * n * sizeof *xr), *Wr = malloc((size_t)cout * cin * K * sizeof *Wr);
+        float *one = malloc((size_t)cout * n * sizeof *one);
+        assert_true(x && W && b && y && y0 && xp && xb && wp && ref && xr && Wr && one);
+        for (size_t i = 0; i < (size_t)cin * n; i++) xr[i] = (float)bf16_round(x[i] = frand(&s));
+        for (size_t i = 0; i < (size_t)cout * cin * K; i++) Wr[i] = (float)bf16_round(W[i] = frand(&s));
+        for (int i = 0; i < cout; i++) b[i] = frand(&s);
+        for (size_t i = 0; i < (size_t)cout * n; i++) y0[i] = frand(&s);
+        for (int c = 0; c < cin; c++) memcpy(xp + (size_t)c * ldx + pad, x + (size_t)c * n, (size_t)n * sizeof *x);
+        for (int c = 0; c < cin; c += 2)
+            kk_bf16_pair_row(xp + (size_t)c * ldx, xp + (size_t)(c + 1) * ldx, ldx, xb + (size_t)(c / 2) * ldx);
+        kk_dconv_pack_amx(W, cout, cin, K, wp);
+        ref_conv(xr, cin, n, Wr, shapes[k][5] ? b : NULL, cout, K, dil, shapes[k][6] ? y0 : NULL, ref);
+        for (int th = 1; th <= 3; th++) {
+            memcpy(y, y0, (size_t)cout * n * sizeof *y);
+            kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .b = shapes[k][5] ? b : NULL,
+                          .cin = cin, .cout = cout, .K = K, .dil = dil, .n = n, .y = y, .ldy = (size_t)n,
+                          .accumulate = shapes[k][6]};
+            kk_dconv_run_amx(&d, th);
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)cout * n; i++) {
+                double e = fabs(y[i] - ref[i]) / (1 + fabs(ref[i]));
+                worst = e > worst ? e : worst;
+            }
+            if (th == 1)
+                printf("  AMX conv cin %3d cout %2d K %2d dil %d n %3d: max rel err %.2e (tol 1e-5)\n", cin, cout, K,
+                       dil, n, worst);
+            assert_true(worst <= 1e-5);
+            if (th == 1)
+                memcpy(one, y, (size_t)cout * n * sizeof *y);
+            else
+                assert_memory_equal(y, one, (size_t)cout * n * sizeof *y); /* the same bytes at any thread count */
+        }
+        free(x), free(W), free(b), free(y), free(y0), free(xp), free(xb), free(wp), free(ref), free(xr), free(Wr);
+        free(one);
     }
 }
 
@@ -595,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_golden_every_path),
         cmocka_unit_test(test_threads_same_audio),
         cmocka_unit_test(test_scratch_pool),
+        cmocka_unit_test(test_amx_conv),
         cmocka_unit_test(test_scratch_reuse_same_audio),
         cmocka_unit_test(test_gemm_step),
         cmocka_unit_test(test_parallel_range),

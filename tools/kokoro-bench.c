@@ -273,7 +273,8 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
     printf("profile: %.2f s of audio, %d thread%s, kernel path %s%s, peak %.0f GFLOPS (%%peak);\n"
            "  multiply-add peak measured now: %.1f GFLOPS per CPU second of one thread (%%meas compares "
            "GF/cpu-s with it)\n",
-           audio, threads, threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()), bf16 ? " + bf16 resblocks" : "",
+           audio, threads, threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()),
+           bf16 ? (kk_amx_supported() ? " + bf16 resblocks on AMX tiles" : " + bf16 resblocks") : "",
            peak, mpeak);
     /* GFLOPS per wall second against the peak of all threads; GF/cpu-s per
      * CPU second (all threads), which a busy machine disturbs far less */

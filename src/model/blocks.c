@@ -86,7 +86,10 @@ static void prep_rows(void *p, int task)
 
 static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
 {
-    if (bf16) {
+    if (bf16 && kk_amx_fits(d->cout, d->cin)) {
+        kk_dconv_pack_amx(W, d->cout, d->cin, d->K, (uint16_t *)wp);
+        kk_dconv_run_amx(d, nth);
+    } else if (bf16) {
         kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
         kk_dconv_run_bf16(d, nth);
     } else {

@@ -143,6 +143,11 @@ int kk_bf16_supported(void)
 
 size_t kk_dconv_pack_bf16_words(int cout, int cin, int K) { return (size_t)((cout + 7) / 8) * 8 * ((cin + 1) / 2) * K; }
 
+void kk_dconv_run_amx(const kk_dconv *d, int nthreads)
+{
+    run_blocks(kk_dconv_block_amx, 32, 48, (size_t)32 * d->cin * d->K * sizeof(uint16_t), d, nthreads);
+}
+
 void kk_dconv_run_bf16(const kk_dconv *d, int nthreads)
 {
     run_blocks(kk_dconv_block_bf16, 8, 48, kk_dconv_pack_bf16_words(8, d->cin, d->K) * sizeof(uint32_t), d, nthreads);
@@ -167,7 +172,9 @@ double kk_fma_peak(kk_isa isa, int bf16)
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t = thread_cpu();
-        double flops = bf16 ? kk_fma_loop_bf16(200000) : isas[isa].fma(200000);
+        double flops = bf16 && kk_amx_supported() ? kk_amx_loop(20000)
+                       : bf16                     ? kk_fma_loop_bf16(200000)
+                                                  : isas[isa].fma(200000);
         t = thread_cpu() - t;
         if (t > 0 && flops / t > best) best = flops / t;
     }
