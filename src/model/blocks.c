@@ -62,26 +62,37 @@ typedef struct prep_ctx {
     uint32_t *xb; /* bf16 path: the rows as bf16 channel pairs (tasks hold whole pairs) */
 } prep_ctx;
 
+/* channel ch's padded input row */
+static void prep_row(const prep_ctx *c, int ch, float *row)
+{
+    const float *xc = c->x + (size_t)ch * c->n;
+    double mean, var;
+    kk_row_stats(c->isa, xc, c->n, &mean, &var);
+    double inv = 1.0 / sqrt(var + 1e-5);
+    double w = c->nw ? c->nw[ch] : 1.0, bb = c->nb ? c->nb[ch] : 0.0;
+    double g1 = 1.0 + c->gb[ch], beta = c->gb[c->C + ch];
+    memset(row, 0, (size_t)c->pad * sizeof *row);
+    kk_snake_affine(c->isa, xc, c->n, (float)mean, (float)(g1 * w * inv), (float)(g1 * bb + beta), c->alpha[ch],
+                    row + c->pad);
+    memset(row + c->pad + c->n, 0, (c->ldx - c->pad - c->n) * sizeof *row);
+}
+
 static void prep_rows(void *p, int task)
 {
     const prep_ctx *c = p;
-    for (int ch = task * 16; ch < c->C && ch < task * 16 + 16; ch++) {
-        const float *xc = c->x + (size_t)ch * c->n;
-        float *row = c->xp + (size_t)ch * c->ldx;
-        double mean, var;
-        kk_row_stats(c->isa, xc, c->n, &mean, &var);
-        double inv = 1.0 / sqrt(var + 1e-5);
-        double w = c->nw ? c->nw[ch] : 1.0, bb = c->nb ? c->nb[ch] : 0.0;
-        double g1 = 1.0 + c->gb[ch], beta = c->gb[c->C + ch];
-        memset(row, 0, (size_t)c->pad * sizeof *row);
-        kk_snake_affine(c->isa, xc, c->n, (float)mean, (float)(g1 * w * inv), (float)(g1 * bb + beta), c->alpha[ch],
-                        row + c->pad);
-        memset(row + c->pad + c->n, 0, (c->ldx - c->pad - c->n) * sizeof *row);
+    const int ch0 = task * 16, ch1 = ch0 + 16 < c->C ? ch0 + 16 : c->C;
+    if (!c->xb) {
+        for (int ch = ch0; ch < ch1; ch++) prep_row(c, ch, c->xp + (size_t)ch * c->ldx);
+        return;
     }
-    if (c->xb)
-        for (int ch = task * 16; ch < c->C && ch < task * 16 + 16; ch += 2)
-            kk_bf16_pair_row(c->xp + (size_t)ch * c->ldx, ch + 1 < c->C ? c->xp + (size_t)(ch + 1) * c->ldx : NULL,
-                             c->ldx, c->xb + (size_t)(ch / 2) * c->ldx);
+    /* bf16: a pair at a time through the task's first two float rows, which stay in cache
+     * (only the pair rows go out to memory) */
+    float *r0 = c->xp + (size_t)ch0 * c->ldx, *r1 = r0 + c->ldx;
+    for (int ch = ch0; ch < ch1; ch += 2) {
+        prep_row(c, ch, r0);
+        if (ch + 1 < ch1) prep_row(c, ch + 1, r1);
+        kk_bf16_pair_row(r0, ch + 1 < ch1 ? r1 : NULL, c->ldx, c->xb + (size_t)(ch / 2) * c->ldx);
+    }
 }
 
 static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
