@@ -83,7 +83,8 @@ KOKORO_API kokoro_status kokoro_model_load(const char *path, kokoro_model **out)
 /* How weights are stored in a converted file. */
 typedef enum kokoro_dtype {
     KOKORO_DTYPE_F32 = 0,  /* float32: mapped and used in place */
-    KOKORO_DTYPE_BF16 = 1  /* the decoder in bfloat16 (2/3 of the weights): widened at load */
+    KOKORO_DTYPE_BF16 = 1, /* the decoder in bfloat16 (2/3 of the weights): widened at load */
+    KOKORO_DTYPE_AUTO = 2  /* kokoro_synth_options.dtype only: the model file's type (below) */
 } kokoro_dtype;
 
 /* Writes our own model file: a versioned header (JSON: tensor table, the
@@ -107,17 +108,21 @@ typedef struct kokoro_synth_options {
     float speed;       /* > 0 and finite; 1.0 is normal. Durations are divided by it. */
     uint64_t seed;     /* seeds the harmonic source's noise; same seed -> same audio */
     int no_noise;      /* non-zero: zero noise and phase, as the golden reference */
-    int dtype;         /* KOKORO_DTYPE_F32 (default) or KOKORO_DTYPE_BF16: see below */
+    int dtype;         /* KOKORO_DTYPE_AUTO (default), _F32 or _BF16: see below */
 } kokoro_synth_options;
 
 /* dtype: the compute precision of the generator's resblock convolutions
  * (90 % of the work), a kokoro_dtype. KOKORO_DTYPE_BF16 rounds their inputs
- * and weights to bfloat16 and sums in float32 (AVX512-BF16 only): about
- * twice as fast, audio within ~1e-2 relative L2 of float32.
- * Non-zero when this CPU (and build) can compute in that dtype. */
+ * and weights to bfloat16 and sums in float32 (AVX512-BF16; on AMX tiles
+ * where the CPU has them: there about twice as fast as float32), audio
+ * within ~1e-2 relative L2 of float32. KOKORO_DTYPE_AUTO: bf16 for a model
+ * loaded from a file converted with KOKORO_DTYPE_BF16 (its weights are
+ * bf16 already) on a CPU that computes in it, float32 otherwise.
+ * kokoro_dtype_supported: non-zero when this CPU (and build) can compute in
+ * that dtype (always for AUTO). */
 KOKORO_API int kokoro_dtype_supported(int dtype);
 
-/* speed 1.0, seed 0, noise on. */
+/* speed 1.0, seed 0, noise on, dtype KOKORO_DTYPE_AUTO. */
 KOKORO_API kokoro_synth_options kokoro_synth_options_default(void);
 
 typedef struct kokoro_audio {

@@ -53,12 +53,13 @@ kokoro_status kokoro_model_load_test_weights(kokoro_model **out)
 
 int kokoro_dtype_supported(int dtype)
 {
-    return dtype == KOKORO_DTYPE_F32 || (dtype == KOKORO_DTYPE_BF16 && kk_bf16_supported());
+    return dtype == KOKORO_DTYPE_F32 || dtype == KOKORO_DTYPE_AUTO ||
+           (dtype == KOKORO_DTYPE_BF16 && kk_bf16_supported());
 }
 
 kokoro_synth_options kokoro_synth_options_default(void)
 {
-    kokoro_synth_options o = {.speed = 1.0f, .seed = 0, .no_noise = 0};
+    kokoro_synth_options o = {.speed = 1.0f, .seed = 0, .no_noise = 0, .dtype = KOKORO_DTYPE_AUTO};
     return o;
 }
 
@@ -99,9 +100,11 @@ kokoro_status kk_synthesize_profiled(const kokoro_model *model, const int64_t *i
         return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: speed %g is outside [%g, %g]", (double)o.speed,
                         (double)KK_SPEED_MIN, (double)KK_SPEED_MAX);
 
-    if (o.dtype != KOKORO_DTYPE_F32 && o.dtype != KOKORO_DTYPE_BF16)
-        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: dtype %d is neither KOKORO_DTYPE_F32 (0) nor "
-                        "KOKORO_DTYPE_BF16 (1)", o.dtype);
+    if (o.dtype != KOKORO_DTYPE_F32 && o.dtype != KOKORO_DTYPE_BF16 && o.dtype != KOKORO_DTYPE_AUTO)
+        return kk_error(KOKORO_ERR_INVALID_ARG, "kokoro_synthesize: dtype %d is none of KOKORO_DTYPE_F32 (0), "
+                        "KOKORO_DTYPE_BF16 (1) and KOKORO_DTYPE_AUTO (2)", o.dtype);
+    if (o.dtype == KOKORO_DTYPE_AUTO)
+        o.dtype = model->file_bf16 && kk_bf16_supported() ? KOKORO_DTYPE_BF16 : KOKORO_DTYPE_F32;
     if (!kokoro_dtype_supported(o.dtype))
         return kk_error(KOKORO_ERR_INVALID_ARG,
                         "kokoro_synthesize: bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");

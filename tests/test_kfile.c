@@ -66,15 +66,24 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-/* The golden "short" case through a model. */
-static void synth_short(const kokoro_model *m, kokoro_audio *a)
+/* The golden "short" case through a model, in a compute dtype. */
+static void synth_short_dt(const kokoro_model *m, int dtype, kokoro_audio *a)
 {
     const kk_tensor *ids = kt_golden_get("short.input_ids");
     const float *style = kt_golden_get("short.style")->data;
     kokoro_synth_options o = kokoro_synth_options_default();
     o.no_noise = 1;
+    o.dtype = dtype;
     assert_int_equal(kokoro_synthesize(m, (const int64_t *)ids->data + 1, (size_t)ids->shape[1] - 2, style, &o, a),
                      KOKORO_OK);
+}
+
+/* ... with the default options (dtype KOKORO_DTYPE_AUTO) */
+static void synth_short(const kokoro_model *m, kokoro_audio *a) { synth_short_dt(m, KOKORO_DTYPE_AUTO, a); }
+
+static int same_audio(const kokoro_audio *a, const kokoro_audio *b)
+{
+    return a->n_samples == b->n_samples && memcmp(a->samples, b->samples, a->n_samples * sizeof *a->samples) == 0;
 }
 
 static kokoro_model *load_ok(const char *path)
@@ -133,6 +142,24 @@ static void test_bf16_close(void **state)
     assert_true(s16.st_size < s32.st_size * 7 / 10);
     assert_true(rel <= 5e-2);
     assert_true(corr >= 0.999);
+    /* the default dtype follows the file: bf16 compute for the bf16 file where the CPU has it,
+     * float32 for the float32 file */
+    kokoro_audio c, d;
+    synth_short_dt(m32, KOKORO_DTYPE_F32, &c);
+    assert_true(same_audio(&b, &c));
+    kokoro_audio_free(&c);
+    synth_short_dt(m16, KOKORO_DTYPE_F32, &c);
+    if (kokoro_dtype_supported(KOKORO_DTYPE_BF16)) {
+        synth_short_dt(m16, KOKORO_DTYPE_BF16, &d);
+        assert_true(same_audio(&a, &d));
+        assert_false(same_audio(&a, &c));
+        printf("  bfloat16 file, default options: computed in bf16 (as KOKORO_DTYPE_BF16, not float32)\n");
+        kokoro_audio_free(&d);
+    } else {
+        assert_true(same_audio(&a, &c));
+        printf("  bfloat16 file, default options: computed in float32 (this CPU has no bf16 compute)\n");
+    }
+    kokoro_audio_free(&c);
     kokoro_audio_free(&a);
     kokoro_audio_free(&b);
     kokoro_model_free(m16);

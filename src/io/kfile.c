@@ -278,6 +278,12 @@ kokoro_status kk_kfile_tensors(kk_kfile *kf, kk_table *table)
     return st;
 }
 
+int kk_kfile_is_bf16(const kk_kfile *kf)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(kf->header, "dtype");
+    return cJSON_IsString(d) && strcmp(d->valuestring, "bfloat16") == 0;
+}
+
 char *kk_kfile_config_json(const kk_kfile *kf)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(kf->header, "config");

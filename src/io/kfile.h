@@ -22,6 +22,8 @@ kokoro_status kk_kfile_open(const char *path, kk_kfile **out);
 /* Tensors as a table: float32 ones borrowed from the mapping, bfloat16 ones
  * widened into owned float32. */
 kokoro_status kk_kfile_tensors(kk_kfile *kf, kk_table *table);
+/* Non-zero for a file written with bf16 (the header's "dtype"). */
+int kk_kfile_is_bf16(const kk_kfile *kf);
 /* The config as JSON text (malloc'd). */
 char *kk_kfile_config_json(const kk_kfile *kf);
 size_t kk_kfile_voice_count(const kk_kfile *kf);

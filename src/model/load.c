@@ -147,6 +147,7 @@ static kokoro_status load_kfile(const char *path, kokoro_model **out)
         return st;
     }
     (*out)->config = config;
+    (*out)->file_bf16 = kk_kfile_is_bf16(kf);
     kk_kfile_take_map(kf, &(*out)->map, &(*out)->map_size);
     kk_kfile_close(kf);
     return KOKORO_OK;

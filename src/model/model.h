@@ -108,6 +108,8 @@ struct kokoro_model {
     size_t nparams;
     /* big per-call buffers kept between calls (core/scratch.h) */
     kk_scratch *scratch;
+    /* loaded from a file converted with bf16 weights: KOKORO_DTYPE_AUTO computes in bf16 */
+    int file_bf16;
 };
 
 int kk_config_has_id(const kokoro_config *c, int64_t id);
