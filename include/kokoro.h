@@ -114,7 +114,8 @@ typedef struct kokoro_synth_options {
 /* dtype: the compute precision of the generator's resblock convolutions
  * (90 % of the work), a kokoro_dtype. KOKORO_DTYPE_BF16 rounds their inputs
  * and weights to bfloat16 and sums in float32 (AVX512-BF16; on AMX tiles
- * where the CPU has them: there about twice as fast as float32), audio
+ * where the CPU has them: there about twice as fast as float32, and the
+ * decoder's 3-tap convolutions go through them too), audio
  * within ~1e-2 relative L2 of float32. KOKORO_DTYPE_AUTO: bf16 for a model
  * loaded from a file converted with KOKORO_DTYPE_BF16 (its weights are
  * bf16 already) on a CPU that computes in it, float32 otherwise.

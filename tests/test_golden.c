@@ -193,7 +193,7 @@ static void test_decoder_stages(void **state)
     float *Nd = alloc_f((size_t)L), *ar = alloc_f(64 * (size_t)L), *y = alloc_f(1024 * 2 * (size_t)L);
     kk_align_cols(G("short.text_encoder"), 512, T, dur_, L, asr);
     assert_int_equal(kk_decoder_encode(model, asr, G("short.predictor.F0_proj"), G("short.predictor.N_proj"), L,
-                                       s_dec, x, F0d, Nd),
+                                       s_dec, x, F0d, Nd, 0),
                      KOKORO_OK);
     check("decoder.encode", x, "short.decoder.encode", 1e-4);
     assert_int_equal(kk_decoder_asr_res(model, asr, L, ar), KOKORO_OK);
@@ -203,7 +203,7 @@ static void test_decoder_stages(void **state)
         char name[64], stage[64];
         snprintf(name, sizeof name, "short.decoder.decode.%d", i);
         snprintf(stage, sizeof stage, "decoder.decode.%d", i);
-        assert_int_equal(kk_decoder_decode(model, i, G(prev), G("short.decoder.asr_res"), F0d, Nd, L, s_dec, y),
+        assert_int_equal(kk_decoder_decode(model, i, G(prev), G("short.decoder.asr_res"), F0d, Nd, L, s_dec, y, 0),
                          KOKORO_OK);
         check(stage, y, name, 1e-4);
         snprintf(prev, sizeof prev, "%s", name);

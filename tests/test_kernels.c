@@ -122,7 +122,7 @@ static int conv_in_child(kk_isa isa, int short_x, int short_y, char *err, size_t
             size_t nx = (size_t)(cin / 2 - 1) * ldx + reach - (short_x ? 1 : 0);
             size_t ny = (size_t)cout * n - (short_y ? 1 : 0);
             uint32_t *xb = calloc(nx, sizeof *xb);
-            uint16_t *wp = calloc((size_t)cout * cin * K, sizeof *wp);
+            uint32_t *wp = calloc(kk_amx_pack_words(cout, cin, K), sizeof *wp);
             float *y = calloc(ny, sizeof *y);
             if (!xb || !y || !wp) _exit(3);
             kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .cin = cin, .cout = cout,
@@ -628,14 +628,15 @@ static void test_amx_conv(void **state)
         printf("  AMX not available here: the AMX kernel not run\n");
         return;
     }
-    assert_true(kk_amx_fits(64, 32) && !kk_amx_fits(48, 32) && !kk_amx_fits(64, 40));
+    assert_true(kk_amx_fits(64) && !kk_amx_fits(48));
     setenv("KOKORO_AMX", "0", 1);
     assert_false(kk_amx_supported());
-    assert_false(kk_amx_fits(64, 32));
+    assert_false(kk_amx_fits(64));
     unsetenv("KOKORO_AMX");
     static const int shapes[][7] = {
-        /* cin, cout, K, dil, n, bias, accumulate */
-        {32, 32, 3, 1, 1, 1, 0}, {64, 96, 11, 5, 237, 0, 1}, {128, 64, 7, 3, 61, 1, 1}, {96, 32, 3, 1, 500, 1, 0}};
+        /* cin, cout, K, dil, n, bias, accumulate; cin 66 and 1090: zero-padded to whole 32-channel chunks */
+        {32, 32, 3, 1, 1, 1, 0},   {64, 96, 11, 5, 237, 0, 1}, {128, 64, 7, 3, 61, 1, 1},
+        {96, 32, 3, 1, 500, 1, 0}, {66, 64, 3, 1, 150, 1, 0},  {1090, 32, 3, 1, 70, 1, 0}};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         const int cin = shapes[k][0], cout = shapes[k][1], K = shapes[k][2], dil = shapes[k][3], n = shapes[k][4];
         const int pad = dil * (K - 1) / 2;
@@ -643,9 +644,10 @@ static void test_amx_conv(void **state)
         size_t ldx = kk_dconv_ldx(n, K, dil);
         float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
         float *b = malloc((size_t)cout * sizeof *b), *y = malloc((size_t)cout * n * sizeof *y);
-        float *y0 = malloc((size_t)cout * n * sizeof *y0), *xp = calloc((size_t)cin * ldx, sizeof *xp);
-        uint32_t *xb = calloc((size_t)cin / 2 * ldx, sizeof *xb);
-        uint16_t *wp = malloc((size_t)cout * cin * K * sizeof *wp);
+        const int np = kk_amx_pairs(cin);
+        float *y0 = malloc((size_t)cout * n * sizeof *y0), *xp = calloc((size_t)2 * np * ldx, sizeof *xp);
+        uint32_t *xb = calloc((size_t)np * ldx, sizeof *xb);
+        uint32_t *wp = malloc(kk_amx_pack_words(cout, cin, K) * sizeof *wp);
         double *ref = malloc((size_t)cout * n * sizeof *ref);
         float *xr = malloc((size_t)cin * n * sizeof *xr), *Wr = malloc((size_t)cout * cin * K * sizeof *Wr);
         float *one = malloc((size_t)cout * n * sizeof *one);
@@ -655,9 +657,9 @@ static void test_amx_conv(void **state)
         for (int i = 0; i < cout; i++) b[i] = frand(&s);
         for (size_t i = 0; i < (size_t)cout * n; i++) y0[i] = frand(&s);
         for (int c = 0; c < cin; c++) memcpy(xp + (size_t)c * ldx + pad, x + (size_t)c * n, (size_t)n * sizeof *x);
-        for (int c = 0; c < cin; c += 2)
-            kk_bf16_pair_row(xp + (size_t)c * ldx, xp + (size_t)(c + 1) * ldx, ldx, xb + (size_t)(c / 2) * ldx);
-        kk_dconv_pack_amx(W, cout, cin, K, wp);
+        for (int p = 0; p < np; p++) /* rows past cin stay zero */
+            kk_bf16_pair_row(xp + (size_t)2 * p * ldx, xp + (size_t)(2 * p + 1) * ldx, ldx, xb + (size_t)p * ldx);
+        kk_dconv_pack_amx(W, cout, cin, K, (uint16_t *)wp);
         ref_conv(xr, cin, n, Wr, shapes[k][5] ? b : NULL, cout, K, dil, shapes[k][6] ? y0 : NULL, ref);
         for (int th = 1; th <= 3; th++) {
             memcpy(y, y0, (size_t)cout * n * sizeof *y);

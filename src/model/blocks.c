@@ -9,12 +9,42 @@
 #include "core/scratch.h"
 #include "nn/dconv.h"
 
+/* bf16 on AMX tiles: the input as bf16 channel pairs (zero past cin, up to
+ * a whole 32-channel chunk), each pair through two zero-padded float rows. */
+static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, size_t ldx)
+{
+    const int np = kk_amx_pairs(c->cin);
+    uint32_t *xb = malloc((size_t)np * ldx * sizeof *xb), *wp = malloc(kk_amx_pack_words(c->cout, c->cin, c->k) * 4);
+    float *r = malloc(2 * ldx * sizeof *r);
+    if (!xb || !wp || !r) {
+        free(xb), free(wp), free(r);
+        return -1;
+    }
+    for (int p = 0; p < np; p++) {
+        for (int h = 0; h < 2; h++) {
+            float *row = r + h * ldx;
+            const int ch = 2 * p + h;
+            memset(row, 0, ldx * sizeof *row);
+            if (ch < c->cin) memcpy(row + pad, x + (size_t)ch * n, (size_t)n * sizeof *row);
+        }
+        kk_bf16_pair_row(r, r + ldx, ldx, xb + (size_t)p * ldx);
+    }
+    kk_dconv_pack_amx(c->w, c->cout, c->cin, c->k, (uint16_t *)wp);
+    kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .b = c->b, .cin = c->cin,
+                  .cout = c->cout, .K = c->k, .dil = dil, .n = n, .y = y, .ldy = (size_t)n};
+    kk_dconv_run_amx(&d, kk_threads());
+    free(xb), free(wp), free(r);
+    return n;
+}
+
 /* Conv1d (stride 1, output as long as the input) by the direct kernel:
- * the rows zero-padded, the weights packed per call. */
-static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int dil, float *y)
+ * the rows zero-padded, the weights packed per call; bf16: on AMX tiles
+ * where the CPU has them (float32 otherwise). */
+static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, int bf16)
 {
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, c->k, dil);
+    if (bf16 && kk_amx_fits(c->cout)) return conv_direct_amx(c, x, n, pad, dil, y, ldx);
     float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
     float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
     if (!xp || !wp) {
@@ -97,7 +127,7 @@ static void prep_rows(void *p, int task)
 
 static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
 {
-    if (bf16 && kk_amx_fits(d->cout, d->cin)) {
+    if (bf16 && kk_amx_fits(d->cout) && d->cin % 32 == 0) {
         kk_dconv_pack_amx(W, d->cout, d->cin, d->K, (uint16_t *)wp);
         kk_dconv_run_amx(d, nth);
     } else if (bf16) {

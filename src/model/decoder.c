@@ -19,7 +19,7 @@ kokoro_status kk_decoder_asr_res(const kokoro_model *m, const float *asr, int L,
 }
 
 kokoro_status kk_decoder_encode(const kokoro_model *m, const float *asr, const float *F0, const float *N, int L,
-                                const float *s, float *x, float *F0d, float *Nd)
+                                const float *s, float *x, float *F0d, float *Nd, int bf16)
 {
     const int H = KK_HIDDEN;
     if (kk_conv_apply(&m->F0_conv, F0, 2 * L, 2, 1, 1, F0d) < 0 || kk_conv_apply(&m->N_conv, N, 2 * L, 2, 1, 1, Nd) < 0)
@@ -29,13 +29,13 @@ kokoro_status kk_decoder_encode(const kokoro_model *m, const float *asr, const f
     memcpy(in, asr, (size_t)H * L * sizeof *in);
     memcpy(in + (size_t)H * L, F0d, (size_t)L * sizeof *in);
     memcpy(in + (size_t)(H + 1) * L, Nd, (size_t)L * sizeof *in);
-    kokoro_status st = kk_resblk_forward(&m->encode, in, L, s, x);
+    kokoro_status st = kk_resblk_forward_dt(&m->encode, in, L, s, x, bf16);
     free(in);
     return st;
 }
 
 kokoro_status kk_decoder_decode(const kokoro_model *m, int i, const float *x, const float *ar, const float *F0d,
-                                const float *Nd, int L, const float *s, float *out)
+                                const float *Nd, int L, const float *s, float *out, int bf16)
 {
     /* input is always [x(1024), asr_res(64), F0d(1), Nd(1)] */
     const size_t C = 1024;
@@ -45,28 +45,28 @@ kokoro_status kk_decoder_decode(const kokoro_model *m, int i, const float *x, co
     memcpy(in + C * L, ar, 64 * (size_t)L * sizeof *in);
     memcpy(in + (C + 64) * L, F0d, (size_t)L * sizeof *in);
     memcpy(in + (C + 65) * L, Nd, (size_t)L * sizeof *in);
-    kokoro_status st = kk_resblk_forward(&m->decode[i], in, L, s, out);
+    kokoro_status st = kk_resblk_forward_dt(&m->decode[i], in, L, s, out, bf16);
     free(in);
     return st;
 }
 
 kokoro_status kk_decoder_front(const kokoro_model *m, const float *asr, const float *F0, const float *N, int L,
-                               const float *s, float *out)
+                               const float *s, float *out, int bf16)
 {
     kk_arena a = {0};
     float *x = kk_arena_floats(&a, 1024 * (size_t)L), *y = kk_arena_floats(&a, 1024 * (size_t)L);
     float *F0d = kk_arena_floats(&a, (size_t)L), *Nd = kk_arena_floats(&a, (size_t)L);
     float *ar = kk_arena_floats(&a, 64 * (size_t)L);
     kokoro_status st = a.failed ? KK_NOMEM("decoder") : KOKORO_OK;
-    if (st == KOKORO_OK) st = kk_decoder_encode(m, asr, F0, N, L, s, x, F0d, Nd);
+    if (st == KOKORO_OK) st = kk_decoder_encode(m, asr, F0, N, L, s, x, F0d, Nd, bf16);
     if (st == KOKORO_OK) st = kk_decoder_asr_res(m, asr, L, ar);
     for (int i = 0; i < 3 && st == KOKORO_OK; i++) {
-        st = kk_decoder_decode(m, i, x, ar, F0d, Nd, L, s, y);
+        st = kk_decoder_decode(m, i, x, ar, F0d, Nd, L, s, y, bf16);
         float *t = x;
         x = y;
         y = t;
     }
-    if (st == KOKORO_OK) st = kk_decoder_decode(m, 3, x, ar, F0d, Nd, L, s, out);
+    if (st == KOKORO_OK) st = kk_decoder_decode(m, 3, x, ar, F0d, Nd, L, s, out, bf16);
     kk_arena_free(&a);
     return st;
 }

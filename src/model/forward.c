@@ -121,7 +121,7 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
     prof_mark(prof, KK_PROF_TEXTENC, &tp, &tc, 3 * CONV_MACS(m->te_cnn[0], T) + lstm_macs(H, H / 2, T));
     if (st == KOKORO_OK) {
         kk_align_cols(t_en, H, T, dur, L, asr);
-        st = kk_decoder_front(m, asr, F0, N, (int)L, s_dec, dec);
+        st = kk_decoder_front(m, asr, F0, N, (int)L, s_dec, dec, noise ? noise->bf16 : 0);
     }
     if (prof) {
         double macs = RESBLK_MACS(m->encode, (double)L) + CONV_MACS(m->asr_res, (double)L);

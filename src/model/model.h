@@ -198,15 +198,17 @@ kokoro_status kk_predictor_f0n(const kokoro_model *m, const double *shared, int 
                                double *F0, double *N);
 kokoro_status kk_text_encoder(const kokoro_model *m, const int64_t *ids, int T, float *out /*[512,T]*/);
 
-/* Decoder front. asr[512,L], F0/N[2L] -> encode out [1024,L] etc. */
+/* Decoder front. asr[512,L], F0/N[2L] -> encode out [1024,L] etc. bf16 non-zero: the
+ * 3-tap convolutions in bfloat16 on AMX tiles where the CPU has them. */
 kokoro_status kk_decoder_encode(const kokoro_model *m, const float *asr, const float *F0, const float *N,
-                                int L, const float *s_dec, float *x /*[1024,L]*/, float *F0d, float *Nd);
+                                int L, const float *s_dec, float *x /*[1024,L]*/, float *F0d, float *Nd, int bf16);
 kokoro_status kk_decoder_asr_res(const kokoro_model *m, const float *asr, int L, float *ar /*[64,L]*/);
 /* decode.i: x[din,L] (1024) -> out; i = 3 doubles the length */
 kokoro_status kk_decoder_decode(const kokoro_model *m, int i, const float *x, const float *ar,
-                                const float *F0d, const float *Nd, int L, const float *s_dec, float *out);
+                                const float *F0d, const float *Nd, int L, const float *s_dec, float *out,
+                                int bf16);
 kokoro_status kk_decoder_front(const kokoro_model *m, const float *asr, const float *F0, const float *N,
-                               int L, const float *s_dec, float *out /*[512,2L]*/);
+                               int L, const float *s_dec, float *out /*[512,2L]*/, int bf16);
 
 /* Generator pieces. M = 2L F0 frames; source has 300·M samples. */
 kokoro_status kk_gen_source(const kokoro_model *m, const float *F0, int M, const kk_noise *noise,

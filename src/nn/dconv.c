@@ -145,7 +145,7 @@ size_t kk_dconv_pack_bf16_words(int cout, int cin, int K) { return (size_t)((cou
 
 void kk_dconv_run_amx(const kk_dconv *d, int nthreads)
 {
-    run_blocks(kk_dconv_block_amx, 32, 48, (size_t)32 * d->cin * d->K * sizeof(uint16_t), d, nthreads);
+    run_blocks(kk_dconv_block_amx, 32, 48, kk_amx_pack_words(32, d->cin, d->K) * sizeof(uint32_t), d, nthreads);
 }
 
 void kk_dconv_run_bf16(const kk_dconv *d, int nthreads)

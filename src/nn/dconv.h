@@ -52,12 +52,16 @@ void kk_dconv_block_bf16(const kk_dconv *d, int ob0, int ob1, int t0, int t1);
 int kk_bf16_compiled(void);
 
 /* The bfloat16 path on AMX tiles (dconv_amx.c): the same pair-row input,
- * weights packed by kk_dconv_pack_amx (cout·cin·K bf16: fits the buffer of
- * kk_dconv_pack_bf16_words). Used where the CPU and the OS allow it
- * (KOKORO_AMX=0 turns it off) and the shape is whole 32-row, 32-channel
- * blocks (kk_amx_fits); otherwise the vdpbf16ps kernel. */
+ * through kk_amx_pairs(cin) pair rows (those past cin zero), weights packed
+ * by kk_dconv_pack_amx (kk_amx_pack_words(cout, cin, K) words: for cin a
+ * multiple of 32 it fits the buffer of kk_dconv_pack_bf16_words). Used
+ * where the CPU and the OS allow it (KOKORO_AMX=0 turns it off) and the
+ * output is whole 32-row blocks (kk_amx_fits); otherwise the vdpbf16ps
+ * kernel. */
+#define kk_amx_pairs(cin) ((((cin) + 31) / 32) * 16)
+#define kk_amx_pack_words(cout, cin, K) ((size_t)(cout) * kk_amx_pairs(cin) * (K))
 int kk_amx_supported(void);
-int kk_amx_fits(int cout, int cin);
+int kk_amx_fits(int cout);
 void kk_dconv_pack_amx(const float *W, int cout, int cin, int K, uint16_t *wp);
 void kk_dconv_run_amx(const kk_dconv *d, int nthreads);
 void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);

@@ -53,20 +53,22 @@ int kk_amx_supported(void)
     return amx_ok;
 }
 
-int kk_amx_fits(int cout, int cin) { return cout % 32 == 0 && cin % 32 == 0 && kk_amx_supported(); }
+int kk_amx_fits(int cout) { return cout % 32 == 0 && kk_amx_supported(); }
 
 /* wp[ob32][chunk][j][half][r][c]: for output rows ob32·32 + half·16 + r and
- * channels chunk·32 + c, tap j: each weight tile 1 KB, contiguous. */
+ * channels chunk·32 + c, tap j: each weight tile 1 KB, contiguous; channels
+ * past cin (up to a whole chunk) zero. */
 void kk_dconv_pack_amx(const float *W, int cout, int cin, int K, uint16_t *wp)
 {
-    const int nch = cin / 32;
+    const int nch = (cin + 31) / 32;
     for (int ob = 0; ob < cout / 32; ob++)
         for (int ch = 0; ch < nch; ch++)
             for (int j = 0; j < K; j++)
                 for (int h = 0; h < 2; h++)
                     for (int r = 0; r < 16; r++)
                         for (int c = 0; c < 32; c++) {
-                            float f = W[((size_t)(ob * 32 + h * 16 + r) * cin + ch * 32 + c) * K + j];
+                            float f = ch * 32 + c < cin ? W[((size_t)(ob * 32 + h * 16 + r) * cin + ch * 32 + c) * K + j]
+                                                        : 0.0f;
                             uint32_t u;
                             memcpy(&u, &f, sizeof u);
                             /* round to nearest even, as vcvtneps2bf16 and kk_bf16_pair_row */
@@ -97,10 +99,11 @@ static void asan_check_block(const kk_dconv *d, int ob0, int ob1, int t0, int t1
 #ifdef KK_ASAN
     if (ob0 >= ob1 || t0 >= t1) return;
     const int tiles = (t1 - t0 + 31) / 32, end = t0 + tiles * 32 < d->n ? t0 + tiles * 32 : d->n;
-    const size_t wblock = (size_t)32 * d->cin * d->K; /* bf16 weights of a 32-row block */
+    const int nch = (d->cin + 31) / 32;
+    const size_t wblock = (size_t)32 * nch * 32 * d->K; /* bf16 weights of a 32-row block */
     kk_asan_check((const uint16_t *)d->wp + (size_t)ob0 * wblock, (size_t)(ob1 - ob0) * wblock * sizeof(uint16_t));
     const size_t reach = (size_t)tiles * 32 + (size_t)(d->K - 1) * d->dil;
-    for (int p = 0; p < d->cin / 2; p++)
+    for (int p = 0; p < nch * 16; p++)
         kk_asan_check((const uint32_t *)d->xp + (size_t)p * d->ldx + t0, reach * sizeof(uint32_t));
     if (d->b) kk_asan_check(d->b + (size_t)ob0 * 32, (size_t)(ob1 - ob0) * 32 * sizeof(float));
     for (int o = ob0 * 32; o < ob1 * 32; o++)
@@ -116,7 +119,7 @@ void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
     asan_check_block(d, ob0, ob1, t0, t1);
     const uint32_t *xb = (const uint32_t *)d->xp;
     const uint16_t *wp = (const uint16_t *)d->wp;
-    const int nch = d->cin / 32, K = d->K, dil = d->dil;
+    const int nch = (d->cin + 31) / 32, K = d->K, dil = d->dil;
     const size_t ldb = d->ldx * sizeof(uint32_t);
     float acc[4][256] __attribute__((aligned(64)));
     load_config();
@@ -189,9 +192,9 @@ double kk_amx_loop(long iters)
 #else /* not built for AMX: never called (kk_amx_supported() is 0) */
 
 int kk_amx_supported(void) { return 0; }
-int kk_amx_fits(int cout, int cin)
+int kk_amx_fits(int cout)
 {
-    (void)cout, (void)cin;
+    (void)cout;
     return 0;
 }
 void kk_dconv_pack_amx(const float *W, int cout, int cin, int K, uint16_t *wp)
