@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/bf16.h"
 #include "core/error.h"
 #include "io/voices.h"
 
@@ -33,15 +34,6 @@ int kk_kfile_probe(const char *path)
     size_t n = fread(m, 1, 8, f);
     fclose(f);
     return n == 8 && memcmp(m, KK_KFILE_MAGIC, 8) == 0;
-}
-
-static uint16_t to_bf16(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    if ((b & 0x7fffffff) > 0x7f800000) return (uint16_t)((b >> 16) | 0x40); /* NaN stays NaN */
-    b += 0x7fff + ((b >> 16) & 1); /* round to nearest even */
-    return (uint16_t)(b >> 16);
 }
 
 /* What bfloat16 applies to: the decoder's matrices and kernels (two thirds
@@ -135,7 +127,7 @@ kokoro_status kk_kfile_write(const char *path, const kk_table *table, const char
                 st = kk_error(KOKORO_ERR_NOMEM, "out of memory");
                 break;
             }
-            for (size_t k = 0; k < n; k++) b[k] = to_bf16(((const float *)t->data)[k]);
+            for (size_t k = 0; k < n; k++) b[k] = kk_bf16(((const float *)t->data)[k]);
             nbytes = n * 2;
             st = write_all(fd, b, nbytes, tmp);
             free(b);

@@ -14,7 +14,7 @@
 static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, size_t ldx)
 {
     const int np = kk_amx_pairs(c->cin);
-    uint32_t *xb = malloc((size_t)np * ldx * sizeof *xb), *wp = malloc(kk_amx_pack_words(c->cout, c->cin, c->k) * 4);
+    uint32_t *xb = malloc((size_t)np * ldx * sizeof *xb), *wp = malloc(kk_amx_pack_words(c->cout, c->cin, c->k) * sizeof *wp);
     float *r = malloc(2 * ldx * sizeof *r);
     if (!xb || !wp || !r) {
         free(xb), free(wp), free(r);

@@ -11,21 +11,17 @@
 void kk_style_fc(const kk_adain_p *a, const float *s, float *gb);
 /* Conv1d with the layer's own sizes; returns n_out or -1 on allocation failure. */
 int kk_conv_apply(const kk_conv *c, const float *x, int n, int stride, int pad, int dil, float *y);
-/* bf16 non-zero: the same-length convolutions in bfloat16 on AMX tiles where the CPU has them */
-int kk_conv_apply_dt(const kk_conv *c, const float *x, int n, int stride, int pad, int dil, float *y, int bf16);
 /* AdaIN1d(x; style) into y (may alias x). */
 kokoro_status kk_adain_apply(const kk_adain_p *a, const float *x, int n, const float *s, float *y);
 /* AdainResBlk1d: x[din, n] -> y[dout, n or 2n] */
 kokoro_status kk_resblk_forward(const kk_resblk *b, const float *x, int n, const float *s, float *y);
+/* bf16 non-zero: its 3-tap convolutions in bfloat16 on AMX tiles where the CPU has them */
 kokoro_status kk_resblk_forward_dt(const kk_resblk *b, const float *x, int n, const float *s, float *y, int bf16);
 /* the same four in double precision */
 void kk_style_fc_d(const kk_adain_p_d *a, const double *s, double *gb);
 int kk_conv_apply_d(const kk_conv_d *c, const double *x, int n, int stride, int pad, int dil, double *y);
-int kk_conv_apply_dt_d(const kk_conv_d *c, const double *x, int n, int stride, int pad, int dil, double *y, int bf16);
 kokoro_status kk_adain_apply_d(const kk_adain_p_d *a, const double *x, int n, const double *s, double *y);
 kokoro_status kk_resblk_forward_d(const kk_resblk_d *b, const double *x, int n, const double *s, double *y);
-kokoro_status kk_resblk_forward_dt_d(const kk_resblk_d *b, const double *x, int n, const double *s, double *y,
-                                     int bf16);
 /* AdaINResBlock1: x[C, n] -> y[C, n] */
 kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y);
 /* The same with caller-owned scratch of kk_resblock1_ws_floats(r, n) floats

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bf16.h"
 #include "core/sanitize.h"
 
 #if defined(__x86_64__) && defined(__AMX_TILE__) && defined(__AMX_BF16__)
@@ -67,14 +68,8 @@ void kk_dconv_pack_amx(const float *W, int cout, int cin, int K, uint16_t *wp)
                 for (int h = 0; h < 2; h++)
                     for (int r = 0; r < 16; r++)
                         for (int c = 0; c < 32; c++) {
-                            float f = ch * 32 + c < cin ? W[((size_t)(ob * 32 + h * 16 + r) * cin + ch * 32 + c) * K + j]
-                                                        : 0.0f;
-                            uint32_t u;
-                            memcpy(&u, &f, sizeof u);
-                            /* round to nearest even, as vcvtneps2bf16 and kk_bf16_pair_row */
-                            *wp++ = (u & 0x7FFFFFFFu) > 0x7F800000u
-                                        ? (uint16_t)((u >> 16) | 0x40u)
-                                        : (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+                            const int ci = ch * 32 + c;
+                            *wp++ = ci < cin ? kk_bf16(W[((size_t)(ob * 32 + h * 16 + r) * cin + ci) * K + j]) : 0;
                         }
 }
 

@@ -9,20 +9,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/bf16.h"
+
 #if defined(__x86_64__) && defined(__AVX512BF16__)
 #include <immintrin.h>
 
 #define MR 8
 #define NR 3
-
-static inline uint32_t bf16_bits(float f)
-{
-    /* round to nearest even, as vcvtneps2bf16 (NaN stays NaN) */
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u;
-    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-}
 
 void kk_dconv_pack_bf16(const float *W, int cout, int cin, int K, uint32_t *wp)
 {
@@ -34,7 +27,7 @@ void kk_dconv_pack_bf16(const float *W, int cout, int cin, int K, uint32_t *wp)
                     int o = ob * MR + r, c = 2 * cp;
                     float lo = o < cout ? W[((size_t)o * cin + c) * K + j] : 0.0f;
                     float hi = o < cout && c + 1 < cin ? W[((size_t)o * cin + c + 1) * K + j] : 0.0f;
-                    *wp++ = bf16_bits(lo) | bf16_bits(hi) << 16;
+                    *wp++ = kk_bf16(lo) | (uint32_t)kk_bf16(hi) << 16;
                 }
 }
 
@@ -47,7 +40,7 @@ void kk_bf16_pair_row(const float *x0, const float *x1, size_t n, uint32_t *out)
                         : _mm512_setzero_si512();
         _mm512_storeu_si512(out + i, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
     }
-    for (; i < n; i++) out[i] = bf16_bits(x0[i]) | (x1 ? bf16_bits(x1[i]) << 16 : 0);
+    for (; i < n; i++) out[i] = kk_bf16(x0[i]) | (x1 ? (uint32_t)kk_bf16(x1[i]) << 16 : 0);
 }
 
 static void tile(const kk_dconv *d, int ob, int t)
