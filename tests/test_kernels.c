@@ -634,9 +634,11 @@ static void test_amx_conv(void **state)
     assert_false(kk_amx_fits(64));
     unsetenv("KOKORO_AMX");
     static const int shapes[][7] = {
-        /* cin, cout, K, dil, n, bias, accumulate; cin 66 and 1090: zero-padded to whole 32-channel chunks */
+        /* cin, cout, K, dil, n, bias, accumulate; cin 66 and 1090: zero-padded to whole 32-channel chunks;
+         * n over 512: several time tasks, whole blocks stored from the tiles in each mode, a partial one last */
         {32, 32, 3, 1, 1, 1, 0},   {64, 96, 11, 5, 237, 0, 1}, {128, 64, 7, 3, 61, 1, 1},
-        {96, 32, 3, 1, 500, 1, 0}, {66, 64, 3, 1, 150, 1, 0},  {1090, 32, 3, 1, 70, 1, 0}};
+        {96, 32, 3, 1, 500, 1, 0}, {66, 64, 3, 1, 150, 1, 0},  {1090, 32, 3, 1, 70, 1, 0},
+        {64, 64, 3, 1, 1100, 0, 1}, {32, 64, 7, 3, 1057, 1, 1}, {64, 32, 5, 1, 1040, 0, 0}};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         const int cin = shapes[k][0], cout = shapes[k][1], K = shapes[k][2], dil = shapes[k][3], n = shapes[k][4];
         const int pad = dil * (K - 1) / 2;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "kokoro.h"
+#include "core/bf16.h"
 #include "nn/dconv.h"
 
 int kk_bench_conv_wanted(int argc, char **argv)
@@ -38,11 +39,58 @@ typedef struct shape {
     int C, K, dil, rate; /* channels, taps, dilation, frames per second of audio */
 } shape;
 
+/* The kernel under test: float32 on the active path, or bfloat16 (AMX tiles
+ * where the CPU and the OS allow them, else vdpbf16ps). */
+typedef struct kernel {
+    kk_isa isa;
+    int bf16, amx;
+} kernel;
+
+static const char *kernel_name(const kernel *k)
+{
+    return !k->bf16 ? kk_isa_name(k->isa) : k->amx ? "bf16 on AMX tiles" : "bf16 (vdpbf16ps)";
+}
+
+/* rows of the padded input (bf16: pair rows, whole 32-channel chunks on AMX) */
+static int input_rows(const kernel *k, int cin) { return !k->bf16 ? cin : k->amx ? kk_amx_pairs(cin) : (cin + 1) / 2; }
+
+static size_t weight_floats(const kernel *k, int cout, int cin, int K)
+{
+    if (!k->bf16) return kk_dconv_pack_floats(k->isa, cout, cin, K);
+    return k->amx ? kk_amx_pack_words(cout, cin, K) : kk_dconv_pack_bf16_words(cout, cin, K);
+}
+
+static void pack(const kernel *k, const float *W, int cout, int cin, int K, float *wp)
+{
+    if (!k->bf16) kk_dconv_pack(k->isa, W, cout, cin, K, wp);
+    else if (k->amx) kk_dconv_pack_amx(W, cout, cin, K, (uint16_t *)wp);
+    else kk_dconv_pack_bf16(W, cout, cin, K, (uint32_t *)wp);
+}
+
+/* a value of input row r at step t (bf16: the pair of channels 2r, 2r+1) */
+static float input_value(const kernel *k, int r, int t)
+{
+    if (!k->bf16) return (float)((r * 31 + t) % 17) - 8.0f;
+    uint32_t lo = kk_bf16((float)((2 * r * 31 + t) % 17) - 8.0f),
+             hi = kk_bf16((float)(((2 * r + 1) * 31 + t) % 17) - 8.0f);
+    uint32_t w = lo | hi << 16;
+    float f;
+    memcpy(&f, &w, sizeof f);
+    return f;
+}
+
+static void run(const kernel *k, const kk_dconv *d, int threads)
+{
+    if (!k->bf16) kk_dconv_run(k->isa, d, threads);
+    else if (k->amx) kk_dconv_run_amx(d, threads);
+    else kk_dconv_run_bf16(d, threads);
+}
+
 /* one run: its wall and CPU seconds */
-static void time_conv(kk_isa isa, const kk_dconv *d, int threads, double *w, double *c)
+static void time_conv(const kernel *k, const kk_dconv *d, int threads, double *w, double *c)
 {
     *w = wall(), *c = cpu();
-    kk_dconv_run(isa, d, threads);
+    run(k, d, threads);
     *w = wall() - *w, *c = cpu() - *c;
 }
 
@@ -59,23 +107,24 @@ static float *floats(size_t n)
 /* GFLOPS of one thread on a block whose data stay in cache: cin input
  * channels, 64 output rows, 192 steps, run again and again (fastest of 3
  * runs of ~20 ms): the kernel's own ceiling, apart from memory. */
-static double in_cache_gflops(kk_isa isa, int cin, int K, int dil)
+static double in_cache_gflops(const kernel *k, int cin, int K, int dil)
 {
-    const int cout = 64, n = 192;
+    const int cout = 64, n = 192, rows = input_rows(k, cin);
     const size_t ldx = kk_dconv_ldx(n, K, dil);
-    float *xp = floats((size_t)cin * ldx), *y = floats((size_t)cout * n);
-    float *wp = floats(kk_dconv_pack_floats(isa, cout, cin, K));
+    float *xp = floats((size_t)rows * ldx), *y = floats((size_t)cout * n);
+    float *wp = floats(weight_floats(k, cout, cin, K));
     double best = 0;
     if (xp && y && wp) {
-        for (size_t i = 0; i < (size_t)cin * ldx; i++) xp[i] = (float)(i % 17) - 8.0f;
+        for (int r = 0; r < rows; r++)
+            for (size_t t = 0; t < ldx; t++) xp[r * ldx + t] = input_value(k, r, (int)t);
         kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .cin = cin, .cout = cout, .K = K, .dil = dil, .n = n,
                       .y = y, .ldy = (size_t)n};
         const double flop = 2.0 * cin * cout * K * n;
-        const int reps = (int)(4e9 / flop) + 1; /* ~20 ms at 200 GFLOPS */
-        kk_dconv_run(isa, &d, 1);
+        const int reps = (int)((k->bf16 ? 4e10 : 4e9) / flop) + 1; /* ~20 ms at 200 GFLOPS (bf16: 2 TFLOPS) */
+        run(k, &d, 1);
         for (int r = 0; r < 3; r++) {
             double t = wall();
-            for (int i = 0; i < reps; i++) kk_dconv_run(isa, &d, 1);
+            for (int i = 0; i < reps; i++) run(k, &d, 1);
             t = wall() - t;
             if (t > 0 && flop * reps / t * 1e-9 > best) best = flop * reps / t * 1e-9;
         }
@@ -99,10 +148,12 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 int kk_bench_conv_main(int argc, char **argv)
 {
     double seconds = 16, threads = kokoro_cpu_count(), repeat = 3;
+    int bf16 = 0;
     static const struct option opts[] = {
         {"conv", no_argument, 0, 'c'},           {"seconds", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"dtype", required_argument, 0, 'd'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int ch;
     optind = 1;
@@ -118,11 +169,20 @@ int kk_bench_conv_main(int argc, char **argv)
         case 'r':
             if (parse_num("--repeat", optarg, 1, 1000, &repeat)) return 2;
             break;
+        case 'd':
+            if (!strcmp(optarg, "f32") || !strcmp(optarg, "fp32")) bf16 = 0;
+            else if (!strcmp(optarg, "bf16")) bf16 = 1;
+            else {
+                fprintf(stderr, "kokoro-bench: --dtype expects f32 or bf16, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h':
-            printf("usage: kokoro-bench --conv [--seconds S] [--threads N] [--repeat R]\n"
+            printf("usage: kokoro-bench --conv [--seconds S] [--threads N] [--repeat R] [--dtype f32|bf16]\n"
                    "  times the direct convolution alone on the generator's resblock shapes for S\n"
                    "  seconds of audio (default 16), at 1 thread and at N (default: all cores),\n"
-                   "  fastest of R runs each (default 3), interleaved\n");
+                   "  fastest of R runs each (default 3), interleaved; --dtype bf16: the bfloat16\n"
+                   "  kernel (AMX tiles where the CPU has them, else vdpbf16ps)\n");
             return 0;
         default: return 2;
         }
@@ -132,15 +192,20 @@ int kk_bench_conv_main(int argc, char **argv)
         return 2;
     }
     const int nt = (int)threads, reps = (int)repeat;
-    const kk_isa isa = kk_isa_active();
+    kernel k = {.isa = kk_isa_active(), .bf16 = bf16};
+    if (bf16 && !kk_bf16_supported()) {
+        fprintf(stderr, "kokoro-bench: --dtype bf16 needs a CPU with AVX512-BF16 (this one has none)\n");
+        return 1;
+    }
+    k.amx = bf16 && kk_amx_supported();
     /* 256 channels at 800 frames per second of audio, 128 at 4800; K 3, 7, 11 (dilation 1 here:
      * the cost does not depend on it) */
     static const shape shapes[] = {{256, 3, 1, 800}, {256, 7, 1, 800},  {256, 11, 1, 800},
                                    {128, 3, 1, 4800}, {128, 7, 1, 4800}, {128, 11, 1, 4800}};
     printf("kokoro-bench --conv: the direct convolution alone, kernel path %s, shapes of %.2f s of audio,\n"
            "fastest of %d runs, 1 and %d thread%s interleaved\n",
-           kk_isa_name(isa), seconds, reps, nt, nt == 1 ? "" : "s");
-    const double peak = kk_fma_peak(isa, 0);
+           kernel_name(&k), seconds, reps, nt, nt == 1 ? "" : "s");
+    const double peak = kk_fma_peak(k.isa, bf16);
     printf("  multiply-add peak measured now: %.1f GFLOPS per thread; in cache: 64 rows x 192 steps repeated\n",
            peak);
     printf("  %-26s %12s %12s %14s %9s %16s\n", "shape", "1 thr GF/s", "N thr GF/s", "N thr GF/cpu-s", "scaling",
@@ -150,36 +215,36 @@ int kk_bench_conv_main(int argc, char **argv)
         const shape *sh = &shapes[i];
         const int C = sh->C, K = sh->K, n = (int)(seconds * sh->rate + 0.5) > 0 ? (int)(seconds * sh->rate + 0.5) : 1;
         const size_t ldx = kk_dconv_ldx(n, K, sh->dil);
-        float *xp = floats((size_t)C * ldx), *y = floats((size_t)C * n);
+        const int rows = input_rows(&k, C);
+        float *xp = floats((size_t)rows * ldx), *y = floats((size_t)C * n);
         float *W = malloc((size_t)C * C * K * sizeof *W), *b = malloc((size_t)C * sizeof *b);
-        float *wp = floats(kk_dconv_pack_floats(isa, C, C, K));
+        float *wp = floats(weight_floats(&k, C, C, K));
         if (!xp || !y || !W || !b || !wp) {
             fprintf(stderr, "kokoro-bench: out of memory for %d channels × %d steps\n", C, n);
             free(xp), free(y), free(W), free(b), free(wp);
             return 1;
         }
         unsigned s = 1;
-        for (size_t k = 0; k < (size_t)C * C * K; k++) W[k] = (float)((s = s * 1664525u + 1013904223u) >> 9) * 0x1p-23f - 1.0f;
-        for (int c = 0; c < C; c++) {
-            b[c] = 0.01f * c;
-            for (int t = 0; t < n; t++) xp[(size_t)c * ldx + t + sh->dil * (K - 1) / 2] = (float)((c * 31 + t) % 17) - 8.0f;
-        }
-        kk_dconv_pack(isa, W, C, C, K, wp);
+        for (size_t q = 0; q < (size_t)C * C * K; q++) W[q] = (float)((s = s * 1664525u + 1013904223u) >> 9) * 0x1p-23f - 1.0f;
+        for (int c = 0; c < C; c++) b[c] = 0.01f * c;
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < n; t++) xp[(size_t)r * ldx + t + sh->dil * (K - 1) / 2] = input_value(&k, r, t);
+        pack(&k, W, C, C, K, wp);
         kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = b, .cin = C, .cout = C, .K = K, .dil = sh->dil,
                       .n = n, .y = y, .ldy = (size_t)n};
-        kk_dconv_run(isa, &d, nt); /* warm-up: pages and caches */
+        run(&k, &d, nt); /* warm-up: pages and caches */
         double w1 = 1e30, wn = 1e30, cn = 0;
         for (int r = 0; r < reps; r++) { /* interleaved, fastest of each */
             double w, c;
-            time_conv(isa, &d, 1, &w, &c);
+            time_conv(&k, &d, 1, &w, &c);
             if (w < w1) w1 = w;
-            time_conv(isa, &d, nt, &w, &c);
+            time_conv(&k, &d, nt, &w, &c);
             if (w < wn) wn = w, cn = c;
         }
         const double flop = 2.0 * C * C * K * (double)n;
         char name[64];
         snprintf(name, sizeof name, "%d ch, K %d, %d steps", C, K, n);
-        const double hot = in_cache_gflops(isa, C, K, sh->dil);
+        const double hot = in_cache_gflops(&k, C, K, sh->dil);
         printf("  %-26s %12.1f %12.1f %14.1f %8.2fx %9.1f (%2.0f%%)\n", name, flop / w1 * 1e-9, flop / wn * 1e-9,
                cn > 0 ? flop / cn * 1e-9 : 0.0, w1 / wn, hot, peak > 0 ? 100 * hot / peak : 0.0);
         sum1 += w1, sumn += wn;

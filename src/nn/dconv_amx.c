@@ -108,23 +108,39 @@ static void asan_check_block(const kk_dconv *d, int ob0, int ob1, int t0, int t1
 #endif
 }
 
-/* Row blocks of 32 output rows (ob0..ob1), steps t0..t1 in blocks of 32. */
+/* Row blocks of 32 output rows (ob0..ob1), steps t0..t1 in blocks of 32.
+ * The accumulator tiles start from the bias (tiles of it, built once a
+ * block) or, accumulating, from y itself, and whole blocks are stored
+ * straight to y; only a last partial block goes through a buffer. */
 void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
 {
     asan_check_block(d, ob0, ob1, t0, t1);
     const uint32_t *xb = (const uint32_t *)d->xp;
     const uint16_t *wp = (const uint16_t *)d->wp;
     const int nch = (d->cin + 31) / 32, K = d->K, dil = d->dil;
-    const size_t ldb = d->ldx * sizeof(uint32_t);
+    const size_t ldb = d->ldx * sizeof(uint32_t), ldy = d->ldy * sizeof(float);
     float acc[4][256] __attribute__((aligned(64)));
+    float bias[2][256] __attribute__((aligned(64)));
     load_config();
     for (int ob = ob0; ob < ob1; ob++) {
         const uint16_t *wo = wp + (size_t)ob * nch * K * 1024;
+        for (int h = 0; h < 2; h++)
+            for (int r = 0; r < 16; r++)
+                for (int i = 0; i < 16; i++) bias[h][r * 16 + i] = d->b ? d->b[ob * 32 + h * 16 + r] : 0.0f;
+        float *y0 = d->y + (size_t)ob * 32 * d->ldy, *y1 = y0 + 16 * d->ldy;
         for (int t = t0; t < t1; t += 32) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
+            const int whole = d->n - t >= 32;
+            if (whole && d->accumulate) {
+                _tile_loadd(0, y0 + t, ldy);
+                _tile_loadd(1, y0 + t + 16, ldy);
+                _tile_loadd(2, y1 + t, ldy);
+                _tile_loadd(3, y1 + t + 16, ldy);
+            } else {
+                _tile_loadd(0, bias[0], 64);
+                _tile_loadd(1, bias[0], 64);
+                _tile_loadd(2, bias[1], 64);
+                _tile_loadd(3, bias[1], 64);
+            }
             const uint16_t *w = wo;
             for (int ch = 0; ch < nch; ch++) {
                 const uint32_t *xc = xb + (size_t)ch * 16 * d->ldx + t;
@@ -139,18 +155,39 @@ void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
                     _tile_dpbf16ps(3, 5, 7);
                 }
             }
+            if (whole) {
+                if (d->accumulate && d->b) { /* y + conv, the bias still to add */
+                    _tile_stored(0, acc[0], 64);
+                    _tile_stored(1, acc[1], 64);
+                    _tile_stored(2, acc[2], 64);
+                    _tile_stored(3, acc[3], 64);
+                    for (int h = 0; h < 2; h++)
+                        for (int r = 0; r < 16; r++) {
+                            float *yr = (h ? y1 : y0) + (size_t)r * d->ldy + t;
+                            const float bb = bias[h][r * 16];
+                            for (int i = 0; i < 16; i++) {
+                                yr[i] = acc[2 * h][r * 16 + i] + bb;
+                                yr[16 + i] = acc[2 * h + 1][r * 16 + i] + bb;
+                            }
+                        }
+                } else {
+                    _tile_stored(0, y0 + t, ldy);
+                    _tile_stored(1, y0 + t + 16, ldy);
+                    _tile_stored(2, y1 + t, ldy);
+                    _tile_stored(3, y1 + t + 16, ldy);
+                }
+                continue;
+            }
             _tile_stored(0, acc[0], 64);
             _tile_stored(1, acc[1], 64);
             _tile_stored(2, acc[2], 64);
             _tile_stored(3, acc[3], 64);
-            const int nt = d->n - t < 32 ? d->n - t : 32;
+            const int nt = d->n - t;
             for (int h = 0; h < 2; h++)
                 for (int r = 0; r < 16; r++) {
-                    const int o = ob * 32 + h * 16 + r;
-                    const float bias = d->b ? d->b[o] : 0.0f;
-                    float *yr = d->y + (size_t)o * d->ldy + t;
+                    float *yr = (h ? y1 : y0) + (size_t)r * d->ldy + t;
                     for (int i = 0; i < nt; i++) {
-                        float v = acc[2 * h + i / 16][r * 16 + i % 16] + bias;
+                        const float v = acc[2 * h + i / 16][r * 16 + i % 16]; /* bias included */
                         yr[i] = d->accumulate ? yr[i] + v : v;
                     }
                 }
