@@ -157,6 +157,11 @@ static void test_token_stages(void **state)
     check_d("bert", bert, "short.bert", 1e-4);
     assert_int_equal(kk_bert_encoder(model, g_bert, T, den), KOKORO_OK);
     check_d("bert_encoder", den, "short.bert_encoder", 1e-4);
+    /* the bfloat16 mode's float32 ALBERT + bert_encoder (weights converted on first use), twice */
+    for (int rep = 0; rep < 2; rep++) {
+        assert_int_equal(kk_bert_encoded_f32(model, ids_(), T, den), KOKORO_OK);
+        check_d("bert_encoder (float32 ALBERT)", den, "short.bert_encoder", 1e-4);
+    }
     assert_int_equal(kk_duration_encoder(model, g_den, T, s_pros, d), KOKORO_OK);
     check_d("predictor.text_encoder", d, "short.predictor.text_encoder", 1e-4);
     assert_int_equal(kk_predictor_lstm(model, g_d, T, x), KOKORO_OK);

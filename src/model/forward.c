@@ -67,8 +67,11 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
     /* durations (double precision up to F0 and N: see kk_prosody) */
     kk_profile *prof = noise ? noise->prof : NULL;
     double tp = prof ? kk_prof_now() : 0, tc = prof ? kk_prof_cpu() : 0;
-    if (st == KOKORO_OK) st = kk_bert(m, ids, T, bert);
-    if (st == KOKORO_OK) st = kk_bert_encoder(m, bert, T, d_en);
+    if (st == KOKORO_OK && noise && noise->bf16) st = kk_bert_encoded_f32(m, ids, T, d_en);
+    else if (st == KOKORO_OK) {
+        st = kk_bert(m, ids, T, bert);
+        if (st == KOKORO_OK) st = kk_bert_encoder(m, bert, T, d_en);
+    }
     {
         const double D = KK_BERT_DIM;
         prof_mark(prof, KK_PROF_BERT, &tp, &tc,

@@ -3,6 +3,7 @@
  * the F0/N branches (spec §3.2–3.6). */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,79 +18,156 @@ static double gelu_new(double x)
     return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
 }
 
-
-/* Attention heads and the GELU rows are split across the threads (the
- * products through kk_linear_d already are); each value is computed the same
- * way whatever the thread count. */
-typedef struct bert_task {
-    int T, nt;
-    const double *q, *k, *v;
-    double *ctx, *sc, *f;
-} bert_task;
-
-static void bert_heads(void *arg, int part)
+/* The same in float as x·σ(2u) (= ½x(1 + tanh u)): one expf, no tanhf. */
+static float gelu_new_f(float x)
 {
-    const bert_task *b = arg;
-    const int D = KK_BERT_DIM, NH = KK_BERT_HEADS, HD = D / NH, T = b->T;
-    double *sc = b->sc + (size_t)part * T * T;
-    for (int hd = part * NH / b->nt; hd < (part + 1) * NH / b->nt; hd++) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, 1.0 / 8.0, b->q + hd * HD, D, b->k + hd * HD,
-                    D, 0.0, sc, T);
-        for (int i = 0; i < T; i++) { /* softmax over the keys; no mask (batch of one) */
-            double *row = sc + (size_t)i * T, mx = row[0], sum = 0.0;
-            for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
-            for (int j = 0; j < T; j++) sum += row[j] = exp(row[j] - mx);
-            for (int j = 0; j < T; j++) row[j] /= sum;
-        }
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0, sc, T, b->v + hd * HD, D, 0.0,
-                    b->ctx + hd * HD, D);
-    }
+    const float k = 0.7978845608028654f;
+    return x / (1.0f + expf(-2.0f * k * (x + 0.044715f * x * x * x)));
 }
 
-static void bert_gelu(void *arg, int part)
-{
-    const bert_task *b = arg;
-    size_t n = (size_t)b->T * KK_BERT_FFN, i0 = n * (size_t)part / (size_t)b->nt,
-           i1 = n * (size_t)(part + 1) / (size_t)b->nt;
-    for (size_t i = i0; i < i1; i++) b->f[i] = gelu_new(b->f[i]);
-}
+#define R double
+#define S(name) name##_d
+#define BW kk_prosody
+#define GEMM cblas_dgemm
+#define EXP exp
+#define GELU gelu_new
+#define ARENA kk_arena_doubles
+#include "model/bert_real.inc"
+#undef R
+#undef S
+#undef BW
+#undef GEMM
+#undef EXP
+#undef GELU
+#undef ARENA
+
+#define R float
+#define S(name) name
+#define BW kk_bert32
+#define GEMM cblas_sgemm
+#define EXP expf
+#define GELU gelu_new_f
+#define ARENA kk_arena_floats
+#include "model/bert_real.inc"
+#undef R
+#undef S
+#undef BW
+#undef GEMM
+#undef EXP
+#undef GELU
+#undef ARENA
 
 kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out)
 {
-    const kk_prosody *p = &m->p;
-    const int D = KK_BERT_DIM, E = KK_BERT_EMB;
-    int nt = kk_threads();
-    if (nt > KK_BERT_HEADS) nt = KK_BERT_HEADS;
-    kk_arena ar = {0};
-    double *e = kk_arena_doubles(&ar, (size_t)(T * E)), *q = kk_arena_doubles(&ar, (size_t)(T * D)), *k = kk_arena_doubles(&ar, (size_t)(T * D)), *v = kk_arena_doubles(&ar, (size_t)(T * D));
-    double *ctx = kk_arena_doubles(&ar, (size_t)(T * D)), *a = kk_arena_doubles(&ar, (size_t)(T * D)), *sc = kk_arena_doubles(&ar, (size_t)nt * T * T), *f = kk_arena_doubles(&ar, (size_t)(T * KK_BERT_FFN));
-    if (ar.failed) {
-        kk_arena_free(&ar);
-        return KK_NOMEM("ALBERT");
+    return bert_run_d(&m->p, ids, T, out);
+}
+
+/* ---- the float32 copy of the ALBERT weights, made on first use ---- */
+
+struct kk_bert32_cache {
+    pthread_mutex_t lock;
+    kk_bert32 w;
+    float *buf; /* every array of w; NULL until made */
+};
+
+kk_bert32_cache *kk_bert32_cache_new(void)
+{
+    kk_bert32_cache *c = calloc(1, sizeof *c);
+    if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        return NULL;
     }
-    bert_task bt = {.T = T, .nt = nt, .q = q, .k = k, .v = v, .ctx = ctx, .sc = sc, .f = f};
-    for (int t = 0; t < T; t++)
-        for (int c = 0; c < E; c++)
-            e[(size_t)t * E + c] = p->word_emb[ids[t] * E + c] + p->pos_emb[(size_t)t * E + c] + p->type_emb[c];
-    kk_layernorm_rows_d(e, T, E, p->emb_ln_w, p->emb_ln_b, 1e-12);
-    double *h = out;
-    kk_linear_d(e, T, E, p->map_in.w, p->map_in.b, D, h);
-    for (int layer = 0; layer < KK_BERT_LAYERS; layer++) { /* one shared layer, 12 times */
-        kk_linear_d(h, T, D, p->q.w, p->q.b, D, q);
-        kk_linear_d(h, T, D, p->k.w, p->k.b, D, k);
-        kk_linear_d(h, T, D, p->v.w, p->v.b, D, v);
-        kk_parallel_for(nt, nt, bert_heads, &bt);
-        kk_linear_d(ctx, T, D, p->dense.w, p->dense.b, D, a);
-        for (size_t i = 0; i < (size_t)T * D; i++) a[i] += h[i];
-        kk_layernorm_rows_d(a, T, D, p->att_ln_w, p->att_ln_b, 1e-12);
-        kk_linear_d(a, T, D, p->ffn.w, p->ffn.b, KK_BERT_FFN, f);
-        kk_parallel_for(nt, nt, bert_gelu, &bt);
-        kk_linear_d(f, T, KK_BERT_FFN, p->ffn_out.w, p->ffn_out.b, D, h);
-        for (size_t i = 0; i < (size_t)T * D; i++) h[i] += a[i];
-        kk_layernorm_rows_d(h, T, D, p->full_ln_w, p->full_ln_b, 1e-12);
+    return c;
+}
+
+void kk_bert32_cache_free(kk_bert32_cache *c)
+{
+    if (!c) return;
+    pthread_mutex_destroy(&c->lock);
+    free(c->buf);
+    free(c);
+}
+
+/* the double weights came from float32 ones: converting back is exact */
+static const float *to_f32(float **dst, const double *src, size_t n)
+{
+    float *d = *dst;
+    if (!src) return NULL;
+    for (size_t i = 0; i < n; i++) d[i] = (float)src[i];
+    *dst += n;
+    return d;
+}
+
+static kk_lin lin_f32(float **dst, kk_lin_d l)
+{
+    kk_lin r = {.out = l.out, .in = l.in};
+    r.w = to_f32(dst, l.w, (size_t)l.out * l.in);
+    r.b = to_f32(dst, l.b, (size_t)l.out);
+    return r;
+}
+
+/* fills w from p (buf NULL: counts the floats into *n only) */
+static void bert32_fill(const kk_prosody *p, kk_bert32 *w, float *buf, size_t *n)
+{
+    const size_t E = KK_BERT_EMB, D = KK_BERT_DIM;
+    const kk_lin_d *lins[] = {&p->map_in, &p->q, &p->k, &p->v, &p->dense, &p->ffn, &p->ffn_out, &p->bert_enc};
+    if (!buf) {
+        *n = (KOKORO_VOCAB_SIZE + 512 + 2 + 2) * E + 4 * D;
+        for (size_t i = 0; i < sizeof lins / sizeof *lins; i++) *n += (size_t)lins[i]->out * (lins[i]->in + 1);
+        return;
     }
-    kk_arena_free(&ar);
-    return KOKORO_OK;
+    float *d = buf;
+    w->word_emb = to_f32(&d, p->word_emb, KOKORO_VOCAB_SIZE * E);
+    w->pos_emb = to_f32(&d, p->pos_emb, 512 * E);
+    w->type_emb = to_f32(&d, p->type_emb, 2 * E);
+    w->emb_ln_w = to_f32(&d, p->emb_ln_w, E);
+    w->emb_ln_b = to_f32(&d, p->emb_ln_b, E);
+    w->map_in = lin_f32(&d, p->map_in);
+    w->q = lin_f32(&d, p->q);
+    w->k = lin_f32(&d, p->k);
+    w->v = lin_f32(&d, p->v);
+    w->dense = lin_f32(&d, p->dense);
+    w->ffn = lin_f32(&d, p->ffn);
+    w->ffn_out = lin_f32(&d, p->ffn_out);
+    w->att_ln_w = to_f32(&d, p->att_ln_w, D);
+    w->att_ln_b = to_f32(&d, p->att_ln_b, D);
+    w->full_ln_w = to_f32(&d, p->full_ln_w, D);
+    w->full_ln_b = to_f32(&d, p->full_ln_b, D);
+    w->bert_enc = lin_f32(&d, p->bert_enc);
+}
+
+static const kk_bert32 *bert32(const kokoro_model *m)
+{
+    kk_bert32_cache *c = m->bert32;
+    pthread_mutex_lock(&c->lock);
+    if (!c->buf) {
+        size_t n = 0;
+        bert32_fill(&m->p, &c->w, NULL, &n);
+        float *buf = malloc(n * sizeof *buf);
+        if (buf) bert32_fill(&m->p, &c->w, buf, &n);
+        c->buf = buf;
+    }
+    const kk_bert32 *w = c->buf ? &c->w : NULL;
+    pthread_mutex_unlock(&c->lock);
+    return w;
+}
+
+kokoro_status kk_bert_encoded_f32(const kokoro_model *m, const int64_t *ids, int T, double *d_en)
+{
+    const kk_bert32 *w = bert32(m);
+    float *h = malloc((size_t)T * (KK_BERT_DIM + KK_HIDDEN) * sizeof *h);
+    if (!w || !h) {
+        free(h);
+        return KK_NOMEM("ALBERT (float32 weights)");
+    }
+    float *e = h + (size_t)T * KK_BERT_DIM;
+    kokoro_status st = bert_run(w, ids, T, h);
+    if (st == KOKORO_OK) {
+        kk_linear(h, T, KK_BERT_DIM, w->bert_enc.w, w->bert_enc.b, KK_HIDDEN, e);
+        for (size_t i = 0; i < (size_t)T * KK_HIDDEN; i++) d_en[i] = e[i];
+    }
+    free(h);
+    return st;
 }
 
 kokoro_status kk_bert_encoder(const kokoro_model *m, const double *bert, int T, double *out)
