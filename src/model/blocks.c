@@ -150,13 +150,81 @@ static void copy_part(void *arg, size_t i0, size_t i1)
     memcpy(cj->dst + i0, cj->src + i0, (i1 - i0) * sizeof *cj->dst);
 }
 
-size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
+/* floats of the AMX path's own buffers (inside the padded rows' room, or past it): a slot per thread,
+ * two sets of task statistics and the per-channel mean, variance and AdaIN+Snake parameters */
+static size_t amx_room_floats(const kk_resblock1 *r, int n)
 {
     const size_t C = (size_t)r->C;
-    /* padded rows, u, gb, packed weights (the widest row block packs the
+    return (size_t)kk_threads() * kk_amx_slot_words(r->C, r->K, 5) + 2 * (2 * C * kk_amx_tasks(n) + 2 * C) + 3 * C + 16;
+}
+
+size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
+{
+    const size_t C = (size_t)r->C, rows = C * kk_dconv_ldx(n, r->K, 5), amx = amx_room_floats(r, n);
+    /* padded rows (or the AMX path's buffers), u, gb, packed weights (the widest row block packs the
      * most; bf16 pairs take fewer words), bf16 pair rows */
-    return C * kk_dconv_ldx(n, r->K, 5) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
+    return (rows > amx ? rows : amx) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
            (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
+}
+
+typedef struct stats_job {
+    const float *x;
+    int n;
+    kk_isa isa;
+    double *mean, *var;
+} stats_job;
+
+static void stats_rows(void *p, int task)
+{
+    const stats_job *j = p;
+    for (int c = task * 8; c < task * 8 + 8; c++) kk_row_stats(j->isa, j->x + (size_t)c * j->n, j->n, &j->mean[c], &j->var[c]);
+}
+
+/* AdaIN's scale and shift per channel folded with the statistics, as prep_row */
+static void adain_params(const kk_adain_p *a, const float *gb, const double *mean, const double *var, int C, float *m,
+                         float *scale, float *shift)
+{
+    for (int ch = 0; ch < C; ch++) {
+        const double inv = 1.0 / sqrt(var[ch] + 1e-5), w = a->nw ? a->nw[ch] : 1.0, bb = a->nb ? a->nb[ch] : 0.0;
+        const double g1 = 1.0 + gb[ch], beta = gb[C + ch];
+        m[ch] = (float)mean[ch], scale[ch] = (float)(g1 * w * inv), shift[ch] = (float)(g1 * bb + beta);
+    }
+}
+
+/* The bf16 resblock on AMX tiles: AdaIN+Snake made inside each convolution's time tasks, and the
+ * statistics the next AdaIN needs summed as the convolution stores its output (the input's first). */
+static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y, float *room, float *u, float *gb,
+                          uint16_t *wp, kk_isa isa, int nth)
+{
+    static const int dil[3] = {1, 3, 5};
+    const int C = r->C, K = r->K;
+    const size_t ntask = (size_t)kk_amx_tasks(n);
+    uint32_t *slots = (uint32_t *)room;
+    double *st = (double *)(((uintptr_t)(slots + (size_t)nth * kk_amx_slot_words(C, K, 5)) + 63) & ~(uintptr_t)63);
+    double *mean = st + 2 * (size_t)C * ntask, *var = mean + C;
+    float *m = (float *)(var + C), *scale = m + C, *shift = scale + C;
+    stats_job sj = {.x = y, .n = n, .isa = isa, .mean = mean, .var = var};
+    kk_parallel_for(nth, C / 8, stats_rows, &sj);
+    kk_snake_in in = {.ldx = (size_t)n, .m = m, .scale = scale, .shift = shift};
+    kk_dconv d = {.wp = (const float *)wp, .cin = C, .cout = C, .K = K, .n = n, .ldy = (size_t)n};
+    for (int j = 0; j < 3; j++) {
+        /* u = conv1(snake1(adain1(y))), with u's statistics */
+        kk_style_fc(&r->a1[j], s, gb);
+        adain_params(&r->a1[j], gb, mean, var, C, m, scale, shift);
+        in.x = y, in.alpha = r->alpha1[j], in.pad = dil[j] * (K - 1) / 2;
+        kk_dconv_pack_amx(r->c1[j].w, C, C, K, wp);
+        d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
+        kk_dconv_run_amx_snake(isa, &d, &in, slots, st, nth);
+        kk_amx_stats_finish(st, n, C, mean, var);
+        /* y += conv2(snake2(adain2(u))), with y's statistics for the next j */
+        kk_style_fc(&r->a2[j], s, gb);
+        adain_params(&r->a2[j], gb, mean, var, C, m, scale, shift);
+        in.x = u, in.alpha = r->alpha2[j], in.pad = (K - 1) / 2;
+        kk_dconv_pack_amx(r->c2[j].w, C, C, K, wp);
+        d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
+        kk_dconv_run_amx_snake(isa, &d, &in, slots, j < 2 ? st : NULL, nth);
+        if (j < 2) kk_amx_stats_finish(st, n, C, mean, var);
+    }
 }
 
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
@@ -174,6 +242,10 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
     if (y != x) {
         copy_job cj = {.dst = y, .src = x};
         kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
+    }
+    if (bf16 && kk_amx_fits(C) && C % 32 == 0) {
+        resblock1_amx(r, n, s, y, xp, u, gb, (uint16_t *)wp, isa, nth);
+        return KOKORO_OK;
     }
     prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
     kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,

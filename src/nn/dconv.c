@@ -1,5 +1,6 @@
 #include "nn/dconv.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -148,6 +149,98 @@ void kk_dconv_run_amx(const kk_dconv *d, int nthreads)
     /* 512 steps: each of the task's rows is read in runs the hardware prefetcher follows (192 steps
      * measured 10-30 % slower on the 4.8 kHz shapes) */
     run_blocks(kk_dconv_block_amx, 32, 512, kk_amx_pack_words(32, d->cin, d->K) * sizeof(uint32_t), d, nthreads);
+}
+
+/* ---- AdaIN + Snake made per time task, into the AMX kernel ---- */
+
+static size_t slot_ld(int K, int dil) { return ((size_t)kk_amx_task_steps + (size_t)(K - 1) * dil + 15) & ~(size_t)15; }
+
+/* the pair rows, then two float rows the Snake output passes through */
+size_t kk_amx_slot_words(int cin, int K, int dil) { return ((size_t)kk_amx_pairs(cin) + 2) * slot_ld(K, dil); }
+
+typedef struct snake_ctx {
+    const kk_dconv *d;
+    const kk_snake_in *in;
+    uint32_t *slots;
+    double *stats;
+    kk_isa isa;
+    int ntask;
+    atomic_int next;
+} snake_ctx;
+
+/* One input channel's padded row over the task: steps q of the slot are x
+ * steps t0 − pad + q; zero outside [0, n) (the convolution's padding). */
+static void snake_segment(const snake_ctx *c, int ch, int t0, size_t ld, float *row)
+{
+    const kk_snake_in *in = c->in;
+    const int n = c->d->n, g0 = t0 - in->pad;
+    if (ch >= c->d->cin) {
+        memset(row, 0, ld * sizeof *row);
+        return;
+    }
+    const int lo = g0 < 0 ? -g0 : 0;
+    const long hi_l = (long)n - g0 < (long)ld ? (long)n - g0 : (long)ld; /* q < hi: inside x */
+    const int hi = hi_l > lo ? (int)hi_l : lo;
+    memset(row, 0, (size_t)lo * sizeof *row);
+    if (hi > lo)
+        kk_snake_affine(c->isa, in->x + (size_t)ch * in->ldx + g0 + lo, hi - lo, in->m[ch], in->scale[ch],
+                        in->shift[ch], in->alpha[ch], row + lo);
+    memset(row + hi, 0, (ld - (size_t)hi) * sizeof *row);
+}
+
+static void snake_task(const snake_ctx *c, int slot, int i)
+{
+    const kk_dconv *d = c->d;
+    const size_t ld = slot_ld(d->K, d->dil);
+    const int t0 = i * kk_amx_task_steps, len = d->n - t0 < kk_amx_task_steps ? d->n - t0 : kk_amx_task_steps;
+    uint32_t *xl = c->slots + (size_t)slot * kk_amx_slot_words(d->cin, d->K, d->dil);
+    const int np = kk_amx_pairs(d->cin);
+    float *r0 = (float *)(xl + (size_t)np * ld), *r1 = r0 + ld;
+    for (int p = 0; p < np; p++) {
+        snake_segment(c, 2 * p, t0, ld, r0);
+        snake_segment(c, 2 * p + 1, t0, ld, r1);
+        kk_bf16_pair_row(r0, r1, ld, xl + (size_t)p * ld);
+    }
+    kk_dconv dl = *d;
+    dl.xp = (const float *)xl;
+    dl.ldx = ld;
+    dl.y = d->y + t0;
+    dl.n = d->n - t0;
+    dl.rowstats = NULL;
+    if (c->stats) {
+        dl.rowstats = c->stats + (size_t)i * 2 * d->cout;
+        memset(dl.rowstats, 0, (size_t)2 * d->cout * sizeof *dl.rowstats);
+    }
+    kk_dconv_block_amx(&dl, 0, d->cout / 32, 0, len);
+}
+
+static void snake_slot(void *p, int slot)
+{
+    snake_ctx *c = p;
+    for (int i; (i = atomic_fetch_add(&c->next, 1)) < c->ntask;) snake_task(c, slot, i);
+}
+
+void kk_dconv_run_amx_snake(kk_isa isa, const kk_dconv *d, const kk_snake_in *in, uint32_t *slots, double *stats,
+                            int nthreads)
+{
+    if (d->n <= 0) return;
+    snake_ctx c = {.d = d, .in = in, .slots = slots, .stats = stats, .isa = isa, .ntask = kk_amx_tasks(d->n)};
+    atomic_init(&c.next, 0);
+    if (nthreads > c.ntask) nthreads = c.ntask;
+    kk_parallel_for(nthreads, nthreads, snake_slot, &c);
+}
+
+void kk_amx_stats_finish(const double *stats, int n, int C, double *mean, double *var)
+{
+    const int ntask = kk_amx_tasks(n);
+    for (int o = 0; o < C; o++) {
+        double s = 0, q = 0;
+        for (int i = 0; i < ntask; i++) /* in task order: the same sums at any thread count */
+            s += stats[(size_t)i * 2 * C + 2 * o], q += stats[(size_t)i * 2 * C + 2 * o + 1];
+        const double m = s / n, v = q / n - m * m;
+        mean[o] = m;
+        var[o] = v > 0 ? v : 0;
+    }
 }
 
 void kk_dconv_run_bf16(const kk_dconv *d, int nthreads)

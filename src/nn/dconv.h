@@ -25,6 +25,9 @@ typedef struct kk_dconv {
     float *y; /* y[o·ldy + t], t < n */
     size_t ldy;
     int accumulate; /* non-zero: y += conv(x) + b */
+    /* AMX kernel only, NULL or rowstats[2o], rowstats[2o + 1]: each output row's sum
+     * and sum of squares over the block's steps are added there */
+    double *rowstats;
 } kk_dconv;
 
 /* Row stride a padded input needs (room for the halo and the last tile). */
@@ -66,6 +69,28 @@ void kk_dconv_pack_amx(const float *W, int cout, int cin, int K, uint16_t *wp);
 void kk_dconv_run_amx(const kk_dconv *d, int nthreads);
 void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);
 double kk_amx_loop(long iters);
+
+/* The AMX convolution with its input made as it goes: AdaIN then Snake on
+ * the float rows, rounded to bf16 pairs in a slot buffer of the thread for
+ * each time task of kk_amx_task_steps steps, so neither the Snake output nor
+ * the pair rows go through memory; optionally each output row's statistics
+ * (for the next AdaIN) summed per task. d->xp and d->ldx are not used. */
+typedef struct kk_snake_in {
+    const float *x; /* x[c·ldx + t], t < n: the unpadded input rows */
+    size_t ldx;
+    /* per input channel: out = v + sin²(αv)/α with v = (x − m)·scale + shift */
+    const float *m, *scale, *shift, *alpha;
+    int pad; /* the convolution's zero padding before t = 0 */
+} kk_snake_in;
+#define kk_amx_task_steps 512
+#define kk_amx_tasks(n) (((n) + kk_amx_task_steps - 1) / kk_amx_task_steps)
+/* words of one thread's slot buffer */
+size_t kk_amx_slot_words(int cin, int K, int dil);
+/* slots: nthreads slot buffers; stats NULL or 2·cout·kk_amx_tasks(n) doubles */
+void kk_dconv_run_amx_snake(kk_isa isa, const kk_dconv *d, const kk_snake_in *in, uint32_t *slots, double *stats,
+                            int nthreads);
+/* the tasks' sums -> mean and biased variance of each of the C rows */
+void kk_amx_stats_finish(const double *stats, int n, int C, double *mean, double *var);
 
 /* mean and biased variance of a row (n ≥ 1) */
 void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var);
