@@ -197,6 +197,14 @@ static void snake_task(const snake_ctx *c, int slot, int i)
     const int np = kk_amx_pairs(d->cin);
     float *r0 = (float *)(xl + (size_t)np * ld), *r1 = r0 + ld;
     for (int p = 0; p < np; p++) {
+        /* the next pair's input from memory while this one is made (rows far apart in memory defeat the
+         * hardware prefetcher's start; without this most of the Snake's time was the wait for its loads) */
+        for (int ch = 2 * p + 2; ch < 2 * p + 4 && ch < d->cin; ch++) {
+            const long g0 = (long)t0 - c->in->pad, lo = g0 < 0 ? 0 : g0;
+            const long hi = g0 + (long)ld < d->n ? g0 + (long)ld : d->n;
+            const float *xr = c->in->x + (size_t)ch * c->in->ldx;
+            for (long q = lo; q < hi; q += 16) __builtin_prefetch(xr + q, 0, 3);
+        }
         snake_segment(c, 2 * p, t0, ld, r0);
         snake_segment(c, 2 * p + 1, t0, ld, r1);
         kk_bf16_pair_row(r0, r1, ld, xl + (size_t)p * ld);

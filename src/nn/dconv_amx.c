@@ -159,6 +159,12 @@ __attribute__((target("avx512f"))) void kk_dconv_block_amx(const kk_dconv *d, in
         float *y0 = d->y + (size_t)ob * 32 * d->ldy, *y1 = y0 + 16 * d->ldy;
         for (int t = t0; t < t1; t += 32) {
             const int whole = d->n - t >= 32;
+            if (t + 64 <= d->n) /* the next block's output rows, to read (accumulating) or to own */
+                for (int r = 0; r < 32; r++) {
+                    const float *yn = y0 + (size_t)r * d->ldy + t + 32;
+                    __builtin_prefetch(yn, 1, 3);
+                    __builtin_prefetch(yn + 16, 1, 3);
+                }
             if (whole && d->accumulate) {
                 _tile_loadd(0, y0 + t, ldy);
                 _tile_loadd(1, y0 + t + 16, ldy);

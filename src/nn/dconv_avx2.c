@@ -7,5 +7,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define SPLAT _mm256_set1_ps
+#define ALL_LANES(c) (_mm256_movemask_ps((__m256)(c)) == 0xFF)
 #endif
 #include "nn/dconv_kern.inc"

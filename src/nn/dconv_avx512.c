@@ -7,5 +7,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define SPLAT _mm512_set1_ps
+#define ALL_LANES(c) (_mm512_movepi32_mask((__m512i)(c)) == 0xFFFF)
 #endif
 #include "nn/dconv_kern.inc"
