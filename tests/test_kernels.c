@@ -688,6 +688,38 @@ static void test_amx_conv(void **state)
     }
 }
 
+/* The bf16 upsamplings on AMX (polyphase 2-tap convolutions, rows then
+ * interleaved) against the float32 ConvTranspose1d, on the model's ups
+ * weights: lengths equal, rel L2 within bf16 rounding, edges included
+ * (n of 1 and 2: every output step is a first or last one). */
+static void test_ups_amx(void **state)
+{
+    (void)state;
+    if (!kk_amx_supported()) {
+        printf("  AMX not available here: the bf16 upsamplings not run\n");
+        return;
+    }
+    static const int lens[][2] = {{0, 1}, {0, 2}, {0, 37}, {1, 5}, {1, 1001}};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        const int i = lens[k][0], n = lens[k][1];
+        const kk_conv *c = &model->ups[i];
+        unsigned s = 11 + (unsigned)k;
+        float *x = malloc((size_t)c->cin * n * sizeof *x);
+        float *ws = malloc(kk_gen_ups_ws_floats(model, i, n) * sizeof *ws);
+        float *ya = malloc((size_t)c->cout * (12 * n + 12) * sizeof *ya), *yb = malloc((size_t)c->cout * (12 * n + 12) * sizeof *yb);
+        assert_true(x && ws && ya && yb);
+        for (size_t q = 0; q < (size_t)c->cin * n; q++) x[q] = frand(&s);
+        int na = 0, nb = 0;
+        assert_int_equal(kk_gen_ups_dt(model, i, x, n, ya, &na, ws, 0), KOKORO_OK);
+        assert_int_equal(kk_gen_ups_dt(model, i, x, n, yb, &nb, ws, 1), KOKORO_OK);
+        assert_int_equal(na, nb);
+        double e = kt_rel_l2(yb, ya, (size_t)c->cout * na);
+        printf("  ups.%d n %4d: %d steps, bf16 on AMX vs f32 rel L2 %.2e (tol 1e-2)\n", i, n, na, e);
+        assert_true(e > 0 && e <= 1e-2);
+        free(x), free(ws), free(ya), free(yb);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -699,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_threads_same_audio),
         cmocka_unit_test(test_scratch_pool),
         cmocka_unit_test(test_amx_conv),
+        cmocka_unit_test(test_ups_amx),
         cmocka_unit_test(test_scratch_reuse_same_audio),
         cmocka_unit_test(test_gemm_step),
         cmocka_unit_test(test_parallel_range),

@@ -337,19 +337,145 @@ kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *
     return st;
 }
 
+/* ---- the upsamplings in bf16 on AMX tiles, as convolutions in polyphase form ----
+ * With k = 2·stride (both ups), output step t = q·s + r − pad takes taps r and
+ * r + s only: y[o, t] = b[o] + Σ_c W[c, o, r + s]·x[c, q − 1] + W[c, o, r]·x[c, q].
+ * So the s phases are one 2-tap convolution with s·cout output rows (row
+ * r·cout + o) over the input padded by one zero step, whose rows are then
+ * interleaved into y. */
+static int ups_stride(int i) { return i == 0 ? 10 : 6; }
+
+static int ups_amx_fits(const kk_conv *c, int s) { return c->k == 2 * s && s <= 16 && kk_amx_fits(s * c->cout); }
+
+typedef struct convt_pack_arg {
+    const kk_conv *c;
+    int s;
+} convt_pack_arg;
+
+static int convt_pack(void *dst, const void *arg)
+{
+    const convt_pack_arg *a = arg;
+    const kk_conv *c = a->c;
+    const int s = a->s, rows = s * c->cout;
+    float *w = malloc((size_t)rows * c->cin * 2 * sizeof *w);
+    if (!w) return -1;
+    for (int r = 0; r < s; r++)
+        for (int o = 0; o < c->cout; o++)
+            for (int ci = 0; ci < c->cin; ci++) {
+                const float *src = c->w + ((size_t)ci * c->cout + o) * c->k; /* W[cin][cout][k] */
+                float *dw = w + (((size_t)r * c->cout + o) * c->cin + ci) * 2;
+                dw[0] = src[r + s]; /* tap 0 reads x[q - 1] */
+                dw[1] = src[r];
+            }
+    kk_dconv_pack_amx(w, rows, c->cin, 2, dst);
+    free(w);
+    return 0;
+}
+
+typedef struct ups_rows_job {
+    const float *x;
+    uint32_t *xb;
+    float *tmp; /* two rows per task */
+    int n, cin;
+    size_t ldx;
+} ups_rows_job;
+
+/* pair p's row: leaky ReLU (0.1) of channels 2p and 2p+1, one zero step before */
+static void ups_rows(void *arg, size_t p0, size_t p1)
+{
+    const ups_rows_job *j = arg;
+    float *r0 = j->tmp + p0 / 8 * 2 * j->ldx, *r1 = r0 + j->ldx;
+    for (size_t p = p0; p < p1; p++) {
+        float *rows[2] = {r0, r1};
+        for (int h = 0; h < 2; h++) {
+            const size_t ch = 2 * p + (size_t)h;
+            memset(rows[h], 0, j->ldx * sizeof *r0);
+            if (ch >= (size_t)j->cin) continue;
+            const float *xr = j->x + ch * j->n;
+            for (int t = 0; t < j->n; t++) rows[h][1 + t] = xr[t] < 0 ? xr[t] * 0.1f : xr[t];
+        }
+        kk_bf16_pair_row(r0, r1, j->ldx, j->xb + p * j->ldx);
+    }
+}
+
+typedef struct ups_mix_job {
+    const float *z, *b;
+    float *y;
+    int s, pad, cout, nq, nout;
+} ups_mix_job;
+
+/* y[o, t] = z[(r·cout + o), q] + b[o] for t = q·s + r − pad */
+static void ups_mix(void *arg, size_t o0, size_t o1)
+{
+    const ups_mix_job *j = arg;
+    for (size_t o = o0; o < o1; o++) {
+        float *y = j->y + o * j->nout;
+        const float bo = j->b ? j->b[o] : 0.0f;
+        const float *zr[16];
+        for (int r = 0; r < j->s; r++) zr[r] = j->z + ((size_t)r * j->cout + o) * j->nq;
+        for (int q = 0; q < j->nq; q++) {
+            const int t0 = q * j->s - j->pad;
+            if (t0 >= 0 && t0 + j->s <= j->nout) {
+                for (int r = 0; r < j->s; r++) y[t0 + r] = zr[r][q] + bo;
+                continue;
+            }
+            for (int r = 0; r < j->s; r++) /* the first and last steps */
+                if (t0 + r >= 0 && t0 + r < j->nout) y[t0 + r] = zr[r][q] + bo;
+        }
+    }
+}
+
+static size_t ups_amx_ws_floats(const kk_conv *c, int s, int n)
+{
+    const size_t ldx = kk_dconv_ldx(n + 1, 2, 1), tasks = ((size_t)kk_amx_pairs(c->cin) + 7) / 8;
+    return (size_t)kk_amx_pairs(c->cin) * ldx + 2 * ldx * tasks + (size_t)s * c->cout * (n + 1) + 32;
+}
+
+static kokoro_status ups_amx(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws)
+{
+    const kk_conv *c = &m->ups[i];
+    const int s = ups_stride(i), pad = s / 2, nth = kk_threads(), np = kk_amx_pairs(c->cin);
+    const convt_pack_arg pa = {.c = c, .s = s};
+    const void *wp = kk_memo_get(m->memo, c->w, KK_MEMO_CONVT_AMX, kk_amx_pack_words(s * c->cout, c->cin, 2) * 4,
+                                 convt_pack, &pa);
+    if (!wp) return KK_NOMEM("upsampling weights (bf16)");
+    const size_t ldx = kk_dconv_ldx(n + 1, 2, 1);
+    uint32_t *xb = (uint32_t *)ws;
+    float *tmp = (float *)(xb + (size_t)np * ldx);
+    float *z = (float *)(((uintptr_t)(tmp + 2 * ldx * (((size_t)np + 7) / 8)) + 63) & ~(uintptr_t)63);
+    ups_rows_job rj = {.x = x, .xb = xb, .tmp = tmp, .n = n, .cin = c->cin, .ldx = ldx};
+    kk_parallel_range(nth, (size_t)np, 8, ups_rows, &rj);
+    kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = wp, .cin = c->cin, .cout = s * c->cout, .K = 2,
+                  .dil = 1, .n = n + 1, .y = z, .ldy = (size_t)n + 1};
+    kk_dconv_run_amx(&d, nth);
+    const int no = kk_conv_transpose1d_len(n, c->k, s, pad, 0);
+    ups_mix_job mj = {.z = z, .b = c->b, .y = out, .s = s, .pad = pad, .cout = c->cout, .nq = n + 1, .nout = no};
+    kk_parallel_range(nth, (size_t)c->cout, 8, ups_mix, &mj);
+    *nout = no;
+    return KOKORO_OK;
+}
+
 size_t kk_gen_ups_ws_floats(const kokoro_model *m, int i, int n)
 {
     const kk_conv *c = &m->ups[i];
-    return (size_t)c->cin * n + (size_t)c->cout * c->k * n; /* the activated input, the ConvT products */
+    size_t f32 = (size_t)c->cin * n + (size_t)c->cout * c->k * n; /* the activated input, the ConvT products */
+    size_t amx = ups_amx_ws_floats(c, ups_stride(i), n);
+    return f32 > amx ? f32 : amx;
 }
 
-kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws)
+kokoro_status kk_gen_ups_dt(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws,
+                            int bf16)
 {
     const kk_conv *c = &m->ups[i];
-    int stride = i == 0 ? 10 : 6, pad = i == 0 ? 5 : 3;
+    int stride = ups_stride(i), pad = stride / 2;
     float *own = ws ? NULL : malloc(kk_gen_ups_ws_floats(m, i, n) * sizeof *own);
     if (!ws && !own) return KK_NOMEM("generator");
     float *t = ws ? ws : own;
+    if (bf16 && ups_amx_fits(c, stride)) {
+        kokoro_status st = ups_amx(m, i, x, n, out, nout, t);
+        free(own);
+        return st;
+    }
     memcpy(t, x, (size_t)c->cin * n * sizeof *t);
     kk_leaky_relu(t, (size_t)c->cin * n, 0.1f);
     int no = kk_conv_transpose1d(t, c->cin, n, c->w, c->b, c->cout, c->k, stride, pad, 0, out, t + (size_t)c->cin * n);
@@ -357,6 +483,11 @@ kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, fl
     if (no < 0) return KK_NOMEM("generator");
     *nout = no;
     return KOKORO_OK;
+}
+
+kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws)
+{
+    return kk_gen_ups_dt(m, i, x, n, out, nout, ws, 0);
 }
 
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s, float *out)
@@ -527,7 +658,7 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[0], n0) + R1MACS(m->noise_res[0], n0))
     if (st == KOKORO_OK) {
         POISON_WS;
-        st = kk_gen_ups(m, 0, x, L2, u, &no, ws);
+        st = kk_gen_ups_dt(m, 0, x, L2, u, &no, ws, bf16);
     }
     MARK(KK_PROF_UPS, (double)m->ups[0].cin * m->ups[0].cout * m->ups[0].k * L2)
     if (st == KOKORO_OK) {
@@ -545,7 +676,7 @@ kokoro_status kk_generator(const kokoro_model *m, const float *x, const float *F
     MARK(KK_PROF_NOISE, CMACS(m->noise_convs[1], n1) + R1MACS(m->noise_res[1], n1))
     if (st == KOKORO_OK) {
         POISON_WS;
-        st = kk_gen_ups(m, 1, v, n0, w, &no, ws);
+        st = kk_gen_ups_dt(m, 1, v, n0, w, &no, ws, bf16);
     }
     MARK(KK_PROF_UPS, (double)m->ups[1].cin * m->ups[1].cout * m->ups[1].k * n0)
     if (st == KOKORO_OK) {

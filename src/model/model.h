@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "core/memo.h"
 #include "core/scratch.h"
 #include "core/tensor.h"
 #include "kokoro.h"
@@ -84,15 +85,15 @@ typedef struct kk_prosody {
 
 /* ALBERT and bert_encoder in float32, for the bfloat16 mode (see
  * kk_bert_encoded_f32): converted from kk_prosody on first use. */
+/* kk_memo variants (the key: the weights they are made from) */
+enum { KK_MEMO_BERT32 = 1, KK_MEMO_AMX = 2, KK_MEMO_CONVT_AMX = 3 };
+
 typedef struct kk_bert32 {
     const float *word_emb, *pos_emb, *type_emb, *emb_ln_w, *emb_ln_b;
     kk_lin map_in, q, k, v, dense, ffn, ffn_out;
     const float *att_ln_w, *att_ln_b, *full_ln_w, *full_ln_b;
     kk_lin bert_enc;
 } kk_bert32;
-typedef struct kk_bert32_cache kk_bert32_cache;
-kk_bert32_cache *kk_bert32_cache_new(void);
-void kk_bert32_cache_free(kk_bert32_cache *c);
 
 struct kokoro_model {
     kk_prosody p;
@@ -120,8 +121,8 @@ struct kokoro_model {
     size_t nparams;
     /* big per-call buffers kept between calls (core/scratch.h) */
     kk_scratch *scratch;
-    /* the float32 ALBERT weights, made when a bf16 synthesis first needs them */
-    kk_bert32_cache *bert32;
+    /* weights converted or repacked for the bf16 mode, made when a synthesis first needs them */
+    kk_memo *memo;
     /* loaded from a file converted with bf16 weights: KOKORO_DTYPE_AUTO computes in bf16 */
     int file_bf16;
 };
@@ -238,6 +239,9 @@ kokoro_status kk_gen_noise_branch(const kokoro_model *m, int i, const float *har
 /* lrelu 0.1 then ups.i; ws: kk_gen_ups_ws_floats(m, i, n) floats of scratch (NULL: allocated here) */
 kokoro_status kk_gen_ups(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws);
 size_t kk_gen_ups_ws_floats(const kokoro_model *m, int i, int n);
+/* the same, bf16 non-zero: in bfloat16 on AMX tiles where the CPU has them (polyphase, weights repacked once) */
+kokoro_status kk_gen_ups_dt(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws,
+                            int bf16);
 /* mean of resblocks[3i..3i+2] on x[C,n] */
 kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x, int n, const float *s_dec,
                                float *out);

@@ -521,7 +521,7 @@ void kokoro_model_free(kokoro_model *m)
     kokoro_config_free(m->config);
     if (m->map) munmap(m->map, m->map_size);
     kk_scratch_free(m->scratch);
-    kk_bert32_cache_free(m->bert32);
+    kk_memo_free(m->memo);
     free(m);
 }
 
@@ -534,9 +534,9 @@ kokoro_status kk_model_bind(kk_table *table, kokoro_model **out)
     w.table = table;
     w.m = m;
     w.used = calloc(table->count + 1, 1);
-    if (m) m->scratch = kk_scratch_new(), m->bert32 = kk_bert32_cache_new();
-    if (!m || !w.used || !m->scratch || !m->bert32) {
-        if (m) kk_scratch_free(m->scratch), kk_bert32_cache_free(m->bert32);
+    if (m) m->scratch = kk_scratch_new(), m->memo = kk_memo_new();
+    if (!m || !w.used || !m->scratch || !m->memo) {
+        if (m) kk_scratch_free(m->scratch), kk_memo_free(m->memo);
         free(m);
         free(w.used);
         return kk_error(KOKORO_ERR_NOMEM, "out of memory binding the model");

@@ -3,7 +3,6 @@
  * the F0/N branches (spec §3.2–3.6). */
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,30 +63,6 @@ kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *
 
 /* ---- the float32 copy of the ALBERT weights, made on first use ---- */
 
-struct kk_bert32_cache {
-    pthread_mutex_t lock;
-    kk_bert32 w;
-    float *buf; /* every array of w; NULL until made */
-};
-
-kk_bert32_cache *kk_bert32_cache_new(void)
-{
-    kk_bert32_cache *c = calloc(1, sizeof *c);
-    if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
-void kk_bert32_cache_free(kk_bert32_cache *c)
-{
-    if (!c) return;
-    pthread_mutex_destroy(&c->lock);
-    free(c->buf);
-    free(c);
-}
-
 /* the double weights came from float32 ones: converting back is exact */
 static const float *to_f32(float **dst, const double *src, size_t n)
 {
@@ -136,20 +111,21 @@ static void bert32_fill(const kk_prosody *p, kk_bert32 *w, float *buf, size_t *n
     w->bert_enc = lin_f32(&d, p->bert_enc);
 }
 
+/* memo fill: the kk_bert32 struct, then its arrays */
+static int bert32_make(void *dst, const void *arg)
+{
+    size_t n;
+    bert32_fill(arg, dst, (float *)((char *)dst + 512), &n);
+    return 0;
+}
+
 static const kk_bert32 *bert32(const kokoro_model *m)
 {
-    kk_bert32_cache *c = m->bert32;
-    pthread_mutex_lock(&c->lock);
-    if (!c->buf) {
-        size_t n = 0;
-        bert32_fill(&m->p, &c->w, NULL, &n);
-        float *buf = malloc(n * sizeof *buf);
-        if (buf) bert32_fill(&m->p, &c->w, buf, &n);
-        c->buf = buf;
-    }
-    const kk_bert32 *w = c->buf ? &c->w : NULL;
-    pthread_mutex_unlock(&c->lock);
-    return w;
+    _Static_assert(sizeof(kk_bert32) <= 64 * 8, "room for the struct");
+    size_t n = 0;
+    bert32_fill(&m->p, NULL, NULL, &n);
+    /* the struct in the first 512 bytes, the arrays after */
+    return kk_memo_get(m->memo, &m->p, KK_MEMO_BERT32, 512 + n * sizeof(float), bert32_make, &m->p);
 }
 
 kokoro_status kk_bert_encoded_f32(const kokoro_model *m, const int64_t *ids, int T, double *d_en)

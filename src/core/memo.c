@@ -1,0 +1,76 @@
+#include "core/memo.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+typedef struct memo_item {
+    const void *key;
+    int variant;
+    size_t bytes;
+    void *data;
+} memo_item;
+
+struct kk_memo {
+    pthread_mutex_t lock;
+    memo_item *items;
+    size_t n, cap, bytes;
+};
+
+static int grow(kk_memo *memo)
+{
+    size_t cap = memo->cap ? 2 * memo->cap : 32;
+    memo_item *items = realloc(memo->items, cap * sizeof *items);
+    if (!items) return -1;
+    memo->items = items;
+    memo->cap = cap;
+    return 0;
+}
+
+kk_memo *kk_memo_new(void)
+{
+    kk_memo *memo = calloc(1, sizeof *memo);
+    if (memo && pthread_mutex_init(&memo->lock, NULL) != 0) {
+        free(memo);
+        return NULL;
+    }
+    return memo;
+}
+
+void kk_memo_free(kk_memo *memo)
+{
+    if (!memo) return;
+    for (size_t i = 0; i < memo->n; i++) free(memo->items[i].data);
+    free(memo->items);
+    pthread_mutex_destroy(&memo->lock);
+    free(memo);
+}
+
+const void *kk_memo_get(kk_memo *memo, const void *key, int variant, size_t bytes,
+                        int (*fill)(void *dst, const void *arg), const void *arg)
+{
+    void *found = NULL;
+    pthread_mutex_lock(&memo->lock);
+    /* a few dozen entries a model: a linear search costs nothing next to their use */
+    for (size_t i = 0; i < memo->n && !found; i++)
+        if (memo->items[i].key == key && memo->items[i].variant == variant) found = memo->items[i].data;
+    if (!found && (memo->n < memo->cap || grow(memo) == 0)) {
+        void *data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (data && fill(data, arg) == 0) {
+            memo->items[memo->n++] = (memo_item){.key = key, .variant = variant, .bytes = bytes, .data = data};
+            memo->bytes += bytes;
+            found = data;
+        } else {
+            free(data);
+        }
+    }
+    pthread_mutex_unlock(&memo->lock);
+    return found;
+}
+
+size_t kk_memo_bytes(kk_memo *memo)
+{
+    pthread_mutex_lock(&memo->lock);
+    size_t b = memo->bytes;
+    pthread_mutex_unlock(&memo->lock);
+    return b;
+}
