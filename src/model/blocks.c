@@ -193,8 +193,30 @@ static void adain_params(const kk_adain_p *a, const float *gb, const double *mea
 
 /* The bf16 resblock on AMX tiles: AdaIN+Snake made inside each convolution's time tasks, and the
  * statistics the next AdaIN needs summed as the convolution stores its output (the input's first). */
+typedef struct amx_pack_arg {
+    const float *W;
+    int C, K;
+} amx_pack_arg;
+
+static int amx_pack(void *dst, const void *arg)
+{
+    const amx_pack_arg *a = arg;
+    kk_dconv_pack_amx(a->W, a->C, a->C, a->K, dst);
+    return 0;
+}
+
+/* a C×C×K convolution's AMX weights: kept in memo, else packed into wp now */
+static const uint16_t *amx_weights(const float *W, int C, int K, kk_memo *memo, uint16_t *wp)
+{
+    const amx_pack_arg a = {.W = W, .C = C, .K = K};
+    const void *kept = memo ? kk_memo_get(memo, W, KK_MEMO_AMX, kk_amx_pack_words(C, C, K) * 4, amx_pack, &a) : NULL;
+    if (kept) return kept;
+    kk_dconv_pack_amx(W, C, C, K, wp); /* no memo, or no memory for it */
+    return wp;
+}
+
 static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y, float *room, float *u, float *gb,
-                          uint16_t *wp, kk_isa isa, int nth)
+                          uint16_t *wp, kk_memo *memo, kk_isa isa, int nth)
 {
     static const int dil[3] = {1, 3, 5};
     const int C = r->C, K = r->K;
@@ -206,13 +228,13 @@ static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y
     stats_job sj = {.x = y, .n = n, .isa = isa, .mean = mean, .var = var};
     kk_parallel_for(nth, C / 8, stats_rows, &sj);
     kk_snake_in in = {.ldx = (size_t)n, .m = m, .scale = scale, .shift = shift};
-    kk_dconv d = {.wp = (const float *)wp, .cin = C, .cout = C, .K = K, .n = n, .ldy = (size_t)n};
+    kk_dconv d = {.cin = C, .cout = C, .K = K, .n = n, .ldy = (size_t)n};
     for (int j = 0; j < 3; j++) {
         /* u = conv1(snake1(adain1(y))), with u's statistics */
         kk_style_fc(&r->a1[j], s, gb);
         adain_params(&r->a1[j], gb, mean, var, C, m, scale, shift);
         in.x = y, in.alpha = r->alpha1[j], in.pad = dil[j] * (K - 1) / 2;
-        kk_dconv_pack_amx(r->c1[j].w, C, C, K, wp);
+        d.wp = (const float *)amx_weights(r->c1[j].w, C, K, memo, wp);
         d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
         kk_dconv_run_amx_snake(isa, &d, &in, slots, st, nth);
         kk_amx_stats_finish(st, n, C, mean, var);
@@ -220,7 +242,7 @@ static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y
         kk_style_fc(&r->a2[j], s, gb);
         adain_params(&r->a2[j], gb, mean, var, C, m, scale, shift);
         in.x = u, in.alpha = r->alpha2[j], in.pad = (K - 1) / 2;
-        kk_dconv_pack_amx(r->c2[j].w, C, C, K, wp);
+        d.wp = (const float *)amx_weights(r->c2[j].w, C, K, memo, wp);
         d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
         kk_dconv_run_amx_snake(isa, &d, &in, slots, j < 2 ? st : NULL, nth);
         if (j < 2) kk_amx_stats_finish(st, n, C, mean, var);
@@ -228,7 +250,7 @@ static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y
 }
 
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
-                                      float *ws, int bf16)
+                                      float *ws, int bf16, kk_memo *memo)
 {
     const int C = r->C, K = r->K, nth = kk_threads();
     static const int dil[3] = {1, 3, 5};
@@ -244,7 +266,7 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
         kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
     }
     if (bf16 && kk_amx_fits(C) && C % 32 == 0) {
-        resblock1_amx(r, n, s, y, xp, u, gb, (uint16_t *)wp, isa, nth);
+        resblock1_amx(r, n, s, y, xp, u, gb, (uint16_t *)wp, memo, isa, nth);
         return KOKORO_OK;
     }
     prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
@@ -273,7 +295,7 @@ kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n,
 {
     float *ws = malloc(kk_resblock1_ws_floats(r, n) * sizeof *ws);
     if (!ws) return KK_NOMEM("AdaINResBlock1");
-    kokoro_status st = kk_resblock1_forward_ws(r, x, n, s, y, ws, 0);
+    kokoro_status st = kk_resblock1_forward_ws(r, x, n, s, y, ws, 0, NULL);
     free(ws);
     return st;
 }

@@ -26,9 +26,10 @@ kokoro_status kk_resblk_forward_d(const kk_resblk_d *b, const double *x, int n, 
 kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y);
 /* The same with caller-owned scratch of kk_resblock1_ws_floats(r, n) floats
  * (no allocation: the generator reuses one buffer for all its resblocks);
- * bf16 non-zero: the convolutions in bfloat16 (AVX512-BF16 only). */
+ * bf16 non-zero: the convolutions in bfloat16 (AVX512-BF16 only); memo (may
+ * be NULL): where the AMX tiles' packed weights are kept between calls. */
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n);
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
-                                      float *ws, int bf16);
+                                      float *ws, int bf16, kk_memo *memo);
 
 #endif

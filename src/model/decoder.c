@@ -331,7 +331,7 @@ kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *
     kokoro_status st = KOKORO_OK;
     if (kk_conv_apply(c, har, F, stride, pad, 1, tmp) < 0) st = KK_NOMEM("generator");
     if (st == KOKORO_OK)
-        st = kk_resblock1_forward_ws(&m->noise_res[i], tmp, no, s, out, tmp + (size_t)c->cout * no, bf16);
+        st = kk_resblock1_forward_ws(&m->noise_res[i], tmp, no, s, out, tmp + (size_t)c->cout * no, bf16, m->memo);
     free(own);
     *nout = no;
     return st;
@@ -527,7 +527,7 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
     ws = t + total;
     kokoro_status st = KOKORO_OK;
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
-        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16);
+        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16, m->memo);
         mean3_job mj = {.out = out, .t = t, .j = j};
         kk_parallel_range(kk_threads(), total, 1 << 16, mean3_part, &mj);
     }
