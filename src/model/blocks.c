@@ -10,41 +10,85 @@
 #include "nn/dconv.h"
 
 /* bf16 on AMX tiles: the input as bf16 channel pairs (zero past cin, up to
- * a whole 32-channel chunk), each pair through two zero-padded float rows. */
-static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, size_t ldx)
+ * a whole 32-channel chunk), each pair through two zero-padded float rows,
+ * eight pairs a task. */
+typedef struct amx_rows_job {
+    const float *x;
+    uint32_t *xb;
+    float *tmp; /* two rows a task */
+    int n, cin, pad;
+    size_t ldx;
+} amx_rows_job;
+
+static void amx_rows(void *arg, size_t p0, size_t p1)
 {
-    const int np = kk_amx_pairs(c->cin);
-    uint32_t *xb = malloc((size_t)np * ldx * sizeof *xb), *wp = malloc(kk_amx_pack_words(c->cout, c->cin, c->k) * sizeof *wp);
-    float *r = malloc(2 * ldx * sizeof *r);
-    if (!xb || !wp || !r) {
-        free(xb), free(wp), free(r);
+    const amx_rows_job *j = arg;
+    float *r = j->tmp + p0 / 8 * 2 * j->ldx;
+    for (size_t p = p0; p < p1; p++) {
+        for (int h = 0; h < 2; h++) {
+            float *row = r + h * j->ldx;
+            const size_t ch = 2 * p + (size_t)h;
+            memset(row, 0, j->ldx * sizeof *row);
+            if (ch < (size_t)j->cin) memcpy(row + j->pad, j->x + ch * j->n, (size_t)j->n * sizeof *row);
+        }
+        kk_bf16_pair_row(r, r + j->ldx, j->ldx, j->xb + p * j->ldx);
+    }
+}
+
+typedef struct amx_pack_arg {
+    const float *W;
+    int cout, cin, K;
+} amx_pack_arg;
+
+static int amx_pack(void *dst, const void *arg)
+{
+    const amx_pack_arg *a = arg;
+    kk_dconv_pack_amx(a->W, a->cout, a->cin, a->K, dst);
+    return 0;
+}
+
+/* a convolution's AMX weights: kept in memo (made on first use), else packed into wp now */
+static const uint16_t *amx_weights(const float *W, int cout, int cin, int K, kk_memo *memo, uint16_t *wp)
+{
+    const amx_pack_arg a = {.W = W, .cout = cout, .cin = cin, .K = K};
+    const void *kept =
+        memo ? kk_memo_get(memo, W, KK_MEMO_AMX, kk_amx_pack_words(cout, cin, K) * 4, amx_pack, &a) : NULL;
+    if (kept || !wp) return kept;
+    kk_dconv_pack_amx(W, cout, cin, K, wp); /* no memo, or no memory for it */
+    return wp;
+}
+
+static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, size_t ldx,
+                           kk_memo *memo)
+{
+    const int np = kk_amx_pairs(c->cin), nth = kk_threads();
+    const size_t ntask = ((size_t)np + 7) / 8;
+    uint32_t *xb = malloc((size_t)np * ldx * sizeof *xb);
+    uint16_t *own = memo ? NULL : malloc(kk_amx_pack_words(c->cout, c->cin, c->k) * sizeof(uint32_t));
+    float *r = malloc(2 * ldx * ntask * sizeof *r);
+    const uint16_t *wp = xb && r && (memo || own) ? amx_weights(c->w, c->cout, c->cin, c->k, memo, own) : NULL;
+    if (!wp) {
+        free(xb), free(own), free(r);
         return -1;
     }
-    for (int p = 0; p < np; p++) {
-        for (int h = 0; h < 2; h++) {
-            float *row = r + h * ldx;
-            const int ch = 2 * p + h;
-            memset(row, 0, ldx * sizeof *row);
-            if (ch < c->cin) memcpy(row + pad, x + (size_t)ch * n, (size_t)n * sizeof *row);
-        }
-        kk_bf16_pair_row(r, r + ldx, ldx, xb + (size_t)p * ldx);
-    }
-    kk_dconv_pack_amx(c->w, c->cout, c->cin, c->k, (uint16_t *)wp);
+    amx_rows_job rj = {.x = x, .xb = xb, .tmp = r, .n = n, .cin = c->cin, .pad = pad, .ldx = ldx};
+    kk_parallel_range(nth, (size_t)np, 8, amx_rows, &rj);
     kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .b = c->b, .cin = c->cin,
                   .cout = c->cout, .K = c->k, .dil = dil, .n = n, .y = y, .ldy = (size_t)n};
-    kk_dconv_run_amx(&d, kk_threads());
-    free(xb), free(wp), free(r);
+    kk_dconv_run_amx(&d, nth);
+    free(xb), free(own), free(r);
     return n;
 }
 
 /* Conv1d (stride 1, output as long as the input) by the direct kernel:
  * the rows zero-padded, the weights packed per call; bf16: on AMX tiles
  * where the CPU has them (float32 otherwise). */
-static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, int bf16)
+static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, int bf16,
+                          kk_memo *memo)
 {
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, c->k, dil);
-    if (bf16 && kk_amx_fits(c->cout)) return conv_direct_amx(c, x, n, pad, dil, y, ldx);
+    if (bf16 && kk_amx_fits(c->cout)) return conv_direct_amx(c, x, n, pad, dil, y, ldx, memo);
     float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
     float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
     if (!xp || !wp) {
@@ -193,28 +237,6 @@ static void adain_params(const kk_adain_p *a, const float *gb, const double *mea
 
 /* The bf16 resblock on AMX tiles: AdaIN+Snake made inside each convolution's time tasks, and the
  * statistics the next AdaIN needs summed as the convolution stores its output (the input's first). */
-typedef struct amx_pack_arg {
-    const float *W;
-    int C, K;
-} amx_pack_arg;
-
-static int amx_pack(void *dst, const void *arg)
-{
-    const amx_pack_arg *a = arg;
-    kk_dconv_pack_amx(a->W, a->C, a->C, a->K, dst);
-    return 0;
-}
-
-/* a C×C×K convolution's AMX weights: kept in memo, else packed into wp now */
-static const uint16_t *amx_weights(const float *W, int C, int K, kk_memo *memo, uint16_t *wp)
-{
-    const amx_pack_arg a = {.W = W, .C = C, .K = K};
-    const void *kept = memo ? kk_memo_get(memo, W, KK_MEMO_AMX, kk_amx_pack_words(C, C, K) * 4, amx_pack, &a) : NULL;
-    if (kept) return kept;
-    kk_dconv_pack_amx(W, C, C, K, wp); /* no memo, or no memory for it */
-    return wp;
-}
-
 static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y, float *room, float *u, float *gb,
                           uint16_t *wp, kk_memo *memo, kk_isa isa, int nth)
 {
@@ -234,7 +256,7 @@ static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y
         kk_style_fc(&r->a1[j], s, gb);
         adain_params(&r->a1[j], gb, mean, var, C, m, scale, shift);
         in.x = y, in.alpha = r->alpha1[j], in.pad = dil[j] * (K - 1) / 2;
-        d.wp = (const float *)amx_weights(r->c1[j].w, C, K, memo, wp);
+        d.wp = (const float *)amx_weights(r->c1[j].w, C, C, K, memo, wp);
         d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
         kk_dconv_run_amx_snake(isa, &d, &in, slots, st, nth);
         kk_amx_stats_finish(st, n, C, mean, var);
@@ -242,7 +264,7 @@ static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y
         kk_style_fc(&r->a2[j], s, gb);
         adain_params(&r->a2[j], gb, mean, var, C, m, scale, shift);
         in.x = u, in.alpha = r->alpha2[j], in.pad = (K - 1) / 2;
-        d.wp = (const float *)amx_weights(r->c2[j].w, C, K, memo, wp);
+        d.wp = (const float *)amx_weights(r->c2[j].w, C, C, K, memo, wp);
         d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
         kk_dconv_run_amx_snake(isa, &d, &in, slots, j < 2 ? st : NULL, nth);
         if (j < 2) kk_amx_stats_finish(st, n, C, mean, var);

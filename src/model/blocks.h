@@ -16,7 +16,8 @@ kokoro_status kk_adain_apply(const kk_adain_p *a, const float *x, int n, const f
 /* AdainResBlk1d: x[din, n] -> y[dout, n or 2n] */
 kokoro_status kk_resblk_forward(const kk_resblk *b, const float *x, int n, const float *s, float *y);
 /* bf16 non-zero: its 3-tap convolutions in bfloat16 on AMX tiles where the CPU has them */
-kokoro_status kk_resblk_forward_dt(const kk_resblk *b, const float *x, int n, const float *s, float *y, int bf16);
+kokoro_status kk_resblk_forward_dt(const kk_resblk *b, const float *x, int n, const float *s, float *y, int bf16,
+                                   kk_memo *memo);
 /* the same four in double precision */
 void kk_style_fc_d(const kk_adain_p_d *a, const double *s, double *gb);
 int kk_conv_apply_d(const kk_conv_d *c, const double *x, int n, int stride, int pad, int dil, double *y);

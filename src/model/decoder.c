@@ -29,7 +29,7 @@ kokoro_status kk_decoder_encode(const kokoro_model *m, const float *asr, const f
     memcpy(in, asr, (size_t)H * L * sizeof *in);
     memcpy(in + (size_t)H * L, F0d, (size_t)L * sizeof *in);
     memcpy(in + (size_t)(H + 1) * L, Nd, (size_t)L * sizeof *in);
-    kokoro_status st = kk_resblk_forward_dt(&m->encode, in, L, s, x, bf16);
+    kokoro_status st = kk_resblk_forward_dt(&m->encode, in, L, s, x, bf16, m->memo);
     free(in);
     return st;
 }
@@ -45,7 +45,7 @@ kokoro_status kk_decoder_decode(const kokoro_model *m, int i, const float *x, co
     memcpy(in + C * L, ar, 64 * (size_t)L * sizeof *in);
     memcpy(in + (C + 64) * L, F0d, (size_t)L * sizeof *in);
     memcpy(in + (C + 65) * L, Nd, (size_t)L * sizeof *in);
-    kokoro_status st = kk_resblk_forward_dt(&m->decode[i], in, L, s, out, bf16);
+    kokoro_status st = kk_resblk_forward_dt(&m->decode[i], in, L, s, out, bf16, m->memo);
     free(in);
     return st;
 }
