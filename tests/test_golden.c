@@ -182,6 +182,13 @@ static void test_token_stages(void **state)
     assert_int_equal(kk_predictor_f0n(model, g_sh, L, s_pros, F0, N), KOKORO_OK);
     check_d("predictor.F0_proj", F0, "short.predictor.F0_proj", 1e-4);
     check_d("predictor.N_proj", N, "short.predictor.N_proj", 1e-4);
+    { /* the bfloat16 mode's float32 branches */
+        float *F0f = alloc_f(2 * (size_t)L), *Nf = alloc_f(2 * (size_t)L);
+        assert_int_equal(kk_predictor_f0n_f32(model, g_sh, L, s_pros, F0f, Nf), KOKORO_OK);
+        check("predictor.F0_proj (float32)", F0f, "short.predictor.F0_proj", 1e-4);
+        check("predictor.N_proj (float32)", Nf, "short.predictor.N_proj", 1e-4);
+        free(F0f), free(Nf);
+    }
     assert_int_equal(kk_text_encoder(model, ids_(), T, ten), KOKORO_OK);
     check("text_encoder", ten, "short.text_encoder", 1e-4);
     free(bert), free(den), free(d), free(x), free(lg), free(dur), free(en), free(sh), free(F0), free(N), free(ten);

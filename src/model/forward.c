@@ -109,13 +109,16 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
         kk_align_rows(d, T, W, dur, en);
         st = kk_predictor_shared(m, en, (int)L, shared);
     }
-    if (st == KOKORO_OK) st = kk_predictor_f0n(m, shared, (int)L, sp, F0d, Nd);
+    /* bf16 mode: the F0/N branches in float32 (the golden distance barely moves: tests/test_golden.c) */
+    const int f0n32 = noise && noise->bf16;
+    if (st == KOKORO_OK && f0n32) st = kk_predictor_f0n_f32(m, shared, (int)L, sp, F0, N);
+    else if (st == KOKORO_OK) st = kk_predictor_f0n(m, shared, (int)L, sp, F0d, Nd);
     if (prof) {
         double macs = lstm_macs(W, KK_LSTM_H, (double)L);
         for (int i = 0; i < 3; i++) macs += RESBLK_MACS(m->p.F0[i], i ? 2.0 * L : (double)L) * 2;
         prof_mark(prof, KK_PROF_PROSODY, &tp, &tc, macs);
     }
-    if (st == KOKORO_OK) /* the curves enter the float32 decoder as the reference's float32 tensors */
+    if (st == KOKORO_OK && !f0n32) /* the curves enter the float32 decoder as the reference's float32 tensors */
         for (int64_t i = 0; i < 2 * L; i++) {
             F0[i] = (float)F0d[i];
             N[i] = (float)Nd[i];

@@ -86,7 +86,7 @@ typedef struct kk_prosody {
 /* ALBERT and bert_encoder in float32, for the bfloat16 mode (see
  * kk_bert_encoded_f32): converted from kk_prosody on first use. */
 /* kk_memo variants (the key: the weights they are made from) */
-enum { KK_MEMO_BERT32 = 1, KK_MEMO_AMX = 2, KK_MEMO_CONVT_AMX = 3 };
+enum { KK_MEMO_BERT32 = 1, KK_MEMO_AMX = 2, KK_MEMO_CONVT_AMX = 3, KK_MEMO_F0N32 = 4 };
 
 typedef struct kk_bert32 {
     const float *word_emb, *pos_emb, *type_emb, *emb_ln_w, *emb_ln_b;
@@ -214,6 +214,9 @@ kokoro_status kk_predictor_shared(const kokoro_model *m, const double *en, int L
 /* shared[L,512] -> F0[2L], N[2L] */
 kokoro_status kk_predictor_f0n(const kokoro_model *m, const double *shared, int L, const double *s_pros,
                                double *F0, double *N);
+/* The same in float32 (the bfloat16 mode; weights converted on first use) */
+kokoro_status kk_predictor_f0n_f32(const kokoro_model *m, const double *shared, int L, const double *s_pros,
+                                   float *F0, float *N);
 kokoro_status kk_text_encoder(const kokoro_model *m, const int64_t *ids, int T, float *out /*[512,T]*/);
 
 /* Decoder front. asr[512,L], F0/N[2L] -> encode out [1024,L] etc. bf16 non-zero: the

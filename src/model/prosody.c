@@ -61,71 +61,132 @@ kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *
     return bert_run_d(&m->p, ids, T, out);
 }
 
-/* ---- the float32 copy of the ALBERT weights, made on first use ---- */
+/* ---- float32 copies of double weights for the bfloat16 mode, made on first use ---- */
+
+/* Where the copies go: d NULL counts the floats only (the memo's size). */
+typedef struct f32_cursor {
+    float *d;
+    size_t n;
+} f32_cursor;
 
 /* the double weights came from float32 ones: converting back is exact */
-static const float *to_f32(float **dst, const double *src, size_t n)
+static const float *to_f32(f32_cursor *c, const double *src, size_t n)
 {
-    float *d = *dst;
     if (!src) return NULL;
-    for (size_t i = 0; i < n; i++) d[i] = (float)src[i];
-    *dst += n;
+    float *d = c->d ? c->d + c->n : NULL;
+    if (d)
+        for (size_t i = 0; i < n; i++) d[i] = (float)src[i];
+    c->n += n;
     return d;
 }
 
-static kk_lin lin_f32(float **dst, kk_lin_d l)
+static kk_lin lin_f32(f32_cursor *c, kk_lin_d l)
 {
     kk_lin r = {.out = l.out, .in = l.in};
-    r.w = to_f32(dst, l.w, (size_t)l.out * l.in);
-    r.b = to_f32(dst, l.b, (size_t)l.out);
+    r.w = to_f32(c, l.w, (size_t)l.out * l.in);
+    r.b = to_f32(c, l.b, (size_t)l.out);
     return r;
 }
 
-/* fills w from p (buf NULL: counts the floats into *n only) */
-static void bert32_fill(const kk_prosody *p, kk_bert32 *w, float *buf, size_t *n)
+static kk_conv conv_f32(f32_cursor *c, kk_conv_d v)
 {
-    const size_t E = KK_BERT_EMB, D = KK_BERT_DIM;
-    const kk_lin_d *lins[] = {&p->map_in, &p->q, &p->k, &p->v, &p->dense, &p->ffn, &p->ffn_out, &p->bert_enc};
-    if (!buf) {
-        *n = (KOKORO_VOCAB_SIZE + 512 + 2 + 2) * E + 4 * D;
-        for (size_t i = 0; i < sizeof lins / sizeof *lins; i++) *n += (size_t)lins[i]->out * (lins[i]->in + 1);
-        return;
-    }
-    float *d = buf;
-    w->word_emb = to_f32(&d, p->word_emb, KOKORO_VOCAB_SIZE * E);
-    w->pos_emb = to_f32(&d, p->pos_emb, 512 * E);
-    w->type_emb = to_f32(&d, p->type_emb, 2 * E);
-    w->emb_ln_w = to_f32(&d, p->emb_ln_w, E);
-    w->emb_ln_b = to_f32(&d, p->emb_ln_b, E);
-    w->map_in = lin_f32(&d, p->map_in);
-    w->q = lin_f32(&d, p->q);
-    w->k = lin_f32(&d, p->k);
-    w->v = lin_f32(&d, p->v);
-    w->dense = lin_f32(&d, p->dense);
-    w->ffn = lin_f32(&d, p->ffn);
-    w->ffn_out = lin_f32(&d, p->ffn_out);
-    w->att_ln_w = to_f32(&d, p->att_ln_w, D);
-    w->att_ln_b = to_f32(&d, p->att_ln_b, D);
-    w->full_ln_w = to_f32(&d, p->full_ln_w, D);
-    w->full_ln_b = to_f32(&d, p->full_ln_b, D);
-    w->bert_enc = lin_f32(&d, p->bert_enc);
+    kk_conv r = {.cout = v.cout, .cin = v.cin, .k = v.k};
+    r.w = to_f32(c, v.w, (size_t)v.cout * v.cin * v.k);
+    r.b = to_f32(c, v.b, (size_t)v.cout);
+    return r;
 }
 
-/* memo fill: the kk_bert32 struct, then its arrays */
+static kk_adain_p adain_f32(f32_cursor *c, kk_adain_p_d a)
+{
+    kk_adain_p r = {.fc = lin_f32(c, a.fc), .C = a.C};
+    r.nw = to_f32(c, a.nw, (size_t)a.C);
+    r.nb = to_f32(c, a.nb, (size_t)a.C);
+    return r;
+}
+
+static kk_resblk resblk_f32(f32_cursor *c, const kk_resblk_d *b)
+{
+    kk_resblk r = {.din = b->din, .dout = b->dout, .upsample = b->upsample};
+    r.norm1 = adain_f32(c, b->norm1);
+    r.norm2 = adain_f32(c, b->norm2);
+    r.conv1 = conv_f32(c, b->conv1);
+    r.conv2 = conv_f32(c, b->conv2);
+    r.conv1x1 = conv_f32(c, b->conv1x1);
+    r.pool_w = to_f32(c, b->pool_w, (size_t)b->din * 3);
+    r.pool_b = to_f32(c, b->pool_b, (size_t)b->din);
+    return r;
+}
+
+static void bert32_fill(const kk_prosody *p, kk_bert32 *w, f32_cursor *c)
+{
+    const size_t E = KK_BERT_EMB, D = KK_BERT_DIM;
+    w->word_emb = to_f32(c, p->word_emb, KOKORO_VOCAB_SIZE * E);
+    w->pos_emb = to_f32(c, p->pos_emb, 512 * E);
+    w->type_emb = to_f32(c, p->type_emb, 2 * E);
+    w->emb_ln_w = to_f32(c, p->emb_ln_w, E);
+    w->emb_ln_b = to_f32(c, p->emb_ln_b, E);
+    w->map_in = lin_f32(c, p->map_in);
+    w->q = lin_f32(c, p->q);
+    w->k = lin_f32(c, p->k);
+    w->v = lin_f32(c, p->v);
+    w->dense = lin_f32(c, p->dense);
+    w->ffn = lin_f32(c, p->ffn);
+    w->ffn_out = lin_f32(c, p->ffn_out);
+    w->att_ln_w = to_f32(c, p->att_ln_w, D);
+    w->att_ln_b = to_f32(c, p->att_ln_b, D);
+    w->full_ln_w = to_f32(c, p->full_ln_w, D);
+    w->full_ln_b = to_f32(c, p->full_ln_b, D);
+    w->bert_enc = lin_f32(c, p->bert_enc);
+}
+
+/* The F0 and N branches in float32 (kk_f0n_f32) */
+typedef struct f0n32 {
+    kk_resblk F0[3], N[3];
+    kk_conv F0_proj, N_proj;
+} f0n32;
+
+static void f0n32_fill(const kk_prosody *p, f0n32 *w, f32_cursor *c)
+{
+    for (int i = 0; i < 3; i++) {
+        w->F0[i] = resblk_f32(c, &p->F0[i]);
+        w->N[i] = resblk_f32(c, &p->N[i]);
+    }
+    w->F0_proj = conv_f32(c, p->F0_proj);
+    w->N_proj = conv_f32(c, p->N_proj);
+}
+
+/* the struct in the first 4 KB of the memo, the arrays after */
+#define F32_HEAD 4096
+_Static_assert(sizeof(kk_bert32) <= F32_HEAD && sizeof(f0n32) <= F32_HEAD, "room for the structs");
+
 static int bert32_make(void *dst, const void *arg)
 {
-    size_t n;
-    bert32_fill(arg, dst, (float *)((char *)dst + 512), &n);
+    f32_cursor c = {.d = (float *)((char *)dst + F32_HEAD)};
+    bert32_fill(arg, dst, &c);
+    return 0;
+}
+
+static int f0n32_make(void *dst, const void *arg)
+{
+    f32_cursor c = {.d = (float *)((char *)dst + F32_HEAD)};
+    f0n32_fill(arg, dst, &c);
     return 0;
 }
 
 static const kk_bert32 *bert32(const kokoro_model *m)
 {
-    _Static_assert(sizeof(kk_bert32) <= 64 * 8, "room for the struct");
-    size_t n = 0;
-    bert32_fill(&m->p, NULL, NULL, &n);
-    /* the struct in the first 512 bytes, the arrays after */
-    return kk_memo_get(m->memo, &m->p, KK_MEMO_BERT32, 512 + n * sizeof(float), bert32_make, &m->p);
+    kk_bert32 w;
+    f32_cursor c = {0};
+    bert32_fill(&m->p, &w, &c);
+    return kk_memo_get(m->memo, &m->p, KK_MEMO_BERT32, F32_HEAD + c.n * sizeof(float), bert32_make, &m->p);
+}
+
+static const f0n32 *f0n32_get(const kokoro_model *m)
+{
+    f0n32 w;
+    f32_cursor c = {0};
+    f0n32_fill(&m->p, &w, &c);
+    return kk_memo_get(m->memo, &m->p, KK_MEMO_F0N32, F32_HEAD + c.n * sizeof(float), f0n32_make, &m->p);
 }
 
 kokoro_status kk_bert_encoded_f32(const kokoro_model *m, const int64_t *ids, int T, double *d_en)
@@ -274,6 +335,56 @@ static void f0n_run(void *arg, int i)
     const kk_prosody *p = &k->m->p;
     k->st[i] = f0n_branch(i ? p->N : p->F0, i ? &p->N_proj : &p->F0_proj, k->x, k->L, k->s, k->out[i]);
     if (k->st[i] != KOKORO_OK) snprintf(k->msg[i], sizeof k->msg[i], "%s", kokoro_last_error());
+}
+
+/* ---- the F0 and N branches in float32 (the bfloat16 mode) ---- */
+
+typedef struct f0n32_task {
+    const f0n32 *w;
+    const float *x, *s;
+    int L;
+    float *out[2];
+    kokoro_status st[2];
+    char msg[2][256];
+} f0n32_task;
+
+static void f0n32_run(void *arg, int i)
+{
+    f0n32_task *k = arg;
+    const kk_resblk *blk = i ? k->w->N : k->w->F0;
+    const int L = k->L;
+    kk_arena ar = {0};
+    float *a = kk_arena_floats(&ar, (size_t)KK_HIDDEN * L), *b = kk_arena_floats(&ar, (size_t)KK_HIDDEN * L),
+          *c = kk_arena_floats(&ar, (size_t)KK_HIDDEN * L);
+    kokoro_status st = ar.failed ? KK_NOMEM("F0/N branch") : KOKORO_OK;
+    if (st == KOKORO_OK) st = kk_resblk_forward(&blk[0], k->x, L, k->s, a);
+    if (st == KOKORO_OK) st = kk_resblk_forward(&blk[1], a, L, k->s, b);
+    if (st == KOKORO_OK) st = kk_resblk_forward(&blk[2], b, 2 * L, k->s, c);
+    if (st == KOKORO_OK && kk_conv_apply(i ? &k->w->N_proj : &k->w->F0_proj, c, 2 * L, 1, 0, 1, k->out[i]) < 0)
+        st = KK_NOMEM("F0/N projection");
+    kk_arena_free(&ar);
+    k->st[i] = st;
+    if (st != KOKORO_OK) snprintf(k->msg[i], sizeof k->msg[i], "%s", kokoro_last_error());
+}
+
+kokoro_status kk_predictor_f0n_f32(const kokoro_model *m, const double *shared, int L, const double *s, float *F0,
+                                   float *N)
+{
+    const f0n32 *w = f0n32_get(m);
+    float *x = malloc((size_t)KK_HIDDEN * L * sizeof *x), sf[KK_STYLE_HALF];
+    if (!w || !x) {
+        free(x);
+        return KK_NOMEM("F0/N (float32 weights)");
+    }
+    for (int t = 0; t < L; t++) /* [L, 512] double -> [512, L] float */
+        for (int c = 0; c < KK_HIDDEN; c++) x[(size_t)c * L + t] = (float)shared[(size_t)t * KK_HIDDEN + c];
+    for (int i = 0; i < KK_STYLE_HALF; i++) sf[i] = (float)s[i];
+    f0n32_task k = {.w = w, .x = x, .s = sf, .L = L, .out = {F0, N}};
+    kk_parallel_for(kk_threads(), 2, f0n32_run, &k);
+    free(x);
+    for (int i = 0; i < 2; i++)
+        if (k.st[i] != KOKORO_OK) return kk_error(k.st[i], "%s", k.msg[i]);
+    return KOKORO_OK;
 }
 
 /* The F0 and N branches share only their input: with threads they run side by side. */
