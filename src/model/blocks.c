@@ -202,12 +202,19 @@ static size_t amx_room_floats(const kk_resblock1 *r, int n)
     return (size_t)kk_threads() * kk_amx_slot_words(r->C, r->K, 5) + 2 * (2 * C * kk_amx_tasks(n) + 2 * C) + 3 * C + 16;
 }
 
+/* the workspace's first region: the padded rows, or the AMX path's buffers */
+static size_t room_floats(const kk_resblock1 *r, int n)
+{
+    const size_t rows = (size_t)r->C * kk_dconv_ldx(n, r->K, 5), amx = amx_room_floats(r, n);
+    return rows > amx ? rows : amx;
+}
+
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
 {
-    const size_t C = (size_t)r->C, rows = C * kk_dconv_ldx(n, r->K, 5), amx = amx_room_floats(r, n);
-    /* padded rows (or the AMX path's buffers), u, gb, packed weights (the widest row block packs the
-     * most; bf16 pairs take fewer words), bf16 pair rows */
-    return (rows > amx ? rows : amx) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
+    const size_t C = (size_t)r->C;
+    /* that region, u, gb, packed weights (the widest row block packs the most; bf16 pairs take
+     * fewer words), bf16 pair rows */
+    return room_floats(r, n) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
            (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
 }
 
@@ -237,8 +244,12 @@ static void adain_params(const kk_adain_p *a, const float *gb, const double *mea
 
 /* The bf16 resblock on AMX tiles: AdaIN+Snake made inside each convolution's time tasks, and the
  * statistics the next AdaIN needs summed as the convolution stores its output (the input's first). */
-static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y, float *room, float *u, float *gb,
-                          uint16_t *wp, kk_memo *memo, kk_isa isa, int nth)
+/* x is read, y written (they may be the same rows); out non-NULL: the
+ * result goes into out instead (mean3 = 0: out = it, 1: out += it, 2: out =
+ * (out + it) / 3: the generator's mean of three resblocks) and y is scratch. */
+static void resblock1_amx(const kk_resblock1 *r, const float *x, int n, const float *s, float *y, float *out,
+                          int mean3, float *room, float *u, float *gb, uint16_t *wp, kk_memo *memo, kk_isa isa,
+                          int nth)
 {
     static const int dil[3] = {1, 3, 5};
     const int C = r->C, K = r->K;
@@ -247,28 +258,52 @@ static void resblock1_amx(const kk_resblock1 *r, int n, const float *s, float *y
     double *st = (double *)(((uintptr_t)(slots + (size_t)nth * kk_amx_slot_words(C, K, 5)) + 63) & ~(uintptr_t)63);
     double *mean = st + 2 * (size_t)C * ntask, *var = mean + C;
     float *m = (float *)(var + C), *scale = m + C, *shift = scale + C;
-    stats_job sj = {.x = y, .n = n, .isa = isa, .mean = mean, .var = var};
+    stats_job sj = {.x = x, .n = n, .isa = isa, .mean = mean, .var = var};
     kk_parallel_for(nth, C / 8, stats_rows, &sj);
     kk_snake_in in = {.ldx = (size_t)n, .m = m, .scale = scale, .shift = shift};
     kk_dconv d = {.cin = C, .cout = C, .K = K, .n = n, .ldy = (size_t)n};
     for (int j = 0; j < 3; j++) {
-        /* u = conv1(snake1(adain1(y))), with u's statistics */
+        const float *cur = j ? y : x; /* the block's running value: x, then y */
+        /* u = conv1(snake1(adain1(cur))), with u's statistics */
         kk_style_fc(&r->a1[j], s, gb);
         adain_params(&r->a1[j], gb, mean, var, C, m, scale, shift);
-        in.x = y, in.alpha = r->alpha1[j], in.pad = dil[j] * (K - 1) / 2;
+        in.x = cur, in.alpha = r->alpha1[j], in.pad = dil[j] * (K - 1) / 2;
         d.wp = (const float *)amx_weights(r->c1[j].w, C, C, K, memo, wp);
-        d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
+        d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0, d.acc_from = NULL, d.combine = 0;
         kk_dconv_run_amx_snake(isa, &d, &in, slots, st, nth);
         kk_amx_stats_finish(st, n, C, mean, var);
-        /* y += conv2(snake2(adain2(u))), with y's statistics for the next j */
+        /* y = cur + conv2(snake2(adain2(u))), with y's statistics for the next j (no copy of x:
+         * the first sum starts from x's rows; the last may go straight into out) */
         kk_style_fc(&r->a2[j], s, gb);
         adain_params(&r->a2[j], gb, mean, var, C, m, scale, shift);
         in.x = u, in.alpha = r->alpha2[j], in.pad = (K - 1) / 2;
         d.wp = (const float *)amx_weights(r->c2[j].w, C, C, K, memo, wp);
-        d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
+        d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1, d.acc_from = cur != y ? cur : NULL;
+        if (j == 2 && out) d.y = out, d.acc_from = y, d.combine = mean3;
         kk_dconv_run_amx_snake(isa, &d, &in, slots, j < 2 ? st : NULL, nth);
         if (j < 2) kk_amx_stats_finish(st, n, C, mean, var);
     }
+}
+
+size_t kk_resblock1_mean_ws_floats(const kk_resblock1 *r, int n) { return kk_resblock1_ws_floats(r, n) + (size_t)r->C * n; }
+
+int kk_resblock1_amx(const kk_resblock1 *r, int bf16)
+{
+    return bf16 && kk_bf16_supported() && kk_amx_fits(r->C) && r->C % 32 == 0;
+}
+
+kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
+                                   float *ws, kk_memo *memo)
+{
+    const int C = r->C, K = r->K;
+    const size_t ldx = kk_dconv_ldx(n, K, 5), total = (size_t)C * n;
+    if (!kk_resblock1_amx(r, 1)) return kk_error(KOKORO_ERR_INVALID_ARG, "the fused resblock mean needs AMX tiles");
+    kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws);
+    /* the layout of kk_resblock1_forward_ws, y after it */
+    float *room = ws, *u = room + room_floats(r, n), *gb = u + total, *wp = gb + 2 * (size_t)C;
+    float *y = wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K) + (C + 1) / 2 * ldx;
+    resblock1_amx(r, x, n, s, y, out, k, room, u, gb, (uint16_t *)wp, memo, kk_isa_active(), kk_threads());
+    return KOKORO_OK;
 }
 
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
@@ -278,18 +313,18 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
     static const int dil[3] = {1, 3, 5};
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, K, 5), total = (size_t)C * n;
-    float *xp = ws, *u = xp + (size_t)C * ldx, *gb = u + total, *wp = gb + 2 * (size_t)C;
+    float *xp = ws, *u = xp + room_floats(r, n), *gb = u + total, *wp = gb + 2 * (size_t)C;
     uint32_t *xb = bf16 ? (uint32_t *)(wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)) : NULL;
     if (bf16 && !kk_bf16_supported())
         return kk_error(KOKORO_ERR_INVALID_ARG, "bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
     kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws); /* sanitizer builds: stale reads show */
+    if (kk_resblock1_amx(r, bf16)) {
+        resblock1_amx(r, x, n, s, y, NULL, 0, xp, u, gb, (uint16_t *)wp, memo, isa, nth);
+        return KOKORO_OK;
+    }
     if (y != x) {
         copy_job cj = {.dst = y, .src = x};
         kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
-    }
-    if (bf16 && kk_amx_fits(C) && C % 32 == 0) {
-        resblock1_amx(r, n, s, y, xp, u, gb, (uint16_t *)wp, memo, isa, nth);
-        return KOKORO_OK;
     }
     prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
     kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,

@@ -32,5 +32,13 @@ kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n,
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n);
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
                                       float *ws, int bf16, kk_memo *memo);
+/* Whether the bf16 resblock runs on AMX tiles here (then the two below apply). */
+int kk_resblock1_amx(const kk_resblock1 *r, int bf16);
+/* The generator's mean of three resblocks, one at a time: the k-th's result
+ * goes into out (k 0: out = it, 1: out += it, 2: out = (out + it) / 3) with
+ * no pass of its own; ws: kk_resblock1_mean_ws_floats(r, n). AMX only. */
+size_t kk_resblock1_mean_ws_floats(const kk_resblock1 *r, int n);
+kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
+                                   float *ws, kk_memo *memo);
 
 #endif

@@ -316,7 +316,7 @@ static size_t res_ws(const kokoro_model *m, int stage, int n)
         size_t k = kk_resblock1_ws_floats(&m->res[3 * stage + j], n);
         w = k > w ? k : w;
     }
-    return (size_t)m->res[3 * stage].C * n + w;
+    return (size_t)m->res[3 * stage].C * n + w; /* also kk_resblock1_mean_ws_floats */
 }
 
 kokoro_status kk_gen_noise_branch_dt(const kokoro_model *m, int i, const float *har, int F, const float *s,
@@ -524,8 +524,13 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
     float *own = ws ? NULL : malloc(res_ws(m, stage, n) * sizeof *own);
     if (!ws && !own) return KK_NOMEM("generator");
     float *t = ws ? ws : own;
-    ws = t + total;
     kokoro_status st = KOKORO_OK;
+    if (kk_resblock1_amx(r, bf16)) { /* each result straight into the mean (no pass of its own) */
+        for (int j = 0; j < 3 && st == KOKORO_OK; j++) st = kk_resblock1_mean_ws(&r[j], x, n, s, out, j, t, m->memo);
+        free(own);
+        return st;
+    }
+    ws = t + total;
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
         st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16, m->memo);
         mean3_job mj = {.out = out, .t = t, .j = j};

@@ -213,6 +213,7 @@ static void snake_task(const snake_ctx *c, int slot, int i)
     dl.xp = (const float *)xl;
     dl.ldx = ld;
     dl.y = d->y + t0;
+    dl.acc_from = d->acc_from ? d->acc_from + t0 : NULL;
     dl.n = d->n - t0;
     dl.rowstats = NULL;
     if (c->stats) {

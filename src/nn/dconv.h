@@ -28,6 +28,11 @@ typedef struct kk_dconv {
     /* AMX kernel only, NULL or rowstats[2o], rowstats[2o + 1]: each output row's sum
      * and sum of squares over the block's steps are added there */
     double *rowstats;
+    /* AMX kernel only: accumulating, the sum starts from acc_from (rows ldy apart) instead
+     * of y (NULL: y); combine 1: y += the result, 2: y = (y + the result) / 3 (rowstats
+     * then sum the result) */
+    const float *acc_from;
+    int combine;
 } kk_dconv;
 
 /* Row stride a padded input needs (room for the halo and the last tile). */

@@ -101,8 +101,10 @@ static void asan_check_block(const kk_dconv *d, int ob0, int ob1, int t0, int t1
     for (int p = 0; p < nch * 16; p++)
         kk_asan_check((const uint32_t *)d->xp + (size_t)p * d->ldx + t0, reach * sizeof(uint32_t));
     if (d->b) kk_asan_check(d->b + (size_t)ob0 * 32, (size_t)(ob1 - ob0) * 32 * sizeof(float));
-    for (int o = ob0 * 32; o < ob1 * 32; o++)
+    for (int o = ob0 * 32; o < ob1 * 32; o++) {
         kk_asan_check(d->y + (size_t)o * d->ldy + t0, (size_t)(end - t0) * sizeof(float));
+        if (d->acc_from) kk_asan_check(d->acc_from + (size_t)o * d->ldy + t0, (size_t)(end - t0) * sizeof(float));
+    }
 #else
     (void)d, (void)ob0, (void)ob1, (void)t0, (void)t1;
 #endif
@@ -157,6 +159,7 @@ __attribute__((target("avx512f"))) void kk_dconv_block_amx(const kk_dconv *d, in
             for (int r = 0; r < 16; r++)
                 for (int i = 0; i < 16; i++) bias[h][r * 16 + i] = d->b ? d->b[ob * 32 + h * 16 + r] : 0.0f;
         float *y0 = d->y + (size_t)ob * 32 * d->ldy, *y1 = y0 + 16 * d->ldy;
+        const float *a0 = (d->acc_from ? d->acc_from : d->y) + (size_t)ob * 32 * d->ldy, *a1 = a0 + 16 * d->ldy;
         for (int t = t0; t < t1; t += 32) {
             const int whole = d->n - t >= 32;
             if (t + 64 <= d->n) /* the next block's output rows, to read (accumulating) or to own */
@@ -164,12 +167,16 @@ __attribute__((target("avx512f"))) void kk_dconv_block_amx(const kk_dconv *d, in
                     const float *yn = y0 + (size_t)r * d->ldy + t + 32;
                     __builtin_prefetch(yn, 1, 3);
                     __builtin_prefetch(yn + 16, 1, 3);
+                    if (d->acc_from) {
+                        __builtin_prefetch(a0 + (size_t)r * d->ldy + t + 32, 0, 3);
+                        __builtin_prefetch(a0 + (size_t)r * d->ldy + t + 48, 0, 3);
+                    }
                 }
             if (whole && d->accumulate) {
-                _tile_loadd(0, y0 + t, ldy);
-                _tile_loadd(1, y0 + t + 16, ldy);
-                _tile_loadd(2, y1 + t, ldy);
-                _tile_loadd(3, y1 + t + 16, ldy);
+                _tile_loadd(0, a0 + t, ldy);
+                _tile_loadd(1, a0 + t + 16, ldy);
+                _tile_loadd(2, a1 + t, ldy);
+                _tile_loadd(3, a1 + t + 16, ldy);
             } else {
                 _tile_loadd(0, bias[0], 64);
                 _tile_loadd(1, bias[0], 64);
@@ -190,27 +197,11 @@ __attribute__((target("avx512f"))) void kk_dconv_block_amx(const kk_dconv *d, in
                     _tile_dpbf16ps(3, 5, 7);
                 }
             }
-            if (whole) {
-                if (d->accumulate && d->b) { /* y + conv, the bias still to add */
-                    _tile_stored(0, acc[0], 64);
-                    _tile_stored(1, acc[1], 64);
-                    _tile_stored(2, acc[2], 64);
-                    _tile_stored(3, acc[3], 64);
-                    for (int h = 0; h < 2; h++)
-                        for (int r = 0; r < 16; r++) {
-                            float *yr = (h ? y1 : y0) + (size_t)r * d->ldy + t;
-                            const float bb = bias[h][r * 16];
-                            for (int i = 0; i < 16; i++) {
-                                yr[i] = acc[2 * h][r * 16 + i] + bb;
-                                yr[16 + i] = acc[2 * h + 1][r * 16 + i] + bb;
-                            }
-                        }
-                } else {
-                    _tile_stored(0, y0 + t, ldy);
-                    _tile_stored(1, y0 + t + 16, ldy);
-                    _tile_stored(2, y1 + t, ldy);
-                    _tile_stored(3, y1 + t + 16, ldy);
-                }
+            if (whole && !d->combine && !(d->accumulate && d->b)) {
+                _tile_stored(0, y0 + t, ldy);
+                _tile_stored(1, y0 + t + 16, ldy);
+                _tile_stored(2, y1 + t, ldy);
+                _tile_stored(3, y1 + t + 16, ldy);
                 if (d->rowstats) stats_block(y0, d->ldy, t, 32, vs, vq);
                 continue;
             }
@@ -218,16 +209,58 @@ __attribute__((target("avx512f"))) void kk_dconv_block_amx(const kk_dconv *d, in
             _tile_stored(1, acc[1], 64);
             _tile_stored(2, acc[2], 64);
             _tile_stored(3, acc[3], 64);
+            if (whole) { /* accumulating with a bias (tiles began from acc_from), or combining */
+                const __m512 third = _mm512_set1_ps(3.0f);
+                for (int q = 0; q < 32; q++) {
+                    const int h = q / 16, r = q % 16;
+                    float *yr = y0 + (size_t)q * d->ldy + t;
+                    const __m512 bb = _mm512_set1_ps(d->accumulate ? bias[h][r * 16] : 0.0f);
+                    __m512 v0 = _mm512_add_ps(_mm512_load_ps(&acc[2 * h][r * 16]), bb),
+                           v1 = _mm512_add_ps(_mm512_load_ps(&acc[2 * h + 1][r * 16]), bb);
+                    if (d->rowstats) { /* the result's statistics, not the combined row's */
+                        vs[q] = _mm512_add_ps(vs[q], _mm512_add_ps(v0, v1));
+                        vq[q] = _mm512_fmadd_ps(v0, v0, _mm512_fmadd_ps(v1, v1, vq[q]));
+                    }
+                    if (d->combine) {
+                        v0 = _mm512_add_ps(_mm512_loadu_ps(yr), v0);
+                        v1 = _mm512_add_ps(_mm512_loadu_ps(yr + 16), v1);
+                        if (d->combine == 2) v0 = _mm512_div_ps(v0, third), v1 = _mm512_div_ps(v1, third);
+                    }
+                    _mm512_storeu_ps(yr, v0);
+                    _mm512_storeu_ps(yr + 16, v1);
+                }
+                continue;
+            }
             const int nt = d->n - t;
+            float res[32] __attribute__((aligned(64)));
             for (int h = 0; h < 2; h++)
                 for (int r = 0; r < 16; r++) {
-                    float *yr = (h ? y1 : y0) + (size_t)r * d->ldy + t;
+                    const size_t ro = (size_t)(h * 16 + r) * d->ldy + t;
+                    float *yr = y0 + ro;
+                    const float *ar = a0 + ro;
+                    /* whole accumulating blocks began from acc_from, the bias to add; the others
+                     * began from the bias, acc_from to add */
+                    const float bb = whole && d->accumulate ? bias[h][r * 16] : 0.0f;
                     for (int i = 0; i < nt; i++) {
-                        const float v = acc[2 * h + i / 16][r * 16 + i % 16]; /* bias included */
-                        yr[i] = d->accumulate ? yr[i] + v : v;
+                        float v = acc[2 * h + i / 16][r * 16 + i % 16] + bb;
+                        if (!whole && d->accumulate) v = ar[i] + v;
+                        res[i] = v;
+                    }
+                    if (d->combine == 1)
+                        for (int i = 0; i < nt; i++) yr[i] += res[i];
+                    else if (d->combine == 2)
+                        for (int i = 0; i < nt; i++) yr[i] = (yr[i] + res[i]) / 3.0f;
+                    else
+                        for (int i = 0; i < nt; i++) yr[i] = res[i];
+                    if (d->rowstats) { /* the result's statistics, not the combined row's */
+                        const __mmask16 m0 = nt >= 16 ? 0xFFFF : (__mmask16)((1u << nt) - 1),
+                                        m1 = nt >= 32 ? 0xFFFF : nt > 16 ? (__mmask16)((1u << (nt - 16)) - 1) : 0;
+                        const __m512 x0 = _mm512_maskz_loadu_ps(m0, res), x1 = _mm512_maskz_loadu_ps(m1, res + 16);
+                        const int q = h * 16 + r;
+                        vs[q] = _mm512_add_ps(vs[q], _mm512_add_ps(x0, x1));
+                        vq[q] = _mm512_fmadd_ps(x0, x0, _mm512_fmadd_ps(x1, x1, vq[q]));
                     }
                 }
-            if (d->rowstats) stats_block(y0, d->ldy, t, nt, vs, vq);
         }
         if (d->rowstats) stats_add(vs, vq, d->rowstats + (size_t)ob * 64);
     }
