@@ -111,12 +111,14 @@ typedef struct kokoro_synth_options {
     int dtype;         /* KOKORO_DTYPE_AUTO (default), _F32 or _BF16: see below */
 } kokoro_synth_options;
 
-/* dtype: the compute precision of the generator's resblock convolutions
- * (90 % of the work), a kokoro_dtype. KOKORO_DTYPE_BF16 rounds their inputs
- * and weights to bfloat16 and sums in float32 (AVX512-BF16; on AMX tiles
- * where the CPU has them: there about twice as fast as float32, and the
- * decoder's 3-tap convolutions go through them too), audio
- * within ~1e-2 relative L2 of float32. KOKORO_DTYPE_AUTO: bf16 for a model
+/* dtype: the compute precision. KOKORO_DTYPE_BF16 rounds the inputs and
+ * weights of the generator's resblock convolutions (90 % of the work) to
+ * bfloat16 and sums in float32 (AVX512-BF16; on AMX tiles where the CPU has
+ * them, and there also the decoder's 3-tap convolutions and the two
+ * upsamplings), and runs ALBERT and the F0/N branches in float32 instead
+ * of double: audio within ~1e-2 relative L2 of float32, about 3.5 times as
+ * fast on AMX. Its repacked weights (~150 MB) are made on the first bf16
+ * synthesis and kept with the model. KOKORO_DTYPE_AUTO: bf16 for a model
  * loaded from a file converted with KOKORO_DTYPE_BF16 (its weights are
  * bf16 already) on a CPU that computes in it, float32 otherwise.
  * kokoro_dtype_supported: non-zero when this CPU (and build) can compute in

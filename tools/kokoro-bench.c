@@ -60,8 +60,9 @@ static void usage(FILE *f)
             "  --profile         per-stage time, GMAC, GFLOPS and percent of peak (summed over cases)\n"
             "  --peak GFLOPS     peak for the percentages (default: this CPU's multiply-add peak,\n"
             "                    measured at start-up on one thread, times the threads)\n"
-            "  --dtype f32|bf16  precision of the generator's resblock convolutions (bf16:\n"
-            "                    AVX512-BF16 CPUs; default f32)\n"
+            "  --dtype f32|bf16  compute precision (bf16: AVX512-BF16 CPUs, the convolutions in\n"
+            "                    bfloat16 (on AMX tiles where the CPU has them), ALBERT and F0/N\n"
+            "                    in float32; default f32)\n"
             "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n"
             "\n"
             "       kokoro-bench --conv [--seconds S] [--threads N] [--repeat R]\n"
@@ -253,7 +254,8 @@ static int add_long_case(bench_case **cases, size_t *n, long ntok, int64_t **ids
     return 0;
 }
 
-static void print_profile(const bench_case *cases, size_t n, int threads, double peak, int bf16)
+static void print_profile(const bench_case *cases, size_t n, int threads, double peak, int bf16,
+                          const kokoro_model *model)
 {
     kk_profile p = {0};
     double audio = 0, wall = 0;
@@ -274,7 +276,9 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
            "  multiply-add peak measured now: %.1f GFLOPS per CPU second of one thread (%%meas compares "
            "GF/cpu-s with it)\n",
            audio, threads, threads == 1 ? "" : "s", kk_isa_name(kk_isa_active()),
-           bf16 ? (kk_amx_supported() ? " + bf16 resblocks on AMX tiles" : " + bf16 resblocks") : "",
+           bf16 ? (kk_amx_supported() ? " + bf16 on AMX tiles (resblocks, decoder, ups), ALBERT and F0/N in float32"
+                                      : " + bf16 resblocks (vdpbf16ps), ALBERT and F0/N in float32")
+                : "",
            peak, mpeak);
     /* GFLOPS per wall second against the peak of all threads; GF/cpu-s per
      * CPU second (all threads), which a busy machine disturbs far less */
@@ -291,6 +295,9 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
     }
     printf("  %-32s %9.1f        %7.4f   (%.2f GMAC per second of audio)\n", "wall (incl. API checks)", 1e3 * wall,
            audio > 0 ? wall / audio : 0, audio > 0 ? 1e-9 * tmac / audio : 0);
+    if (bf16)
+        printf("  weights repacked or converted for bf16 (made by the first call, kept with the model): %.1f MB\n",
+               kk_memo_bytes(model->memo) / 1048576.0);
 }
 
 int main(int argc, char **argv)
@@ -462,7 +469,7 @@ int main(int argc, char **argv)
         printf("  %-16s %34s (%6.2f s audio)  wall %8.4f s  RTF %.4f\n", "total", "", total_audio, total_wall,
                total_audio > 0 ? total_wall / total_audio : 0);
         if (profile)
-            print_profile(cases, ncases, nthreads, peak, dtype);
+            print_profile(cases, ncases, nthreads, peak, dtype == KOKORO_DTYPE_BF16, model);
         if (kk_npz_write(out_path, &outt) != KOKORO_OK) {
             fprintf(stderr, "kokoro-bench: %s\n", kokoro_last_error());
             rc = 1;
