@@ -3,6 +3,7 @@
  * references; then the golden generator stages and a whole golden case with
  * each path forced through KOKORO_ISA, as the runtime dispatch does. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -489,6 +490,76 @@ static void test_threads_same_audio(void **state)
     kokoro_set_num_threads(saved);
 }
 
+/* The bf16 mode gives the same bytes at 1, 2 and 3 threads, and two
+ * concurrent first calls on a fresh model (both making the memo's weights,
+ * one waiting for the other) give the bytes of a lone call. */
+typedef struct bf16_call {
+    const kokoro_model *m;
+    const int64_t *ids;
+    size_t n;
+    const float *style;
+    kokoro_synth_options o;
+    kokoro_audio out;
+    kokoro_status st;
+} bf16_call;
+
+static void *bf16_call_run(void *p)
+{
+    bf16_call *c = p;
+    c->st = kokoro_synthesize(c->m, c->ids, c->n, c->style, &c->o, &c->out);
+    return NULL;
+}
+
+static void test_bf16_threads_and_concurrency(void **state)
+{
+    (void)state;
+    if (!kk_bf16_supported()) {
+        printf("  AVX512-BF16 not available here: not run\n");
+        return;
+    }
+    const float *style;
+    kokoro_synth_options o = kokoro_synth_options_default();
+    const kk_tensor *ids = golden_case("short", &style, &o.speed);
+    o.no_noise = 1;
+    o.dtype = KOKORO_DTYPE_BF16;
+    const int64_t *p = (const int64_t *)ids->data + 1;
+    const size_t n = (size_t)ids->shape[1] - 2;
+    int saved = kokoro_get_num_threads();
+    kokoro_audio one, many;
+    kokoro_set_num_threads(1);
+    assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &one), KOKORO_OK);
+    for (int th = 2; th <= 3; th++) {
+        kokoro_set_num_threads(th);
+        assert_int_equal(kokoro_synthesize(model, p, n, style, &o, &many), KOKORO_OK);
+        assert_int_equal(many.n_samples, one.n_samples);
+        assert_memory_equal(many.samples, one.samples, one.n_samples * sizeof *one.samples);
+        kokoro_audio_free(&many);
+    }
+    printf("  bf16 short: the same %zu samples at 1, 2 and 3 threads\n", one.n_samples);
+    kokoro_set_num_threads(2);
+    kokoro_model *fresh = NULL;
+    assert_int_equal(kokoro_model_load_test_weights(&fresh), KOKORO_OK);
+    bf16_call calls[2];
+    pthread_t tid[2];
+    for (int i = 0; i < 2; i++) {
+        calls[i] = (bf16_call){.m = fresh, .ids = p, .n = n, .style = style, .o = o};
+        assert_int_equal(pthread_create(&tid[i], NULL, bf16_call_run, &calls[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(tid[i], NULL);
+        assert_int_equal(calls[i].st, KOKORO_OK);
+        assert_int_equal(calls[i].out.n_samples, one.n_samples);
+        assert_memory_equal(calls[i].out.samples, one.samples, one.n_samples * sizeof *one.samples);
+        kokoro_audio_free(&calls[i].out);
+    }
+    printf("  bf16 short: two concurrent first calls on a fresh model, the same bytes (memo %.1f MB)\n",
+           kk_memo_bytes(fresh->memo) / 1048576.0);
+    assert_true(kk_memo_bytes(fresh->memo) > 0);
+    kokoro_model_free(fresh);
+    kokoro_audio_free(&one);
+    kokoro_set_num_threads(saved);
+}
+
 /* The scratch pool: the smallest idle buffer that fits is reused, a bigger
  * request replaces the largest idle one, at most KK_SCRATCH_SLOTS stay idle. */
 static void test_scratch_pool(void **state)
@@ -816,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_amx_conv),
         cmocka_unit_test(test_ups_amx),
         cmocka_unit_test(test_amx_fused_modes),
+        cmocka_unit_test(test_bf16_threads_and_concurrency),
         cmocka_unit_test(test_scratch_reuse_same_audio),
         cmocka_unit_test(test_gemm_step),
         cmocka_unit_test(test_parallel_range),
