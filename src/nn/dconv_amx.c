@@ -304,34 +304,7 @@ void kk_dconv_pack_amx(const float *W, int cout, int cin, int K, uint16_t *wp)
 {
     (void)W, (void)cout, (void)cin, (void)K, (void)wp;
 }
-/* Row statistics of a stored block (columns t..t+nt of the 32 rows from
- * y0): sums and squares per lane, summed in float over a task's blocks. */
-__attribute__((target("avx512f"))) static void stats_block(const float *y0, size_t ldy, int t, int nt, __m512 *vs,
-                                                            __m512 *vq)
-{
-    const __mmask16 m0 = nt >= 16 ? 0xFFFF : (__mmask16)((1u << nt) - 1),
-                    m1 = nt >= 32 ? 0xFFFF : nt > 16 ? (__mmask16)((1u << (nt - 16)) - 1) : 0;
-    for (int r = 0; r < 32; r++) {
-        const float *yr = y0 + (size_t)r * ldy + t;
-        const __m512 a = _mm512_maskz_loadu_ps(m0, yr), b = _mm512_maskz_loadu_ps(m1, yr + 16);
-        vs[r] = _mm512_add_ps(vs[r], _mm512_add_ps(a, b));
-        vq[r] = _mm512_fmadd_ps(a, a, _mm512_fmadd_ps(b, b, vq[r]));
-    }
-}
-
-__attribute__((target("avx512f"))) static void stats_add(const __m512 *vs, const __m512 *vq, double *rowstats)
-{
-    for (int r = 0; r < 32; r++) {
-        const __m512d s = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(vs[r])),
-                                        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vs[r]), 1))));
-        const __m512d q = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(vq[r])),
-                                        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vq[r]), 1))));
-        rowstats[2 * r] += _mm512_reduce_add_pd(s);
-        rowstats[2 * r + 1] += _mm512_reduce_add_pd(q);
-    }
-}
-
-__attribute__((target("avx512f"))) void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
+void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1)
 {
     (void)d, (void)ob0, (void)ob1, (void)t0, (void)t1;
 }
