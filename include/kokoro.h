@@ -117,7 +117,7 @@ typedef struct kokoro_synth_options {
  * them, and there also the decoder's 3-tap convolutions and the two
  * upsamplings), and runs ALBERT and the F0/N branches in float32 instead
  * of double: audio within ~1e-2 relative L2 of float32, about 3.5 times as
- * fast on AMX. Its repacked weights (~133 MB) are made on the first bf16
+ * fast on AMX. Its repacked weights (~140 MB) are made on the first bf16
  * synthesis and kept with the model. KOKORO_DTYPE_AUTO: bf16 for a model
  * loaded from a file converted with KOKORO_DTYPE_BF16 (its weights are
  * bf16 already) on a CPU that computes in it, float32 otherwise.
