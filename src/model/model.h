@@ -85,6 +85,14 @@ typedef struct kk_prosody {
 
 /* ALBERT and bert_encoder in float32, for the bfloat16 mode (see
  * kk_bert_encoded_f32): converted from kk_prosody on first use. */
+/* ALBERT's arrays (name, length) and linears, listed once for the
+ * conversions between precisions (params.c, prosody.c) */
+#define KK_BERT_ARRAYS(X)                                                                                    \
+    X(word_emb, KOKORO_VOCAB_SIZE * KK_BERT_EMB) X(pos_emb, 512 * KK_BERT_EMB) X(type_emb, 2 * KK_BERT_EMB)       \
+    X(emb_ln_w, KK_BERT_EMB) X(emb_ln_b, KK_BERT_EMB) X(att_ln_w, KK_BERT_DIM) X(att_ln_b, KK_BERT_DIM)           \
+    X(full_ln_w, KK_BERT_DIM) X(full_ln_b, KK_BERT_DIM)
+#define KK_BERT_LINEARS(X) X(map_in) X(q) X(k) X(v) X(dense) X(ffn) X(ffn_out) X(bert_enc)
+
 /* kk_memo variants (the key: the weights they are made from) */
 enum { KK_MEMO_BERT32 = 1, KK_MEMO_AMX = 2, KK_MEMO_CONVT_AMX = 3, KK_MEMO_F0N32 = 4 };
 

@@ -458,24 +458,12 @@ static kk_resblk_d resblk_d(walk *w, kk_resblk b)
 
 static void promote(walk *w, kk_prosody *p, const prosody_f *f)
 {
-    const size_t E = KK_BERT_EMB;
-    p->word_emb = dbl(w, f->word_emb, KOKORO_VOCAB_SIZE * E);
-    p->pos_emb = dbl(w, f->pos_emb, 512 * E);
-    p->type_emb = dbl(w, f->type_emb, 2 * E);
-    p->emb_ln_w = dbl(w, f->emb_ln_w, E);
-    p->emb_ln_b = dbl(w, f->emb_ln_b, E);
-    p->map_in = lin_d(w, f->map_in);
-    p->q = lin_d(w, f->q);
-    p->k = lin_d(w, f->k);
-    p->v = lin_d(w, f->v);
-    p->dense = lin_d(w, f->dense);
-    p->ffn = lin_d(w, f->ffn);
-    p->ffn_out = lin_d(w, f->ffn_out);
-    p->att_ln_w = dbl(w, f->att_ln_w, KK_BERT_DIM);
-    p->att_ln_b = dbl(w, f->att_ln_b, KK_BERT_DIM);
-    p->full_ln_w = dbl(w, f->full_ln_w, KK_BERT_DIM);
-    p->full_ln_b = dbl(w, f->full_ln_b, KK_BERT_DIM);
-    p->bert_enc = lin_d(w, f->bert_enc);
+#define ARR(name, len) p->name = dbl(w, f->name, (size_t)(len));
+#define LIN(name) p->name = lin_d(w, f->name);
+    KK_BERT_ARRAYS(ARR)
+    KK_BERT_LINEARS(LIN)
+#undef ARR
+#undef LIN
     for (int i = 0; i < 3; i++) {
         p->dur_lstm[i] = lstm_d(w, f->dur_lstm[i]);
         p->dur_aln[i] = adain_d(w, f->dur_aln[i]);

@@ -24,17 +24,25 @@ static float gelu_new_f(float x)
     return x / (1.0f + expf(-2.0f * k * (x + 0.044715f * x * x * x)));
 }
 
+/* The F0 and N branches in float32 (kk_predictor_f0n_f32) */
+typedef struct f0n32 {
+    kk_resblk F0[3], N[3];
+    kk_conv F0_proj, N_proj;
+} f0n32;
+
 #define R double
 #define S(name) name##_d
 #define BW kk_prosody
+#define FW kk_prosody
 #define GEMM cblas_dgemm
 #define EXP exp
 #define GELU gelu_new
 #define ARENA kk_arena_doubles
-#include "model/bert_real.inc"
+#include "model/prosody_real.inc"
 #undef R
 #undef S
 #undef BW
+#undef FW
 #undef GEMM
 #undef EXP
 #undef GELU
@@ -43,14 +51,16 @@ static float gelu_new_f(float x)
 #define R float
 #define S(name) name
 #define BW kk_bert32
+#define FW f0n32
 #define GEMM cblas_sgemm
 #define EXP expf
 #define GELU gelu_new_f
 #define ARENA kk_arena_floats
-#include "model/bert_real.inc"
+#include "model/prosody_real.inc"
 #undef R
 #undef S
 #undef BW
+#undef FW
 #undef GEMM
 #undef EXP
 #undef GELU
@@ -119,31 +129,14 @@ static kk_resblk resblk_f32(f32_cursor *c, const kk_resblk_d *b)
 
 static void bert32_fill(const kk_prosody *p, kk_bert32 *w, f32_cursor *c)
 {
-    const size_t E = KK_BERT_EMB, D = KK_BERT_DIM;
-    w->word_emb = to_f32(c, p->word_emb, KOKORO_VOCAB_SIZE * E);
-    w->pos_emb = to_f32(c, p->pos_emb, 512 * E);
-    w->type_emb = to_f32(c, p->type_emb, 2 * E);
-    w->emb_ln_w = to_f32(c, p->emb_ln_w, E);
-    w->emb_ln_b = to_f32(c, p->emb_ln_b, E);
-    w->map_in = lin_f32(c, p->map_in);
-    w->q = lin_f32(c, p->q);
-    w->k = lin_f32(c, p->k);
-    w->v = lin_f32(c, p->v);
-    w->dense = lin_f32(c, p->dense);
-    w->ffn = lin_f32(c, p->ffn);
-    w->ffn_out = lin_f32(c, p->ffn_out);
-    w->att_ln_w = to_f32(c, p->att_ln_w, D);
-    w->att_ln_b = to_f32(c, p->att_ln_b, D);
-    w->full_ln_w = to_f32(c, p->full_ln_w, D);
-    w->full_ln_b = to_f32(c, p->full_ln_b, D);
-    w->bert_enc = lin_f32(c, p->bert_enc);
+#define ARR(name, len) w->name = to_f32(c, p->name, (size_t)(len));
+#define LIN(name) w->name = lin_f32(c, p->name);
+    KK_BERT_ARRAYS(ARR)
+    KK_BERT_LINEARS(LIN)
+#undef ARR
+#undef LIN
 }
 
-/* The F0 and N branches in float32 (kk_f0n_f32) */
-typedef struct f0n32 {
-    kk_resblk F0[3], N[3];
-    kk_conv F0_proj, N_proj;
-} f0n32;
 
 static void f0n32_fill(const kk_prosody *p, f0n32 *w, f32_cursor *c)
 {
@@ -306,66 +299,7 @@ kokoro_status kk_predictor_shared(const kokoro_model *m, const double *en, int L
     return lstm_run(&m->p.shared, en, L, out);
 }
 
-static kokoro_status f0n_branch(const kk_resblk_d *blk, const kk_conv_d *proj, const double *x, int L,
-                                const double *s, double *out)
-{
-    kk_arena ar = {0};
-    double *a = kk_arena_doubles(&ar, (size_t)(KK_HIDDEN * L)), *b = kk_arena_doubles(&ar, (size_t)(KK_HIDDEN * L)), *c = kk_arena_doubles(&ar, (size_t)(KK_HIDDEN * L));
-    kokoro_status st = ar.failed ? KK_NOMEM("F0/N branch") : KOKORO_OK;
-    if (st == KOKORO_OK) st = kk_resblk_forward_d(&blk[0], x, L, s, a);
-    if (st == KOKORO_OK) st = kk_resblk_forward_d(&blk[1], a, L, s, b); /* ×2 in time, 256 channels */
-    if (st == KOKORO_OK) st = kk_resblk_forward_d(&blk[2], b, 2 * L, s, c);
-    if (st == KOKORO_OK && kk_conv_apply_d(proj, c, 2 * L, 1, 0, 1, out) < 0) st = KK_NOMEM("F0/N projection");
-    kk_arena_free(&ar);
-    return st;
-}
-
-typedef struct f0n_task {
-    const kokoro_model *m;
-    const double *x, *s;
-    int L;
-    double *out[2];
-    kokoro_status st[2];
-    char msg[2][256];
-} f0n_task;
-
-static void f0n_run(void *arg, int i)
-{
-    f0n_task *k = arg;
-    const kk_prosody *p = &k->m->p;
-    k->st[i] = f0n_branch(i ? p->N : p->F0, i ? &p->N_proj : &p->F0_proj, k->x, k->L, k->s, k->out[i]);
-    if (k->st[i] != KOKORO_OK) snprintf(k->msg[i], sizeof k->msg[i], "%s", kokoro_last_error());
-}
-
 /* ---- the F0 and N branches in float32 (the bfloat16 mode) ---- */
-
-typedef struct f0n32_task {
-    const f0n32 *w;
-    const float *x, *s;
-    int L;
-    float *out[2];
-    kokoro_status st[2];
-    char msg[2][256];
-} f0n32_task;
-
-static void f0n32_run(void *arg, int i)
-{
-    f0n32_task *k = arg;
-    const kk_resblk *blk = i ? k->w->N : k->w->F0;
-    const int L = k->L;
-    kk_arena ar = {0};
-    float *a = kk_arena_floats(&ar, (size_t)KK_HIDDEN * L), *b = kk_arena_floats(&ar, (size_t)KK_HIDDEN * L),
-          *c = kk_arena_floats(&ar, (size_t)KK_HIDDEN * L);
-    kokoro_status st = ar.failed ? KK_NOMEM("F0/N branch") : KOKORO_OK;
-    if (st == KOKORO_OK) st = kk_resblk_forward(&blk[0], k->x, L, k->s, a);
-    if (st == KOKORO_OK) st = kk_resblk_forward(&blk[1], a, L, k->s, b);
-    if (st == KOKORO_OK) st = kk_resblk_forward(&blk[2], b, 2 * L, k->s, c);
-    if (st == KOKORO_OK && kk_conv_apply(i ? &k->w->N_proj : &k->w->F0_proj, c, 2 * L, 1, 0, 1, k->out[i]) < 0)
-        st = KK_NOMEM("F0/N projection");
-    kk_arena_free(&ar);
-    k->st[i] = st;
-    if (st != KOKORO_OK) snprintf(k->msg[i], sizeof k->msg[i], "%s", kokoro_last_error());
-}
 
 kokoro_status kk_predictor_f0n_f32(const kokoro_model *m, const double *shared, int L, const double *s, float *F0,
                                    float *N)
@@ -379,12 +313,9 @@ kokoro_status kk_predictor_f0n_f32(const kokoro_model *m, const double *shared, 
     for (int t = 0; t < L; t++) /* [L, 512] double -> [512, L] float */
         for (int c = 0; c < KK_HIDDEN; c++) x[(size_t)c * L + t] = (float)shared[(size_t)t * KK_HIDDEN + c];
     for (int i = 0; i < KK_STYLE_HALF; i++) sf[i] = (float)s[i];
-    f0n32_task k = {.w = w, .x = x, .s = sf, .L = L, .out = {F0, N}};
-    kk_parallel_for(kk_threads(), 2, f0n32_run, &k);
+    kokoro_status st = f0n_both(w, x, L, sf, F0, N);
     free(x);
-    for (int i = 0; i < 2; i++)
-        if (k.st[i] != KOKORO_OK) return kk_error(k.st[i], "%s", k.msg[i]);
-    return KOKORO_OK;
+    return st;
 }
 
 /* The F0 and N branches share only their input: with threads they run side by side. */
@@ -394,10 +325,7 @@ kokoro_status kk_predictor_f0n(const kokoro_model *m, const double *shared, int 
     double *x = malloc((size_t)KK_HIDDEN * L * sizeof *x);
     if (!x) return KK_NOMEM("F0/N");
     kk_transpose_d(shared, L, KK_HIDDEN, x);
-    f0n_task k = {.m = m, .x = x, .s = s, .L = L, .out = {F0, N}};
-    kk_parallel_for(kk_threads(), 2, f0n_run, &k);
+    kokoro_status st = f0n_both_d(&m->p, x, L, s, F0, N);
     free(x);
-    for (int i = 0; i < 2; i++) /* the message was set on the thread that ran the branch */
-        if (k.st[i] != KOKORO_OK) return kk_error(k.st[i], "%s", k.msg[i]);
-    return KOKORO_OK;
+    return st;
 }
