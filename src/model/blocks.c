@@ -9,32 +9,6 @@
 #include "core/scratch.h"
 #include "nn/dconv.h"
 
-/* bf16 on AMX tiles: the input as bf16 channel pairs (zero past cin, up to
- * a whole 32-channel chunk), each pair through two zero-padded float rows,
- * eight pairs a task. */
-typedef struct amx_rows_job {
-    const float *x;
-    uint32_t *xb;
-    float *tmp; /* two rows a task */
-    int n, cin, pad;
-    size_t ldx;
-} amx_rows_job;
-
-static void amx_rows(void *arg, size_t p0, size_t p1)
-{
-    const amx_rows_job *j = arg;
-    float *r = j->tmp + p0 / 8 * 2 * j->ldx;
-    for (size_t p = p0; p < p1; p++) {
-        for (int h = 0; h < 2; h++) {
-            float *row = r + h * j->ldx;
-            const size_t ch = 2 * p + (size_t)h;
-            memset(row, 0, j->ldx * sizeof *row);
-            if (ch < (size_t)j->cin) memcpy(row + j->pad, j->x + ch * j->n, (size_t)j->n * sizeof *row);
-        }
-        kk_bf16_pair_row(r, r + j->ldx, j->ldx, j->xb + p * j->ldx);
-    }
-}
-
 typedef struct amx_pack_arg {
     const float *W;
     int cout, cin, K;
@@ -58,21 +32,20 @@ static const uint16_t *amx_weights(const float *W, int cout, int cin, int K, kk_
     return wp;
 }
 
+/* bf16 on AMX tiles: the input as bf16 channel pairs (zero past cin, up to a whole 32-channel chunk) */
 static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int dil, float *y, size_t ldx,
                            kk_memo *memo)
 {
     const int np = kk_amx_pairs(c->cin), nth = kk_threads();
-    const size_t ntask = ((size_t)np + 7) / 8;
     uint32_t *xb = malloc((size_t)np * ldx * sizeof *xb);
     uint16_t *own = memo ? NULL : malloc(kk_amx_pack_words(c->cout, c->cin, c->k) * sizeof(uint32_t));
-    float *r = malloc(2 * ldx * ntask * sizeof *r);
+    float *r = malloc(kk_amx_rows_tmp_floats(c->cin, ldx) * sizeof *r);
     const uint16_t *wp = xb && r && (memo || own) ? amx_weights(c->w, c->cout, c->cin, c->k, memo, own) : NULL;
     if (!wp) {
         free(xb), free(own), free(r);
         return -1;
     }
-    amx_rows_job rj = {.x = x, .xb = xb, .tmp = r, .n = n, .cin = c->cin, .pad = pad, .ldx = ldx};
-    kk_parallel_range(nth, (size_t)np, 8, amx_rows, &rj);
+    kk_amx_pair_rows(x, c->cin, n, pad, 1.0f, xb, ldx, r, nth);
     kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = (const float *)wp, .b = c->b, .cin = c->cin,
                   .cout = c->cout, .K = c->k, .dil = dil, .n = n, .y = y, .ldy = (size_t)n};
     kk_dconv_run_amx(&d, nth);
@@ -136,18 +109,26 @@ typedef struct prep_ctx {
     uint32_t *xb; /* bf16 path: the rows as bf16 channel pairs (tasks hold whole pairs) */
 } prep_ctx;
 
+/* AdaIN of channel ch folded with its statistics into Snake's affine input
+ * (x − m)·scale + shift; gb = [γ; β] from the style, nw/nb the norm's affine */
+static void adain_fold(const float *gb, const float *nw, const float *nb, int C, int ch, double mean, double var,
+                       float *m, float *scale, float *shift)
+{
+    const double inv = 1.0 / sqrt(var + 1e-5), w = nw ? nw[ch] : 1.0, bb = nb ? nb[ch] : 0.0;
+    const double g1 = 1.0 + gb[ch], beta = gb[C + ch];
+    *m = (float)mean, *scale = (float)(g1 * w * inv), *shift = (float)(g1 * bb + beta);
+}
+
 /* channel ch's padded input row */
 static void prep_row(const prep_ctx *c, int ch, float *row)
 {
     const float *xc = c->x + (size_t)ch * c->n;
     double mean, var;
+    float m, scale, shift;
     kk_row_stats(c->isa, xc, c->n, &mean, &var);
-    double inv = 1.0 / sqrt(var + 1e-5);
-    double w = c->nw ? c->nw[ch] : 1.0, bb = c->nb ? c->nb[ch] : 0.0;
-    double g1 = 1.0 + c->gb[ch], beta = c->gb[c->C + ch];
+    adain_fold(c->gb, c->nw, c->nb, c->C, ch, mean, var, &m, &scale, &shift);
     memset(row, 0, (size_t)c->pad * sizeof *row);
-    kk_snake_affine(c->isa, xc, c->n, (float)mean, (float)(g1 * w * inv), (float)(g1 * bb + beta), c->alpha[ch],
-                    row + c->pad);
+    kk_snake_affine(c->isa, xc, c->n, m, scale, shift, c->alpha[ch], row + c->pad);
     memset(row + c->pad + c->n, 0, (c->ldx - c->pad - c->n) * sizeof *row);
 }
 
@@ -171,10 +152,7 @@ static void prep_rows(void *p, int task)
 
 static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
 {
-    if (bf16 && kk_amx_fits(d->cout) && d->cin % 32 == 0) {
-        kk_dconv_pack_amx(W, d->cout, d->cin, d->K, (uint16_t *)wp);
-        kk_dconv_run_amx(d, nth);
-    } else if (bf16) {
+    if (bf16) { /* vdpbf16ps (the AMX resblocks take resblock1_amx) */
         kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
         kk_dconv_run_bf16(d, nth);
     } else {
@@ -195,7 +173,8 @@ static void copy_part(void *arg, size_t i0, size_t i1)
 }
 
 /* floats of the AMX path's own buffers (inside the padded rows' room, or past it): a slot per thread,
- * two sets of task statistics and the per-channel mean, variance and AdaIN+Snake parameters */
+ * the task statistics and the per-channel mean and variance (doubles: two floats each), the
+ * AdaIN+Snake parameters, and room to align the doubles */
 static size_t amx_room_floats(const kk_resblock1 *r, int n)
 {
     const size_t C = (size_t)r->C;
@@ -209,11 +188,29 @@ static size_t room_floats(const kk_resblock1 *r, int n)
     return rows > amx ? rows : amx;
 }
 
+/* The workspace: the first region (room_floats), u, gb, packed weights, bf16 pair rows; then, for
+ * kk_resblock1_mean_ws, y. */
+typedef struct resblock1_ws {
+    float *room, *u, *gb, *wp, *pairs, *y;
+} resblock1_ws;
+
+static resblock1_ws ws_layout(const kk_resblock1 *r, int n, float *ws)
+{
+    const size_t C = (size_t)r->C;
+    resblock1_ws w = {.room = ws};
+    w.u = w.room + room_floats(r, n);
+    w.gb = w.u + C * n;
+    w.wp = w.gb + 2 * C;
+    w.pairs = w.wp + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K);
+    w.y = w.pairs + (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
+    return w;
+}
+
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
 {
     const size_t C = (size_t)r->C;
-    /* that region, u, gb, packed weights (the widest row block packs the most; bf16 pairs take
-     * fewer words), bf16 pair rows */
+    /* ws_layout's regions up to y (the widest row block packs the most weights; bf16 pairs take
+     * fewer words) */
     return room_floats(r, n) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
            (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
 }
@@ -231,15 +228,11 @@ static void stats_rows(void *p, int task)
     for (int c = task * 8; c < task * 8 + 8; c++) kk_row_stats(j->isa, j->x + (size_t)c * j->n, j->n, &j->mean[c], &j->var[c]);
 }
 
-/* AdaIN's scale and shift per channel folded with the statistics, as prep_row */
+/* every channel's adain_fold */
 static void adain_params(const kk_adain_p *a, const float *gb, const double *mean, const double *var, int C, float *m,
                          float *scale, float *shift)
 {
-    for (int ch = 0; ch < C; ch++) {
-        const double inv = 1.0 / sqrt(var[ch] + 1e-5), w = a->nw ? a->nw[ch] : 1.0, bb = a->nb ? a->nb[ch] : 0.0;
-        const double g1 = 1.0 + gb[ch], beta = gb[C + ch];
-        m[ch] = (float)mean[ch], scale[ch] = (float)(g1 * w * inv), shift[ch] = (float)(g1 * bb + beta);
-    }
+    for (int ch = 0; ch < C; ch++) adain_fold(gb, a->nw, a->nb, C, ch, mean[ch], var[ch], &m[ch], &scale[ch], &shift[ch]);
 }
 
 /* The bf16 resblock on AMX tiles: AdaIN+Snake made inside each convolution's time tasks, and the
@@ -295,14 +288,10 @@ int kk_resblock1_amx(const kk_resblock1 *r, int bf16)
 kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
                                    float *ws, kk_memo *memo)
 {
-    const int C = r->C, K = r->K;
-    const size_t ldx = kk_dconv_ldx(n, K, 5), total = (size_t)C * n;
     if (!kk_resblock1_amx(r, 1)) return kk_error(KOKORO_ERR_INVALID_ARG, "the fused resblock mean needs AMX tiles");
     kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws);
-    /* the layout of kk_resblock1_forward_ws, y after it */
-    float *room = ws, *u = room + room_floats(r, n), *gb = u + total, *wp = gb + 2 * (size_t)C;
-    float *y = wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K) + (C + 1) / 2 * ldx;
-    resblock1_amx(r, x, n, s, y, out, k, room, u, gb, (uint16_t *)wp, memo, kk_isa_active(), kk_threads());
+    const resblock1_ws w = ws_layout(r, n, ws);
+    resblock1_amx(r, x, n, s, w.y, out, k, w.room, w.u, w.gb, (uint16_t *)w.wp, memo, kk_isa_active(), kk_threads());
     return KOKORO_OK;
 }
 
@@ -313,8 +302,9 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
     static const int dil[3] = {1, 3, 5};
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, K, 5), total = (size_t)C * n;
-    float *xp = ws, *u = xp + room_floats(r, n), *gb = u + total, *wp = gb + 2 * (size_t)C;
-    uint32_t *xb = bf16 ? (uint32_t *)(wp + kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)) : NULL;
+    const resblock1_ws w = ws_layout(r, n, ws);
+    float *xp = w.room, *u = w.u, *gb = w.gb, *wp = w.wp;
+    uint32_t *xb = bf16 ? (uint32_t *)w.pairs : NULL;
     if (bf16 && !kk_bf16_supported())
         return kk_error(KOKORO_ERR_INVALID_ARG, "bfloat16 compute needs a CPU with AVX512-BF16, which this one lacks");
     kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws); /* sanitizer builds: stale reads show */

@@ -372,32 +372,6 @@ static int convt_pack(void *dst, const void *arg)
     return 0;
 }
 
-typedef struct ups_rows_job {
-    const float *x;
-    uint32_t *xb;
-    float *tmp; /* two rows per task */
-    int n, cin;
-    size_t ldx;
-} ups_rows_job;
-
-/* pair p's row: leaky ReLU (0.1) of channels 2p and 2p+1, one zero step before */
-static void ups_rows(void *arg, size_t p0, size_t p1)
-{
-    const ups_rows_job *j = arg;
-    float *r0 = j->tmp + p0 / 8 * 2 * j->ldx, *r1 = r0 + j->ldx;
-    for (size_t p = p0; p < p1; p++) {
-        float *rows[2] = {r0, r1};
-        for (int h = 0; h < 2; h++) {
-            const size_t ch = 2 * p + (size_t)h;
-            memset(rows[h], 0, j->ldx * sizeof *r0);
-            if (ch >= (size_t)j->cin) continue;
-            const float *xr = j->x + ch * j->n;
-            for (int t = 0; t < j->n; t++) rows[h][1 + t] = xr[t] < 0 ? xr[t] * 0.1f : xr[t];
-        }
-        kk_bf16_pair_row(r0, r1, j->ldx, j->xb + p * j->ldx);
-    }
-}
-
 typedef struct ups_mix_job {
     const float *z, *b;
     float *y;
@@ -427,8 +401,8 @@ static void ups_mix(void *arg, size_t o0, size_t o1)
 
 static size_t ups_amx_ws_floats(const kk_conv *c, int s, int n)
 {
-    const size_t ldx = kk_dconv_ldx(n + 1, 2, 1), tasks = ((size_t)kk_amx_pairs(c->cin) + 7) / 8;
-    return (size_t)kk_amx_pairs(c->cin) * ldx + 2 * ldx * tasks + (size_t)s * c->cout * (n + 1) + 32;
+    const size_t ldx = kk_dconv_ldx(n + 1, 2, 1);
+    return (size_t)kk_amx_pairs(c->cin) * ldx + kk_amx_rows_tmp_floats(c->cin, ldx) + (size_t)s * c->cout * (n + 1) + 32;
 }
 
 static kokoro_status ups_amx(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws)
@@ -442,9 +416,8 @@ static kokoro_status ups_amx(const kokoro_model *m, int i, const float *x, int n
     const size_t ldx = kk_dconv_ldx(n + 1, 2, 1);
     uint32_t *xb = (uint32_t *)ws;
     float *tmp = (float *)(xb + (size_t)np * ldx);
-    float *z = (float *)(((uintptr_t)(tmp + 2 * ldx * (((size_t)np + 7) / 8)) + 63) & ~(uintptr_t)63);
-    ups_rows_job rj = {.x = x, .xb = xb, .tmp = tmp, .n = n, .cin = c->cin, .ldx = ldx};
-    kk_parallel_range(nth, (size_t)np, 8, ups_rows, &rj);
+    float *z = (float *)(((uintptr_t)(tmp + kk_amx_rows_tmp_floats(c->cin, ldx)) + 63) & ~(uintptr_t)63);
+    kk_amx_pair_rows(x, c->cin, n, 1, 0.1f, xb, ldx, tmp, nth); /* leaky ReLU, one zero step first */
     kk_dconv d = {.xp = (const float *)xb, .ldx = ldx, .wp = wp, .cin = c->cin, .cout = s * c->cout, .K = 2,
                   .dil = 1, .n = n + 1, .y = z, .ldy = (size_t)n + 1};
     kk_dconv_run_amx(&d, nth);

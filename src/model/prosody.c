@@ -38,15 +38,7 @@ typedef struct f0n32 {
 #define EXP exp
 #define GELU gelu_new
 #define ARENA kk_arena_doubles
-#include "model/prosody_real.inc"
-#undef R
-#undef S
-#undef BW
-#undef FW
-#undef GEMM
-#undef EXP
-#undef GELU
-#undef ARENA
+#include "model/prosody_real.inc" /* undefines its parameters */
 
 #define R float
 #define S(name) name
@@ -56,15 +48,7 @@ typedef struct f0n32 {
 #define EXP expf
 #define GELU gelu_new_f
 #define ARENA kk_arena_floats
-#include "model/prosody_real.inc"
-#undef R
-#undef S
-#undef BW
-#undef FW
-#undef GEMM
-#undef EXP
-#undef GELU
-#undef ARENA
+#include "model/prosody_real.inc" /* undefines its parameters */
 
 kokoro_status kk_bert(const kokoro_model *m, const int64_t *ids, int T, double *out)
 {

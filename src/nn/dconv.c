@@ -151,6 +151,48 @@ void kk_dconv_run_amx(const kk_dconv *d, int nthreads)
     run_blocks(kk_dconv_block_amx, 32, 512, kk_amx_pack_words(32, d->cin, d->K) * sizeof(uint32_t), d, nthreads);
 }
 
+/* ---- the AMX kernel's input from channel rows ---- */
+
+typedef struct pair_rows_job {
+    const float *x;
+    uint32_t *xb;
+    float *tmp; /* two rows a task */
+    int n, cin, pad;
+    float slope;
+    size_t ldx;
+} pair_rows_job;
+
+#define PAIRS_PER_TASK 8
+
+static void pair_rows(void *arg, size_t p0, size_t p1)
+{
+    const pair_rows_job *j = arg;
+    float *r = j->tmp + p0 / PAIRS_PER_TASK * 2 * j->ldx;
+    for (size_t p = p0; p < p1; p++) {
+        for (int h = 0; h < 2; h++) {
+            float *row = r + h * j->ldx;
+            const size_t ch = 2 * p + (size_t)h;
+            memset(row, 0, j->ldx * sizeof *row);
+            if (ch >= (size_t)j->cin) continue;
+            const float *xr = j->x + ch * j->n;
+            for (int t = 0; t < j->n; t++) row[j->pad + t] = xr[t] < 0 ? xr[t] * j->slope : xr[t];
+        }
+        kk_bf16_pair_row(r, r + j->ldx, j->ldx, j->xb + p * j->ldx);
+    }
+}
+
+size_t kk_amx_rows_tmp_floats(int cin, size_t ldx)
+{
+    return 2 * ldx * (((size_t)kk_amx_pairs(cin) + PAIRS_PER_TASK - 1) / PAIRS_PER_TASK);
+}
+
+void kk_amx_pair_rows(const float *x, int cin, int n, int pad, float slope, uint32_t *xb, size_t ldx, float *tmp,
+                      int nthreads)
+{
+    pair_rows_job j = {.x = x, .xb = xb, .tmp = tmp, .n = n, .cin = cin, .pad = pad, .slope = slope, .ldx = ldx};
+    kk_parallel_range(nthreads, (size_t)kk_amx_pairs(cin), PAIRS_PER_TASK, pair_rows, &j);
+}
+
 /* ---- AdaIN + Snake made per time task, into the AMX kernel ---- */
 
 static size_t slot_ld(int K, int dil) { return ((size_t)kk_amx_task_steps + (size_t)(K - 1) * dil + 15) & ~(size_t)15; }

@@ -75,6 +75,14 @@ void kk_dconv_run_amx(const kk_dconv *d, int nthreads);
 void kk_dconv_block_amx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);
 double kk_amx_loop(long iters);
 
+/* The AMX kernel's input from channel rows x[cin, n]: kk_amx_pairs(cin)
+ * bf16 pair rows of ldx words, pad zero steps first, each value through a
+ * leaky ReLU of the given slope (1: as it is), zero past n and past cin;
+ * tmp: kk_amx_rows_tmp_floats(cin, ldx) floats. */
+size_t kk_amx_rows_tmp_floats(int cin, size_t ldx);
+void kk_amx_pair_rows(const float *x, int cin, int n, int pad, float slope, uint32_t *xb, size_t ldx, float *tmp,
+                      int nthreads);
+
 /* The AMX convolution with its input made as it goes: AdaIN then Snake on
  * the float rows, rounded to bf16 pairs in a slot buffer of the thread for
  * each time task of kk_amx_task_steps steps, so neither the Snake output nor
