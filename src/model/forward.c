@@ -64,10 +64,12 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
     if (st == KOKORO_OK)
         for (int i = 0; i < KK_STYLE_HALF; i++) sp[i] = s_pros[i];
 
-    /* durations (double precision up to F0 and N: see kk_prosody) */
+    /* durations (double precision up to F0 and N: see kk_prosody; in the bfloat16 mode float32,
+     * ALBERT and the F0/N branches: the golden distances barely move, tests/test_golden.c) */
+    const int bf16 = noise ? noise->bf16 : 0;
     kk_profile *prof = noise ? noise->prof : NULL;
     double tp = prof ? kk_prof_now() : 0, tc = prof ? kk_prof_cpu() : 0;
-    if (st == KOKORO_OK && noise && noise->bf16) st = kk_bert_encoded_f32(m, ids, T, d_en);
+    if (st == KOKORO_OK && bf16) st = kk_bert_encoded_f32(m, ids, T, d_en);
     else if (st == KOKORO_OK) {
         st = kk_bert(m, ids, T, bert);
         if (st == KOKORO_OK) st = kk_bert_encoder(m, bert, T, d_en);
@@ -109,16 +111,14 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
         kk_align_rows(d, T, W, dur, en);
         st = kk_predictor_shared(m, en, (int)L, shared);
     }
-    /* bf16 mode: the F0/N branches in float32 (the golden distance barely moves: tests/test_golden.c) */
-    const int f0n32 = noise && noise->bf16;
-    if (st == KOKORO_OK && f0n32) st = kk_predictor_f0n_f32(m, shared, (int)L, sp, F0, N);
+    if (st == KOKORO_OK && bf16) st = kk_predictor_f0n_f32(m, shared, (int)L, sp, F0, N);
     else if (st == KOKORO_OK) st = kk_predictor_f0n(m, shared, (int)L, sp, F0d, Nd);
     if (prof) {
         double macs = lstm_macs(W, KK_LSTM_H, (double)L);
         for (int i = 0; i < 3; i++) macs += RESBLK_MACS(m->p.F0[i], i ? 2.0 * L : (double)L) * 2;
         prof_mark(prof, KK_PROF_PROSODY, &tp, &tc, macs);
     }
-    if (st == KOKORO_OK && !f0n32) /* the curves enter the float32 decoder as the reference's float32 tensors */
+    if (st == KOKORO_OK && !bf16) /* the curves enter the float32 decoder as the reference's float32 tensors */
         for (int64_t i = 0; i < 2 * L; i++) {
             F0[i] = (float)F0d[i];
             N[i] = (float)Nd[i];
@@ -127,7 +127,7 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
     prof_mark(prof, KK_PROF_TEXTENC, &tp, &tc, 3 * CONV_MACS(m->te_cnn[0], T) + lstm_macs(H, H / 2, T));
     if (st == KOKORO_OK) {
         kk_align_cols(t_en, H, T, dur, L, asr);
-        st = kk_decoder_front(m, asr, F0, N, (int)L, s_dec, dec, noise ? noise->bf16 : 0);
+        st = kk_decoder_front(m, asr, F0, N, (int)L, s_dec, dec, bf16);
     }
     if (prof) {
         double macs = RESBLK_MACS(m->encode, (double)L) + CONV_MACS(m->asr_res, (double)L);
