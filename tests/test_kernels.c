@@ -20,6 +20,7 @@
 #include "model/blocks.h"
 #include "model/model.h"
 #include "nn/dconv.h"
+#include "nn/fconv.h"
 #include "testutil.h"
 
 static float frand(unsigned *s)
@@ -101,6 +102,85 @@ static void test_dconv_matches_reference(void **state)
     }
     assert_true(ran >= 1);
     assert_true(kk_isa_supported(KK_ISA_GENERIC));
+}
+
+/* The FFT convolution (nn/fconv.h) against the double reference: FFT sizes 32–128,
+ * one partial block, blocks reaching past the padded rows' end, several chunks with a
+ * partial last group of 16, both modes; the same bytes on 1 and 3 threads. */
+static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_bias, int accumulate)
+{
+    unsigned s = (unsigned)(C * 7919 + K * 31 + dil * 7 + n + N);
+    const int pad = dil * (K - 1) / 2;
+    const size_t ldx = kk_dconv_ldx(n, K, dil), cn = (size_t)C * n;
+    kk_fconv_plan p;
+    assert_true(kk_fconv_plan_n(C, C, K, dil, n, N, bc, &p));
+    float *x = malloc(cn * sizeof *x), *W = malloc((size_t)C * C * K * sizeof *W), *b = malloc(C * sizeof *b);
+    float *y0 = malloc(cn * sizeof *y0), *y1 = malloc(cn * sizeof *y1), *y3 = malloc(cn * sizeof *y3);
+    float *xp = calloc((size_t)C * ldx, sizeof *xp), *wp = malloc(kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K) * 4);
+    float *ws = malloc(kk_fconv_ws_floats(&p, 3) * sizeof *ws);
+    double *ref = malloc(cn * sizeof *ref);
+    assert_true(x && W && b && y0 && y1 && y3 && xp && wp && ws && ref);
+    for (size_t i = 0; i < cn; i++) x[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)C * C * K; i++) W[i] = frand(&s);
+    for (int i = 0; i < C; i++) b[i] = frand(&s);
+    for (size_t i = 0; i < cn; i++) y0[i] = y1[i] = y3[i] = frand(&s);
+    for (int c = 0; c < C; c++) memcpy(xp + (size_t)c * ldx + pad, x + (size_t)c * n, (size_t)n * sizeof *x);
+    kk_dconv_pack(KK_ISA_AVX512, W, C, C, K, wp);
+    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = with_bias ? b : NULL, .cin = C, .cout = C, .K = K,
+                  .dil = dil, .n = n, .y = y1, .ldy = (size_t)n, .accumulate = accumulate};
+    for (size_t i = 0; i < kk_fconv_ws_floats(&p, 3); i++) ws[i] = NAN; /* stale values must not leak in */
+    kk_fconv_run(&p, &d, ws, 1);
+    d.y = y3;
+    kk_fconv_run(&p, &d, ws, 3);
+    assert_memory_equal(y1, y3, cn * sizeof *y1);
+    ref_conv(x, C, n, W, with_bias ? b : NULL, C, K, dil, accumulate ? y0 : NULL, ref);
+    /* the FFT spreads each output's round-off over the block: the error against the rms output */
+    double worst = 0, ss = 0;
+    for (size_t i = 0; i < cn; i++) {
+        double e = fabs(y1[i] - ref[i]);
+        worst = e > worst ? e : worst;
+        ss += ref[i] * ref[i];
+    }
+    worst /= sqrt(ss / cn);
+    printf("  fconv C %3d K %2d dil %d n %5d N %3d (L %3d, %3d blocks, chunks of %3d): max |err| / rms %.2e\n", C, K,
+           dil, n, N, p.L, p.nb, p.bc, worst);
+    free(x), free(W), free(b), free(y0), free(y1), free(y3), free(xp), free(wp), free(ws), free(ref);
+    return worst;
+}
+
+static void test_fconv_matches_reference(void **state)
+{
+    (void)state;
+    if (!kk_fconv_compiled() || !kk_isa_supported(KK_ISA_AVX512)) {
+        printf("  fconv: no AVX-512 here (the direct kernel serves every convolution)\n");
+        return;
+    }
+    static const int cases[][8] = {
+        /* C, K, dil, n, N, chunk, bias, accumulate */
+        {16, 3, 1, 1, 32, 192, 1, 0},     /* one block, one step */
+        {16, 11, 5, 333, 64, 192, 0, 1},  /* L 14 */
+        {32, 7, 3, 5000, 64, 16, 1, 1},   /* many chunks of one group */
+        {32, 11, 1, 2000, 128, 48, 1, 0}, /* blocks past the padded rows' end (L 118 > their 48-step tail) */
+        {16, 3, 5, 130, 128, 192, 1, 1},
+        {48, 7, 5, 4321, 128, 96, 0, 0},
+        {128, 11, 5, 2500, 128, 192, 1, 1}, /* the generator's shape */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int *c = cases[i];
+        assert_true(check_fconv(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]) <= 1e-5);
+    }
+    /* the choice: the generator's long convolutions, not short ones, not with the variable at 0 */
+    kk_fconv_plan p;
+    assert_true(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 11, 5, 77160, &p));
+    assert_int_equal(p.N, 128);
+    assert_true(kk_fconv_choose(KK_ISA_AVX512, 256, 256, 7, 1, 12860, &p));
+    assert_false(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 3, 1, 20, &p));
+    assert_false(kk_fconv_choose(KK_ISA_AVX2, 128, 128, 11, 5, 77160, &p));
+    assert_false(kk_fconv_choose(KK_ISA_AVX512, 100, 100, 11, 5, 77160, &p));
+    setenv("KOKORO_FFTCONV", "0", 1);
+    assert_false(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 11, 5, 77160, &p));
+    unsetenv("KOKORO_FFTCONV");
+    assert_false(kk_fconv_plan_n(16, 16, 11, 5, 100, 32, 192, &p)); /* span 50 does not fit 32 points */
 }
 
 #ifdef KK_ASAN
@@ -878,6 +958,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dconv_matches_reference),
+        cmocka_unit_test(test_fconv_matches_reference),
         cmocka_unit_test(test_asan_sees_dconv_overflow),
         cmocka_unit_test(test_snake_matches_libm),
         cmocka_unit_test(test_isa_override),

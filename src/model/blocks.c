@@ -8,6 +8,7 @@
 #include "core/parallel.h"
 #include "core/scratch.h"
 #include "nn/dconv.h"
+#include "nn/fconv.h"
 
 typedef struct amx_pack_arg {
     const float *W;
@@ -150,15 +151,32 @@ static void prep_rows(void *p, int task)
     }
 }
 
-static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16)
+/* float32: through the FFT where that costs less (nn/fconv.h), its workspace fws */
+static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16, float *fws)
 {
+    kk_fconv_plan fp;
     if (bf16) { /* vdpbf16ps (the AMX resblocks take resblock1_amx) */
         kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
         kk_dconv_run_bf16(d, nth);
     } else {
         kk_dconv_pack(isa, W, d->cout, d->cin, d->K, wp);
-        kk_dconv_run(isa, d, nth);
+        if (kk_fconv_choose(isa, d->cin, d->cout, d->K, d->dil, d->n, &fp)) kk_fconv_run(&fp, d, fws, nth);
+        else kk_dconv_run(isa, d, nth);
     }
+}
+
+/* floats of the FFT convolutions' workspace: the most any convolution of the block needs */
+static size_t fft_floats(const kk_resblock1 *r, int n)
+{
+    static const int dil[3] = {1, 3, 5};
+    size_t most = 0;
+    for (int j = 0; j < 3; j++) {
+        kk_fconv_plan p;
+        if (!kk_fconv_choose(kk_isa_active(), r->C, r->C, r->K, dil[j], n, &p)) continue;
+        const size_t k = kk_fconv_ws_floats(&p, kk_threads());
+        most = k > most ? k : most;
+    }
+    return most;
 }
 
 typedef struct copy_job {
@@ -188,10 +206,10 @@ static size_t room_floats(const kk_resblock1 *r, int n)
     return rows > amx ? rows : amx;
 }
 
-/* The workspace: the first region (room_floats), u, gb, packed weights, bf16 pair rows; then, for
- * kk_resblock1_mean_ws, y. */
+/* The workspace: the first region (room_floats), u, gb, packed weights, bf16 pair rows, the FFT
+ * convolutions' room; then, for kk_resblock1_mean_ws, y. */
 typedef struct resblock1_ws {
-    float *room, *u, *gb, *wp, *pairs, *y;
+    float *room, *u, *gb, *wp, *pairs, *fft, *y;
 } resblock1_ws;
 
 static resblock1_ws ws_layout(const kk_resblock1 *r, int n, float *ws)
@@ -202,7 +220,8 @@ static resblock1_ws ws_layout(const kk_resblock1 *r, int n, float *ws)
     w.gb = w.u + C * n;
     w.wp = w.gb + 2 * C;
     w.pairs = w.wp + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K);
-    w.y = w.pairs + (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
+    w.fft = w.pairs + (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
+    w.y = w.fft + fft_floats(r, n);
     return w;
 }
 
@@ -212,7 +231,7 @@ size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
     /* ws_layout's regions up to y (the widest row block packs the most weights; bf16 pairs take
      * fewer words) */
     return room_floats(r, n) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
-           (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
+           (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5) + fft_floats(r, n);
 }
 
 typedef struct stats_job {
@@ -326,14 +345,14 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
         pc.pad = dil[j] * (K - 1) / 2;
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
         d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
-        conv(isa, r->c1[j].w, &d, wp, nth, bf16);
+        conv(isa, r->c1[j].w, &d, wp, nth, bf16, w.fft);
         /* y += conv2(snake2(adain2(u))) */
         kk_style_fc(&r->a2[j], s, gb);
         pc.x = u, pc.nw = r->a2[j].nw, pc.nb = r->a2[j].nb, pc.alpha = r->alpha2[j];
         pc.pad = (K - 1) / 2;
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
         d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
-        conv(isa, r->c2[j].w, &d, wp, nth, bf16);
+        conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft);
     }
     return KOKORO_OK;
 }

@@ -1,0 +1,123 @@
+/* The FFT convolution's plan and threads (fconv.h); the arithmetic is in
+ * fconv_avx512.c. Each chunk of blocks runs three passes: the forward FFTs
+ * (a task per input channel pair), the products (a task per thread, taking
+ * bins in turn), the inverse FFTs (a task per output channel pair). */
+#include "nn/fconv.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/parallel.h"
+
+#define CHUNK_MAX 192 /* blocks per chunk: a multiple of the product's 48-column tile */
+
+int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p)
+{
+    const int span = (K - 1) * dil;
+    if (N < 32 || N > 128 || (N & (N - 1)) || N - span < 8 || n < 1 || cin != cout || cin % 16 || bc < 16 ||
+        bc % 16)
+        return 0;
+    memset(p, 0, sizeof *p);
+    p->N = N, p->L = N - span, p->F = N / 2 + 1, p->nb = (n + p->L - 1) / p->L;
+    const int nb16 = (p->nb + 15) / 16 * 16;
+    p->bc = bc < nb16 ? bc : nb16;
+    /* the product's tiles read 48 columns past the last */
+    p->ldb = kk_dconv_ldx(p->bc, 1, 1);
+    p->cin = cin, p->cout = cout, p->K = K, p->dil = dil, p->n = n;
+    return 1;
+}
+
+/* Multiply-add equivalents of a plan: the products (every bin complex, whole
+ * 48-column tiles), the per-bin weights, the transforms (about 4·N·log2 N a
+ * block and channel each way, measured on the kernels here). */
+static double plan_cost(const kk_fconv_plan *p)
+{
+    const double cc = (double)p->cin * p->cout;
+    double cost = 0;
+    for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
+        const int nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
+        cost += p->F * (4.0 * cc * ((nbc + 47) / 48 * 48) + cc * p->K);
+    }
+    const double lg = log2((double)p->N);
+    return cost + (double)(p->nb + 15) / 16 * 16 * (p->cin + p->cout) * 4.0 * p->N * lg;
+}
+
+int kk_fconv_compiled(void);
+
+int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fconv_plan *p)
+{
+    if (isa != KK_ISA_AVX512 || !kk_fconv_compiled() || !kk_isa_supported(KK_ISA_AVX512)) return 0;
+    const char *e = getenv("KOKORO_FFTCONV");
+    if (e && strcmp(e, "0") == 0) return 0;
+    const double direct = (double)n * K * cin * cout;
+    double best = 0.8 * direct; /* the direct kernel runs a little nearer the peak */
+    int found = 0;
+    for (int N = 32; N <= 128; N *= 2) {
+        kk_fconv_plan q;
+        if (!kk_fconv_plan_n(cin, cout, K, dil, n, N, CHUNK_MAX, &q)) continue;
+        const double c = plan_cost(&q);
+        if (c < best) best = c, *p = q, found = 1;
+    }
+    return found;
+}
+
+/* the spectra, then per thread the bin's weights (2cout × 2cin) and product (2cout rows) */
+static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 2 * p->cin * p->ldb; }
+static size_t thread_floats(const kk_fconv_plan *p)
+{
+    return ((size_t)4 * p->cout * p->cin + (size_t)2 * p->cout * p->ldb + 15) / 16 * 16;
+}
+
+size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads)
+{
+    return 16 + (spectra_floats(p) + 15) / 16 * 16 + (size_t)(nthreads > 0 ? nthreads : 1) * thread_floats(p);
+}
+
+typedef struct bins_job {
+    const kk_fconv_ctx *c;
+    float *thr; /* the threads' buffers */
+    atomic_int next;
+} bins_job;
+
+static void fwd_task(void *arg, int pair) { kk_fconv_fwd_avx512(arg, pair); }
+static void inv_task(void *arg, int pair) { kk_fconv_inv_avx512(arg, pair); }
+
+static void bins_task(void *arg, int t)
+{
+    bins_job *j = arg;
+    const kk_fconv_plan *p = j->c->p;
+    float *A = j->thr + (size_t)t * thread_floats(p), *Y = A + (size_t)4 * p->cout * p->cin;
+    for (int f; (f = atomic_fetch_add(&j->next, 1)) < p->F;) kk_fconv_bin_avx512(j->c, f, A, Y);
+}
+
+void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads)
+{
+    if (nthreads < 1) nthreads = 1;
+    float twr[128], twi[128];
+    int rev[128], bits = 0;
+    while ((1 << bits) < p->N) bits++;
+    for (int k = 0; k < p->N; k++) {
+        /* exact at the quarter turns, so bins 0 and N/2 stay real */
+        const int q = (4 * k) % p->N == 0 ? 4 * k / p->N : -1;
+        const double a = -2.0 * 3.14159265358979323846 * k / p->N;
+        twr[k] = q < 0 ? (float)cos(a) : (float)(q == 0 ? 1 : q == 2 ? -1 : 0);
+        twi[k] = q < 0 ? (float)sin(a) : (float)(q == 1 ? -1 : q == 3 ? 1 : 0);
+        int r = 0;
+        for (int b = 0; b < bits; b++) r |= ((k >> b) & 1) << (bits - 1 - b);
+        rev[k] = r;
+    }
+    float *X = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)2 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev};
+    float *thr = X + (spectra_floats(p) + 15) / 16 * 16;
+    for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
+        c.b0 = b0, c.nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
+        kk_parallel_for(nthreads, p->cin / 2, fwd_task, &c);
+        bins_job j = {.c = &c, .thr = thr};
+        atomic_init(&j.next, 0);
+        kk_parallel_for(nthreads, nthreads, bins_task, &j);
+        kk_parallel_for(nthreads, p->cout / 2, inv_task, &c);
+    }
+}

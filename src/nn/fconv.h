@@ -1,0 +1,58 @@
+/* Conv1d through the FFT (overlap-save) for the generator's resblocks in
+ * float32: the output in blocks of L = N − (K−1)·dil steps, each block's
+ * input (N steps) through a real FFT of size N, one complex matrix product
+ * per frequency bin over all blocks (2N − 2 real multiply-adds a block and
+ * channel pair, against L·K for the direct kernel: 3–4.7× fewer for K 7 and
+ * 11), then the inverse FFT. The spectra of two channels share one complex
+ * FFT (one the real part, one the imaginary). Each bin's product runs on the
+ * direct kernel as a 1×1 convolution of 2·cin rows (real parts, then
+ * imaginary) into 2·cout rows, its weights [[Re W, −Im W], [Im W, Re W]]
+ * made per bin from the taps, so no spectrum of the weights is kept.
+ * Round-off is that of a float32 FFT of size ≤ 128 (relative ~1e-6). */
+#ifndef KK_FCONV_H
+#define KK_FCONV_H
+
+#include <stddef.h>
+
+#include "nn/dconv.h"
+
+typedef struct kk_fconv_plan {
+    int N;      /* FFT size: 32, 64 or 128 */
+    int L;      /* output steps per block: N − (K−1)·dil */
+    int F;      /* frequency bins: N/2 + 1 */
+    int nb;     /* blocks: ceil(n / L) */
+    int bc;     /* blocks per chunk (a multiple of 16): the spectra held at once */
+    size_t ldb; /* row stride of the spectra (floats) */
+    int cin, cout, K, dil, n;
+} kk_fconv_plan;
+
+/* Non-zero when the FFT path runs here (AVX-512 kernels compiled, the CPU
+ * has them, KOKORO_FFTCONV is not 0) for this shape (cin = cout, a multiple
+ * of 16) and costs less than the direct kernel by the model below; *p is
+ * then its plan. */
+int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fconv_plan *p);
+/* The plan for a given FFT size and chunk (tests); 0 when N cannot hold the kernel's span. */
+int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p);
+/* Workspace of kk_fconv_run (floats, 64-byte alignment included). */
+size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads);
+/* d as for kk_dconv_run: xp the zero-padded rows (positions ≥ ldx read as
+ * zero), wp packed by kk_dconv_pack(KK_ISA_AVX512, …) for the K taps, y =
+ * (or += when accumulating) conv + b. The same bytes on any thread count. */
+void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads);
+int kk_fconv_compiled(void);
+
+/* the kernels (fconv_avx512.c), one call per task */
+typedef struct kk_fconv_ctx {
+    const kk_fconv_plan *p;
+    const kk_dconv *d;
+    float *X;           /* spectra: bin f, row r (re rows 0..c−1, im rows c..2c−1) at X[f·fs + r·ldb] */
+    size_t fs;          /* floats per bin */
+    int b0, nbc;        /* the chunk: blocks b0 … b0 + nbc − 1 */
+    const float *twr, *twi; /* e^{−2πik/N}, k < N */
+    const int *rev;     /* bit reversal of log2 N bits */
+} kk_fconv_ctx;
+void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair);
+void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y);
+void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair);
+
+#endif
