@@ -39,7 +39,7 @@ static double plan_cost(const kk_fconv_plan *p)
     double cost = 0;
     for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
         const int nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
-        cost += p->F * (4.0 * cc * ((nbc + 47) / 48 * 48) + cc * p->K);
+        cost += (p->F - 1.5) * (3.0 * cc * ((nbc + 47) / 48 * 48) + cc * p->K);
     }
     const double lg = log2((double)p->N);
     return cost + (double)(p->nb + 15) / 16 * 16 * (p->cin + p->cout) * 4.0 * p->N * lg;
@@ -65,10 +65,12 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
 }
 
 /* the spectra, then per thread the bin's weights (2cout × 2cin) and product (2cout rows) */
-static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 2 * p->cin * p->ldb; }
+/* the spectra (per bin: real parts, imaginary parts, their sums), then per thread the bin's three
+ * weight matrices and one product */
+static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 3 * p->cin * p->ldb; }
 static size_t thread_floats(const kk_fconv_plan *p)
 {
-    return ((size_t)4 * p->cout * p->cin + (size_t)2 * p->cout * p->ldb + 15) / 16 * 16;
+    return ((size_t)3 * p->cout * p->cin + (size_t)p->cout * p->ldb + 15) / 16 * 16;
 }
 
 size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads)
@@ -89,7 +91,7 @@ static void bins_task(void *arg, int t)
 {
     bins_job *j = arg;
     const kk_fconv_plan *p = j->c->p;
-    float *A = j->thr + (size_t)t * thread_floats(p), *Y = A + (size_t)4 * p->cout * p->cin;
+    float *A = j->thr + (size_t)t * thread_floats(p), *Y = A + (size_t)3 * p->cout * p->cin;
     for (int f; (f = atomic_fetch_add(&j->next, 1)) < p->F;) kk_fconv_bin_avx512(j->c, f, A, Y);
 }
 
@@ -110,7 +112,7 @@ void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthr
         rev[k] = r;
     }
     float *X = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)2 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev};
+    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)3 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev};
     float *thr = X + (spectra_floats(p) + 15) / 16 * 16;
     for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
         c.b0 = b0, c.nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;

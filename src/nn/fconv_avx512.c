@@ -42,6 +42,26 @@ static void fft16(__m512 *re, __m512 *im, int N, const float *twr, const float *
 
 static inline int groups(const kk_fconv_ctx *c) { return (c->nbc + 15) / 16; }
 
+/* r[i][l] -> r[l][i]: 16 rows of 16 floats transposed in registers (64 shuffles, no gathers) */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++)
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c)), r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d)), r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            const __m512 a = r[8 * i + j], b = r[8 * i + j + 4];
+            t[8 * i + j] = _mm512_shuffle_f32x4(a, b, 0x88), t[8 * i + j + 4] = _mm512_shuffle_f32x4(a, b, 0xdd);
+        }
+    for (int j = 0; j < 8; j++) r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88), r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+}
+
 void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
 {
     const kk_fconv_plan *p = c->p;
@@ -56,7 +76,19 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
         const __m512i blk = _mm512_add_epi32(_mm512_set1_epi32(c->b0 + 16 * g), lane);
         const __m512i base = _mm512_mullo_epi32(blk, _mm512_set1_epi32(p->L));
         const __mmask16 live = _mm512_cmplt_epi32_mask(blk, vnb);
-        /* block b's input: steps b·L … b·L + N − 1 of the padded rows (zero past ldx) */
+        /* block b's input: steps b·L … b·L + N − 1 of the padded rows (zero past ldx); 16 blocks
+         * inside the rows as 16 × 16 transposes, others by masked gathers */
+        const int b15 = c->b0 + 16 * g + 15;
+        if (b15 < p->nb && (size_t)b15 * p->L + N <= d->ldx) {
+            const float *r0 = x0 + (size_t)(c->b0 + 16 * g) * p->L, *r1 = r0 + d->ldx;
+            for (int m0 = 0; m0 < N; m0 += 16) {
+                __m512 v[16], w[16];
+                for (int l = 0; l < 16; l++)
+                    v[l] = _mm512_loadu_ps(r0 + (size_t)l * p->L + m0), w[l] = _mm512_loadu_ps(r1 + (size_t)l * p->L + m0);
+                transpose16(v), transpose16(w);
+                for (int i = 0; i < 16; i++) re[c->rev[m0 + i]] = v[i], im[c->rev[m0 + i]] = w[i];
+            }
+        } else
         for (int m = 0; m < N; m++) {
             const __m512i pos = _mm512_add_epi32(base, _mm512_set1_epi32(m));
             const __mmask16 k = live & _mm512_cmplt_epi32_mask(pos, vldx);
@@ -64,16 +96,22 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
             im[c->rev[m]] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, pos, x1, 4);
         }
         fft16(re, im, N, c->twr, c->twi, 0);
-        /* Z = X_ch + i·X_ch+1: X_ch = Z[f] + conj Z[N−f], X_ch+1 = −i·(Z[f] − conj Z[N−f]) (the ½ is in the weights) */
+        /* Z = X_ch + i·X_ch+1: X_ch = Z[f] + conj Z[N−f], X_ch+1 = −i·(Z[f] − conj Z[N−f]) (the ½ is in
+         * the weights); stored as real part, imaginary part and their sum (bins 0 and N/2: real) */
         float *xc = c->X + (size_t)ch * ldb + 16 * g;
+        const size_t cl = (size_t)C * ldb;
         for (int f = 0; f <= N / 2; f++) {
             const int fr = (N - f) & (N - 1);
             const __m512 P = re[f], Q = im[f], R = re[fr], S = im[fr];
+            const __m512 ar = P + R, ai = Q - S, br = Q + S, bi = R - P;
             float *xf = xc + (size_t)f * c->fs;
-            _mm512_store_ps(xf, P + R);
-            _mm512_store_ps(xf + (size_t)C * ldb, Q - S);
-            _mm512_store_ps(xf + ldb, Q + S);
-            _mm512_store_ps(xf + (size_t)(C + 1) * ldb, R - P);
+            _mm512_store_ps(xf, ar);
+            _mm512_store_ps(xf + ldb, br);
+            if (f == 0 || f == N / 2) continue;
+            _mm512_store_ps(xf + cl, ai);
+            _mm512_store_ps(xf + cl + ldb, bi);
+            _mm512_store_ps(xf + 2 * cl, ar + ai);
+            _mm512_store_ps(xf + 2 * cl + ldb, br + bi);
         }
     }
 }
@@ -82,7 +120,7 @@ void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
 {
     const kk_fconv_plan *p = c->p;
     const kk_dconv *d = c->d;
-    const int C = p->cin, O = p->cout, K = p->K, N = p->N, nob = O / 8, ncols = groups(c) * 16;
+    const int C = p->cin, K = p->K, N = p->N, nob = C / 8, ncols = groups(c) * 16;
     /* W_f = Σ_j w_j e^{+2πi f·j·dil/N} (a correlation), times 1/(2N): the inverse FFT's 1/N and the
      * pair split's ½ */
     float cs[32], sn[32];
@@ -91,28 +129,41 @@ void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
         const int k = (int)((long)f * j * p->dil % N);
         cs[j] = c->twr[k] * scale, sn[j] = -c->twi[k] * scale;
     }
-    const size_t rowblk = (size_t)2 * C * 8; /* floats of one 8-row block of the product's packed weights */
+    /* Re W, Im W and their sum, each packed as kk_dconv_pack packs a 1×1 convolution ([ob][ch][8 rows]) */
+    const size_t cc = (size_t)C * C;
+    const int real = f == 0 || f == N / 2;
     for (int ob = 0; ob < nob; ob++) {
-        float *top = A + (size_t)ob * rowblk, *bot = A + (size_t)(nob + ob) * rowblk;
-        for (int ch = 0; ch < C; ch++) {
+        /* four channels at a time: eight independent sums (one pair would wait on the FMA latency) */
+        for (int ch = 0; ch < C; ch += 4) {
             const float *w = d->wp + (size_t)(ob * C + ch) * K * 8; /* kk_dconv_pack: [ob][ch][j][8 rows] */
-            __m256 wr = _mm256_setzero_ps(), wi = _mm256_setzero_ps();
+            __m256 wr[4], wi[4];
+            for (int q = 0; q < 4; q++) wr[q] = wi[q] = _mm256_setzero_ps();
             for (int j = 0; j < K; j++) {
-                const __m256 v = _mm256_loadu_ps(w + 8 * j);
-                wr = _mm256_fmadd_ps(v, _mm256_set1_ps(cs[j]), wr);
-                wi = _mm256_fmadd_ps(v, _mm256_set1_ps(sn[j]), wi);
+                const __m256 vc = _mm256_set1_ps(cs[j]), vs = _mm256_set1_ps(sn[j]);
+                for (int q = 0; q < 4; q++) {
+                    const __m256 v = _mm256_loadu_ps(w + (size_t)(q * K + j) * 8);
+                    wr[q] = _mm256_fmadd_ps(v, vc, wr[q]), wi[q] = _mm256_fmadd_ps(v, vs, wi[q]);
+                }
             }
-            _mm256_storeu_ps(top + 8 * ch, wr);
-            _mm256_storeu_ps(top + 8 * (C + ch), -wi);
-            _mm256_storeu_ps(bot + 8 * ch, wi);
-            _mm256_storeu_ps(bot + 8 * (C + ch), wr);
+            float *a = A + ((size_t)ob * C + ch) * 8;
+            for (int q = 0; q < 4; q++) {
+                _mm256_storeu_ps(a + 8 * q, wr[q]);
+                if (real) continue;
+                _mm256_storeu_ps(a + cc + 8 * q, wi[q]);
+                _mm256_storeu_ps(a + 2 * cc + 8 * q, wr[q] + wi[q]);
+            }
         }
     }
+    /* three real products instead of four (Gauss): P1 = Re W·Re X, P2 = Im W·Im X, P3 = (Re W + Im W)(Re X + Im X);
+     * each into Y, then over the rows of X it used (no other product reads them) */
     float *xf = c->X + (size_t)f * c->fs;
-    kk_dconv g = {.xp = xf, .ldx = p->ldb, .wp = A, .cin = 2 * C, .cout = 2 * O, .K = 1, .dil = 1, .n = ncols, .y = Y,
-                  .ldy = p->ldb};
-    kk_dconv_block_avx512(&g, 0, 2 * nob, 0, ncols);
-    for (int r = 0; r < 2 * O; r++) memcpy(xf + (size_t)r * p->ldb, Y + (size_t)r * p->ldb, (size_t)ncols * sizeof *Y);
+    for (int m = 0; m < (real ? 1 : 3); m++) {
+        float *xm = xf + (size_t)m * C * p->ldb;
+        kk_dconv g = {.xp = xm, .ldx = p->ldb, .wp = A + m * cc, .cin = C, .cout = C, .K = 1, .dil = 1, .n = ncols,
+                      .y = Y, .ldy = p->ldb};
+        kk_dconv_block_avx512(&g, 0, nob, 0, ncols);
+        for (int r = 0; r < C; r++) memcpy(xm + (size_t)r * p->ldb, Y + (size_t)r * p->ldb, (size_t)ncols * sizeof *Y);
+    }
 }
 
 void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
@@ -121,33 +172,42 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
     const kk_dconv *d = c->d;
     const int N = p->N, L = p->L, O = p->cout, o = 2 * pair;
     const size_t ldb = p->ldb;
-    const __m512i stride = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
     __m512 re[128], im[128];
-    float tmp[2][128 * 16] __attribute__((aligned(64)));
     for (int g = 0; g < groups(c); g++) {
-        /* Z = Y_o + i·Y_o+1 over all N bins (the upper half conjugate-symmetric) */
+        /* Y = P1 − P2 + i·(P3 − P1 − P2) for rows o (a + ib) and o + 1 (e + ih); Z = Y_o + i·Y_o+1 over all
+         * N bins (the upper half conjugate-symmetric) */
         const float *yc = c->X + (size_t)o * ldb + 16 * g;
+        const size_t cl = (size_t)O * ldb;
         for (int f = 0; f <= N / 2; f++) {
             const float *yf = yc + (size_t)f * c->fs;
-            const __m512 a = _mm512_load_ps(yf), b = _mm512_load_ps(yf + (size_t)O * ldb);
-            const __m512 e = _mm512_load_ps(yf + ldb), h = _mm512_load_ps(yf + (size_t)(O + 1) * ldb);
+            __m512 a = _mm512_load_ps(yf), e = _mm512_load_ps(yf + ldb), b = _mm512_setzero_ps(), h = b;
+            if (f > 0 && f < N / 2) {
+                const __m512 a2 = _mm512_load_ps(yf + cl), e2 = _mm512_load_ps(yf + cl + ldb);
+                b = _mm512_load_ps(yf + 2 * cl) - a - a2, h = _mm512_load_ps(yf + 2 * cl + ldb) - e - e2;
+                a -= a2, e -= e2;
+            }
             re[c->rev[f]] = a - h, im[c->rev[f]] = b + e;
             if (f > 0 && f < N / 2) re[c->rev[N - f]] = a + h, im[c->rev[N - f]] = e - b;
         }
         fft16(re, im, N, c->twr, c->twi, 1);
-        for (int t = 0; t < L; t++) _mm512_store_ps(tmp[0] + 16 * t, re[t]), _mm512_store_ps(tmp[1] + 16 * t, im[t]);
-        /* each lane's block: L steps (fewer at the end) to its rows */
-        for (int l = 0; l < 16 && 16 * g + l < c->nbc; l++) {
-            const long t0 = (long)(c->b0 + 16 * g + l) * L;
-            const int cnt = d->n - t0 < L ? (int)(d->n - t0) : L;
-            for (int r = 0; r < 2; r++) {
-                float *y = d->y + (size_t)(o + r) * d->ldy + t0;
-                const __m512 bias = _mm512_set1_ps(d->b ? d->b[o + r] : 0.0f);
-                for (int t = 0; t < cnt; t += 16) {
-                    const __mmask16 k = cnt - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cnt - t)) - 1);
-                    __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, stride, tmp[r] + 16 * t + l, 4) + bias;
-                    if (d->accumulate) v += _mm512_maskz_loadu_ps(k, y + t);
-                    _mm512_mask_storeu_ps(y + t, k, v);
+        /* each lane's block: L steps (fewer at the end) to its rows, 16 steps of 16 blocks per transpose */
+        const int lanes = c->nbc - 16 * g < 16 ? c->nbc - 16 * g : 16;
+        for (int r = 0; r < 2; r++) {
+            const __m512 *z = r ? im : re;
+            const __m512 bias = _mm512_set1_ps(d->b ? d->b[o + r] : 0.0f);
+            float *yr = d->y + (size_t)(o + r) * d->ldy;
+            for (int t = 0; t < L; t += 16) {
+                __m512 v[16];
+                for (int i = 0; i < 16; i++) v[i] = z[t + i]; /* t + 15 < N: t < L ≤ N, both multiples of 16 */
+                transpose16(v);
+                for (int l = 0; l < lanes; l++) {
+                    const long t0 = (long)(c->b0 + 16 * g + l) * L + t;
+                    long cnt = d->n - t0 < L - t ? d->n - t0 : L - t;
+                    if (cnt <= 0) continue;
+                    const __mmask16 k = cnt >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cnt) - 1);
+                    __m512 u = v[l] + bias;
+                    if (d->accumulate) u += _mm512_maskz_loadu_ps(k, yr + t0);
+                    _mm512_mask_storeu_ps(yr + t0, k, u);
                 }
             }
         }
