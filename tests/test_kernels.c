@@ -129,10 +129,25 @@ static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_
     kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = with_bias ? b : NULL, .cin = C, .cout = C, .K = K,
                   .dil = dil, .n = n, .y = y1, .ldy = (size_t)n, .accumulate = accumulate};
     for (size_t i = 0; i < kk_fconv_ws_floats(&p, 3); i++) ws[i] = NAN; /* stale values must not leak in */
+    double *st1 = calloc(2 * (size_t)C, sizeof *st1), *st3 = calloc(2 * (size_t)C, sizeof *st3);
+    assert_true(st1 && st3);
+    d.rowstats = st1;
     kk_fconv_run(&p, &d, ws, 1);
-    d.y = y3;
+    /* 3 threads; accumulating from acc_from (a copy of y's start) into rows that hold NaN */
+    float *from = malloc(cn * sizeof *from);
+    assert_true(from);
+    memcpy(from, y3, cn * sizeof *from);
+    for (size_t i = 0; i < cn; i++) y3[i] = NAN;
+    d.y = y3, d.acc_from = accumulate ? from : NULL, d.rowstats = st3;
     kk_fconv_run(&p, &d, ws, 3);
     assert_memory_equal(y1, y3, cn * sizeof *y1);
+    assert_memory_equal(st1, st3, 2 * (size_t)C * sizeof *st1);
+    for (int o = 0; o < C; o++) { /* each row's sum and sum of squares */
+        double sum = 0, sq = 0;
+        for (int t = 0; t < n; t++) sum += y1[(size_t)o * n + t], sq += (double)y1[(size_t)o * n + t] * y1[(size_t)o * n + t];
+        assert_true(fabs(st1[2 * o] - sum) <= 1e-9 * (1 + sq) && fabs(st1[2 * o + 1] - sq) <= 1e-9 * (1 + sq));
+    }
+    free(st1), free(st3), free(from);
     ref_conv(x, C, n, W, with_bias ? b : NULL, C, K, dil, accumulate ? y0 : NULL, ref);
     /* the FFT spreads each output's round-off over the block: the error against the rms output */
     double worst = 0, ss = 0;

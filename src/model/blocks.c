@@ -108,6 +108,7 @@ typedef struct prep_ctx {
     size_t ldx;
     kk_isa isa;
     uint32_t *xb; /* bf16 path: the rows as bf16 channel pairs (tasks hold whole pairs) */
+    const double *mean, *var; /* the rows' statistics when known (else summed here) */
 } prep_ctx;
 
 /* AdaIN of channel ch folded with its statistics into Snake's affine input
@@ -126,7 +127,8 @@ static void prep_row(const prep_ctx *c, int ch, float *row)
     const float *xc = c->x + (size_t)ch * c->n;
     double mean, var;
     float m, scale, shift;
-    kk_row_stats(c->isa, xc, c->n, &mean, &var);
+    if (c->mean) mean = c->mean[ch], var = c->var[ch];
+    else kk_row_stats(c->isa, xc, c->n, &mean, &var);
     adain_fold(c->gb, c->nw, c->nb, c->C, ch, mean, var, &m, &scale, &shift);
     memset(row, 0, (size_t)c->pad * sizeof *row);
     kk_snake_affine(c->isa, xc, c->n, m, scale, shift, c->alpha[ch], row + c->pad);
@@ -151,18 +153,25 @@ static void prep_rows(void *p, int task)
     }
 }
 
-/* float32: through the FFT where that costs less (nn/fconv.h), its workspace fws */
-static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16, float *fws)
+/* float32: through the FFT where that costs less (nn/fconv.h, its workspace fws; d->acc_from
+ * and d->rowstats are used there only); returns whether it went through the FFT */
+static int conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16, float *fws)
 {
     kk_fconv_plan fp;
     if (bf16) { /* vdpbf16ps (the AMX resblocks take resblock1_amx) */
         kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
         kk_dconv_run_bf16(d, nth);
-    } else {
-        kk_dconv_pack(isa, W, d->cout, d->cin, d->K, wp);
-        if (kk_fconv_choose(isa, d->cin, d->cout, d->K, d->dil, d->n, &fp)) kk_fconv_run(&fp, d, fws, nth);
-        else kk_dconv_run(isa, d, nth);
+        return 0;
     }
+    kk_dconv_pack(isa, W, d->cout, d->cin, d->K, wp);
+    if (kk_fconv_choose(isa, d->cin, d->cout, d->K, d->dil, d->n, &fp)) {
+        kk_fconv_run(&fp, d, fws, nth);
+        return 1;
+    }
+    kk_dconv run = *d;
+    run.acc_from = NULL, run.rowstats = NULL;
+    kk_dconv_run(isa, &run, nth);
+    return 0;
 }
 
 /* floats of the FFT convolutions' workspace: the most any convolution of the block needs */
@@ -209,8 +218,11 @@ static size_t room_floats(const kk_resblock1 *r, int n)
 /* The workspace: the first region (room_floats), u, gb, packed weights, bf16 pair rows, the FFT
  * convolutions' room; then, for kk_resblock1_mean_ws, y. */
 typedef struct resblock1_ws {
-    float *room, *u, *gb, *wp, *pairs, *fft, *y;
+    float *room, *u, *gb, *wp, *pairs, *fft, *stats, *y;
 } resblock1_ws;
+
+/* the float32 path's row statistics: the FFT's sums (2C doubles), mean and variance (C each), aligned */
+#define STATS_FLOATS(C) (8 * (size_t)(C) + 16)
 
 static resblock1_ws ws_layout(const kk_resblock1 *r, int n, float *ws)
 {
@@ -221,7 +233,8 @@ static resblock1_ws ws_layout(const kk_resblock1 *r, int n, float *ws)
     w.wp = w.gb + 2 * C;
     w.pairs = w.wp + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K);
     w.fft = w.pairs + (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5);
-    w.y = w.fft + fft_floats(r, n);
+    w.stats = w.fft + fft_floats(r, n);
+    w.y = w.stats + STATS_FLOATS(C);
     return w;
 }
 
@@ -231,7 +244,7 @@ size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n)
     /* ws_layout's regions up to y (the widest row block packs the most weights; bf16 pairs take
      * fewer words) */
     return room_floats(r, n) + C * n + 2 * C + kk_dconv_pack_floats(KK_ISA_AVX512, r->C, r->C, r->K) +
-           (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5) + fft_floats(r, n);
+           (C + 1) / 2 * kk_dconv_ldx(n, r->K, 5) + fft_floats(r, n) + STATS_FLOATS(C);
 }
 
 typedef struct stats_job {
@@ -331,28 +344,40 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
         resblock1_amx(r, x, n, s, y, NULL, 0, xp, u, gb, (uint16_t *)wp, memo, isa, nth);
         return KOKORO_OK;
     }
-    if (y != x) {
-        copy_job cj = {.dst = y, .src = x};
-        kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
-    }
+    /* float32: where a convolution goes through the FFT, its output's statistics come with it
+     * (no pass of their own before the next AdaIN) and the first residual sum starts from x
+     * (no copy of x) */
+    double *st = (double *)(((uintptr_t)w.stats + 63) & ~(uintptr_t)63), *mean = st + 2 * C, *var = mean + C;
+    int known = 0; /* mean and var hold the statistics of the rows the next AdaIN reads */
     prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
     kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,
                   .ldy = (size_t)n};
+    kk_fconv_plan fp;
+    const int fft2 = !bf16 && kk_fconv_choose(isa, C, C, K, 1, n, &fp); /* conv2 (dilation 1) on the FFT */
+    if (y != x && !fft2) {
+        copy_job cj = {.dst = y, .src = x};
+        kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
+    }
     for (int j = 0; j < 3; j++) {
-        /* u = conv1(snake1(adain1(y))) */
+        const float *cur = j == 0 && fft2 ? x : y;
+        /* u = conv1(snake1(adain1(cur))) */
         kk_style_fc(&r->a1[j], s, gb);
-        pc.x = y, pc.nw = r->a1[j].nw, pc.nb = r->a1[j].nb, pc.alpha = r->alpha1[j];
+        pc.x = cur, pc.nw = r->a1[j].nw, pc.nb = r->a1[j].nb, pc.alpha = r->alpha1[j];
+        pc.mean = known ? mean : NULL, pc.var = known ? var : NULL;
         pc.pad = dil[j] * (K - 1) / 2;
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
-        d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0;
-        conv(isa, r->c1[j].w, &d, wp, nth, bf16, w.fft);
-        /* y += conv2(snake2(adain2(u))) */
+        memset(st, 0, 2 * (size_t)C * sizeof *st);
+        d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0, d.acc_from = NULL, d.rowstats = bf16 ? NULL : st;
+        if ((known = conv(isa, r->c1[j].w, &d, wp, nth, bf16, w.fft))) kk_sums_finish(st, 1, n, C, mean, var);
+        /* y = cur + conv2(snake2(adain2(u))) */
         kk_style_fc(&r->a2[j], s, gb);
         pc.x = u, pc.nw = r->a2[j].nw, pc.nb = r->a2[j].nb, pc.alpha = r->alpha2[j];
+        pc.mean = known ? mean : NULL, pc.var = known ? var : NULL;
         pc.pad = (K - 1) / 2;
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
-        d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1;
-        conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft);
+        memset(st, 0, 2 * (size_t)C * sizeof *st);
+        d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1, d.acc_from = cur != y ? cur : NULL;
+        if ((known = conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft))) kk_sums_finish(st, 1, n, C, mean, var);
     }
     return KOKORO_OK;
 }

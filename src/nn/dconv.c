@@ -283,7 +283,11 @@ void kk_dconv_run_amx_snake(kk_isa isa, const kk_dconv *d, const kk_snake_in *in
 
 void kk_amx_stats_finish(const double *stats, int n, int C, double *mean, double *var)
 {
-    const int ntask = kk_amx_tasks(n);
+    kk_sums_finish(stats, kk_amx_tasks(n), n, C, mean, var);
+}
+
+void kk_sums_finish(const double *stats, int ntask, int n, int C, double *mean, double *var)
+{
     for (int o = 0; o < C; o++) {
         double s = 0, q = 0;
         for (int i = 0; i < ntask; i++) /* in task order: the same sums at any thread count */

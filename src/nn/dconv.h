@@ -104,6 +104,8 @@ void kk_dconv_run_amx_snake(kk_isa isa, const kk_dconv *d, const kk_snake_in *in
                             int nthreads);
 /* the tasks' sums -> mean and biased variance of each of the C rows */
 void kk_amx_stats_finish(const double *stats, int n, int C, double *mean, double *var);
+/* the same for ntask sets of sums (2·C doubles each, summed in set order) of rows of n steps */
+void kk_sums_finish(const double *stats, int ntask, int n, int C, double *mean, double *var);
 
 /* mean and biased variance of a row (n ≥ 1) */
 void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var);

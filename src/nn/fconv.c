@@ -12,10 +12,12 @@
 
 #include "core/parallel.h"
 
-/* blocks per chunk, a multiple of the product's 48-column tile: measured on the generator's shapes
- * (a 2-core Xeon with 2 MiB of L2 a core), 96 suits 128 channels (the spectra of 192 spilled further)
- * and 192 suits 256, whose per-bin weights cost more to make (they stream all the taps) */
-static int chunk_blocks(int C) { return C >= 256 ? 192 : 96; }
+/* blocks per chunk, a multiple of the product's 48-column tile: the spectra of a chunk
+ * (F·3C rows of it) kept near one size whatever N, measured on the generator's shapes (a
+ * 2-core Xeon with 2 MiB of L2 a core): 96 blocks at N 128 for 128 channels (192 spilled
+ * further), 192 for 256, whose per-bin weights cost more to make (they stream all the taps);
+ * smaller N, proportionally more blocks (fewer passes, and their few bins split evenly) */
+static int chunk_blocks(int C, int N) { return (C >= 256 ? 192 : 96) * (128 / N); }
 
 int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p)
 {
@@ -33,19 +35,27 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
     return 1;
 }
 
-/* Multiply-add equivalents of a plan: the products (every bin complex, whole
- * 48-column tiles), the per-bin weights, the transforms (about 4·N·log2 N a
- * block and channel each way, measured on the kernels here). */
+/* A plan's time in units of the direct kernel's time per tap (whose cost is K): a
+ * model fitted to the generator's 18 convolution shapes timed on the AVX-512 Xeon here
+ * (each FFT size forced, 1 and 2 threads, the chunks of chunk_blocks). The products
+ * (three real ones per complex bin, whole 48-column tiles) run at 1/1.53 of the direct
+ * kernel's speed per multiply-add, 1/1.85 at N 128 (its spectra sit further out in the
+ * caches); the transforms and the spectra's trips through memory cost 0.6 (N 32, 64) or
+ * 0.5 (128) taps per output step of a whole block; the per-bin weights K multiply-adds
+ * per bin, channel pair and chunk. Its choices there are within 5 % of the fastest
+ * measured at both thread counts, but for K 3, dilation 1, which it leaves to the direct
+ * kernel: 9 % slower than N 32 on 1 thread, 4 % faster on 2. The choice must not depend
+ * on the thread count (the bytes would). */
 static double plan_cost(const kk_fconv_plan *p)
 {
-    const double cc = (double)p->cin * p->cout;
-    double cost = 0;
-    for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
+    double cols = 0, chunks = 0;
+    for (int b0 = 0; b0 < p->nb; b0 += p->bc, chunks++) {
         const int nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
-        cost += (p->F - 1.5) * (3.0 * cc * ((nbc + 47) / 48 * 48) + cc * p->K);
+        cols += (nbc + 47) / 48 * 48;
     }
-    const double lg = log2((double)p->N);
-    return cost + (double)(p->nb + 15) / 16 * 16 * (p->cin + p->cout) * 4.0 * p->N * lg;
+    const double slow = p->N == 128 ? 1.85 : 1.53, tr = p->N == 32 ? 0.6 : p->N == 64 ? 0.6 : 0.5;
+    const double products = (p->F - 1.5) * 3.0 * cols / p->n, weights = chunks * p->F * p->K / p->n;
+    return slow * products + weights + tr * (double)(p->nb + 15) / 16 * 16 * p->L / p->n;
 }
 
 int kk_fconv_compiled(void);
@@ -55,19 +65,17 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
     if (isa != KK_ISA_AVX512 || !kk_fconv_compiled() || !kk_isa_supported(KK_ISA_AVX512)) return 0;
     const char *e = getenv("KOKORO_FFTCONV");
     if (e && strcmp(e, "0") == 0) return 0;
-    const double direct = (double)n * K * cin * cout;
-    double best = 0.8 * direct; /* the direct kernel runs a little nearer the peak */
+    double best = 0.97 * K; /* the direct kernel's cost; a near tie keeps it */
     int found = 0;
     for (int N = 32; N <= 128; N *= 2) {
         kk_fconv_plan q;
-        if (!kk_fconv_plan_n(cin, cout, K, dil, n, N, chunk_blocks(cin), &q)) continue;
+        if (!kk_fconv_plan_n(cin, cout, K, dil, n, N, chunk_blocks(cin, N), &q)) continue;
         const double c = plan_cost(&q);
         if (c < best) best = c, *p = q, found = 1;
     }
     return found;
 }
 
-/* the spectra, then per thread the bin's weights (2cout × 2cin) and product (2cout rows) */
 /* the spectra (per bin: real parts, imaginary parts, their sums), then per thread the bin's three
  * weight matrices and one product */
 static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 3 * p->cin * p->ldb; }

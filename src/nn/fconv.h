@@ -37,7 +37,10 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
 size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads);
 /* d as for kk_dconv_run: xp the zero-padded rows (positions ≥ ldx read as
  * zero), wp packed by kk_dconv_pack(KK_ISA_AVX512, …) for the K taps, y =
- * (or += when accumulating) conv + b. The same bytes on any thread count. */
+ * (or += when accumulating) conv + b; as on the AMX kernel, accumulating sums
+ * may start from acc_from instead of y, and rowstats (when not NULL) gets
+ * each output row's sum and sum of squares added (rowstats[2o], [2o + 1]);
+ * combine must be 0. The same bytes on any thread count. */
 void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads);
 int kk_fconv_compiled(void);
 

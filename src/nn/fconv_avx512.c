@@ -173,6 +173,7 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
     const int N = p->N, L = p->L, O = p->cout, o = 2 * pair;
     const size_t ldb = p->ldb;
     __m512 re[128], im[128];
+    __m512d vs[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, vq[2] = {vs[0], vs[1]}; /* the rows' statistics */
     for (int g = 0; g < groups(c); g++) {
         /* Y = P1 − P2 + i·(P3 − P1 − P2) for rows o (a + ib) and o + 1 (e + ih); Z = Y_o + i·Y_o+1 over all
          * N bins (the upper half conjugate-symmetric) */
@@ -196,6 +197,7 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
             const __m512 *z = r ? im : re;
             const __m512 bias = _mm512_set1_ps(d->b ? d->b[o + r] : 0.0f);
             float *yr = d->y + (size_t)(o + r) * d->ldy;
+            const float *ar = (d->acc_from ? d->acc_from : d->y) + (size_t)(o + r) * d->ldy;
             for (int t = 0; t < L; t += 16) {
                 __m512 v[16];
                 for (int i = 0; i < 16; i++) v[i] = z[t + i]; /* t + 15 < N: t < L ≤ N, both multiples of 16 */
@@ -206,12 +208,24 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
                     if (cnt <= 0) continue;
                     const __mmask16 k = cnt >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cnt) - 1);
                     __m512 u = v[l] + bias;
-                    if (d->accumulate) u += _mm512_maskz_loadu_ps(k, yr + t0);
+                    if (d->accumulate) u += _mm512_maskz_loadu_ps(k, ar + t0);
                     _mm512_mask_storeu_ps(yr + t0, k, u);
+                    if (d->rowstats) { /* in double, lanes past the row's end zero */
+                        const __m512 z = _mm512_maskz_mov_ps(k, u);
+                        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(z));
+                        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)));
+                        vs[r] = _mm512_add_pd(vs[r], _mm512_add_pd(lo, hi));
+                        vq[r] = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, vq[r]));
+                    }
                 }
             }
         }
     }
+    if (d->rowstats) /* this task alone writes rows o and o + 1, chunk after chunk: the same sums on any thread count */
+        for (int r = 0; r < 2; r++) {
+            d->rowstats[2 * (o + r)] += _mm512_reduce_add_pd(vs[r]);
+            d->rowstats[2 * (o + r) + 1] += _mm512_reduce_add_pd(vq[r]);
+        }
 }
 
 #else
