@@ -190,6 +190,24 @@ static void test_conv(void **state)
     assert_true(log_contains("conv-bad.log", "--seconds"));
     assert_int_equal(run("--conv --threads many", "conv-bad2.log"), 2);
     assert_true(log_contains("conv-bad2.log", "--threads"));
+    /* --fft: every shape direct and through the FFT at each size, the library's choice marked */
+    const int rc = run("--conv --fft --seconds 1 --repeat 1 --threads 2", "conv-fft.log");
+#if defined(__x86_64__) && defined(__GNUC__)
+    const int avx512 = __builtin_cpu_supports("avx512f");
+#else
+    const int avx512 = 0;
+#endif
+    if (avx512) {
+        assert_int_equal(rc, 0);
+        assert_true(log_contains("conv-fft.log", "FFT N 128"));
+        assert_true(log_contains("conv-fft.log", "128 ch K 11 dil 5"));
+        assert_true(log_contains("conv-fft.log", "*")); /* some plan chosen */
+    } else {
+        assert_int_equal(rc, 1);
+        assert_true(log_contains("conv-fft.log", "AVX-512"));
+    }
+    assert_int_equal(run("--conv --fft --dtype bf16", "conv-fft-bad.log"), 2);
+    assert_true(log_contains("conv-fft-bad.log", "float32"));
 }
 
 static void test_bad_invocations(void **state)

@@ -13,6 +13,7 @@
 #include "kokoro.h"
 #include "core/bf16.h"
 #include "nn/dconv.h"
+#include "nn/fconv.h"
 
 int kk_bench_conv_wanted(int argc, char **argv)
 {
@@ -145,12 +146,83 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
     return 0;
 }
 
+/* --fft: the float32 convolution of each of the generator's 18 shapes (256 channels at 800
+ * steps a second, 128 at 4800; K 3, 7, 11; dilation 1, 3, 5) by the direct kernel and through
+ * the FFT at each size, 1 and nt threads, fastest of reps; "*" marks what kk_fconv_choose picks
+ * (the data its cost model was fitted to). */
+static int fft_table(double seconds, int nt, int reps)
+{
+    if (!kk_fconv_compiled() || !kk_isa_supported(KK_ISA_AVX512)) {
+        fprintf(stderr, "kokoro-bench: --fft needs the AVX-512 kernels (this CPU or build has none)\n");
+        return 1;
+    }
+    printf("kokoro-bench --conv --fft: ms per convolution (1 thread / %d), shapes of %.2f s of audio, fastest of %d;\n"
+           "  * = the plan the library chooses (direct where no FFT size is marked)\n",
+           nt, seconds, reps);
+    printf("  %-22s %15s %15s %15s %15s\n", "shape", "direct", "FFT N 32", "FFT N 64", "FFT N 128");
+    static const int Cs[2] = {256, 128}, rates[2] = {800, 4800}, Ks[3] = {3, 7, 11}, dils[3] = {1, 3, 5};
+    for (int a = 0; a < 2; a++)
+        for (int kk = 0; kk < 3; kk++)
+            for (int di = 0; di < 3; di++) {
+                const int C = Cs[a], K = Ks[kk], dil = dils[di], n = (int)(seconds * rates[a] + 0.5) > 0 ? (int)(seconds * rates[a] + 0.5) : 1;
+                const size_t ldx = kk_dconv_ldx(n, K, dil);
+                float *xp = floats((size_t)C * ldx), *y = floats((size_t)C * n), *W = malloc((size_t)C * C * K * sizeof *W);
+                float *wp = floats(kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)), *ws = NULL;
+                kk_fconv_plan plans[3], chosen;
+                int have[3];
+                size_t wsn = 0;
+                for (int i = 0; i < 3; i++) {
+                    have[i] = kk_fconv_plan_n(C, C, K, dil, n, 32 << i, kk_fconv_chunk(C, 32 << i), &plans[i]);
+                    if (have[i] && kk_fconv_ws_floats(&plans[i], nt) > wsn) wsn = kk_fconv_ws_floats(&plans[i], nt);
+                }
+                const int pick = kk_fconv_choose(KK_ISA_AVX512, C, C, K, dil, n, &chosen) ? chosen.N : 0;
+                if (wsn) ws = floats(wsn);
+                if (!xp || !y || !W || !wp || (wsn && !ws)) {
+                    fprintf(stderr, "kokoro-bench: out of memory for %d channels × %d steps\n", C, n);
+                    free(xp), free(y), free(W), free(wp), free(ws);
+                    return 1;
+                }
+                unsigned s = 1;
+                for (size_t q = 0; q < (size_t)C * C * K; q++) W[q] = (float)((s = s * 1664525u + 1013904223u) >> 9) * 0x1p-23f - 1.0f;
+                for (int r = 0; r < C; r++)
+                    for (int t = 0; t < n; t++) xp[(size_t)r * ldx + t + dil * (K - 1) / 2] = (float)((r * 31 + t) % 17) - 8.0f;
+                kk_dconv_pack(KK_ISA_AVX512, W, C, C, K, wp);
+                kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .dil = dil, .n = n, .y = y,
+                              .ldy = (size_t)n};
+                double best[4][2];
+                for (int m = 0; m < 4; m++)
+                    for (int th = 0; th < 2; th++) {
+                        best[m][th] = 1e30;
+                        if (m > 0 && !have[m - 1]) continue;
+                        for (int r = 0; r <= reps; r++) { /* the first run warms pages and caches */
+                            const int threads = th ? nt : 1;
+                            double w = wall();
+                            if (m == 0) kk_dconv_run(KK_ISA_AVX512, &d, threads);
+                            else kk_fconv_run(&plans[m - 1], &d, ws, threads);
+                            w = wall() - w;
+                            if (r > 0 && w < best[m][th]) best[m][th] = w;
+                        }
+                    }
+                char name[48], cell[4][32];
+                snprintf(name, sizeof name, "%d ch K %2d dil %d", C, K, dil);
+                for (int m = 0; m < 4; m++) {
+                    if (best[m][0] >= 1e30) snprintf(cell[m], sizeof cell[m], "-");
+                    else
+                        snprintf(cell[m], sizeof cell[m], "%s%.1f / %.1f", (m == 0 ? !pick : pick == 16 << m) ? "*" : "",
+                                 best[m][0] * 1e3, best[m][1] * 1e3);
+                }
+                printf("  %-22s %15s %15s %15s %15s\n", name, cell[0], cell[1], cell[2], cell[3]);
+                free(xp), free(y), free(W), free(wp), free(ws);
+            }
+    return 0;
+}
+
 int kk_bench_conv_main(int argc, char **argv)
 {
     double seconds = 16, threads = kokoro_cpu_count(), repeat = 3;
-    int bf16 = 0;
+    int bf16 = 0, fft = 0;
     static const struct option opts[] = {
-        {"conv", no_argument, 0, 'c'},           {"seconds", required_argument, 0, 's'},
+        {"conv", no_argument, 0, 'c'},           {"fft", no_argument, 0, 'f'}, {"seconds", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"dtype", required_argument, 0, 'd'},   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -160,6 +232,7 @@ int kk_bench_conv_main(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': break;
+        case 'f': fft = 1; break;
         case 's':
             if (parse_num("--seconds", optarg, 0.01, 600, &seconds)) return 2;
             break;
@@ -178,11 +251,13 @@ int kk_bench_conv_main(int argc, char **argv)
             }
             break;
         case 'h':
-            printf("usage: kokoro-bench --conv [--seconds S] [--threads N] [--repeat R] [--dtype f32|bf16]\n"
+            printf("usage: kokoro-bench --conv [--fft] [--seconds S] [--threads N] [--repeat R] [--dtype f32|bf16]\n"
                    "  times the direct convolution alone on the generator's resblock shapes for S\n"
                    "  seconds of audio (default 16), at 1 thread and at N (default: all cores),\n"
                    "  fastest of R runs each (default 3), interleaved; --dtype bf16: the bfloat16\n"
-                   "  kernel (AMX tiles where the CPU has them, else vdpbf16ps)\n");
+                   "  kernel (AMX tiles where the CPU has them, else vdpbf16ps); --fft: float32,\n"
+                   "  each of the 18 shapes (every dilation) direct and through the FFT at each size,\n"
+                   "  marking the library's choice\n");
             return 0;
         default: return 2;
         }
@@ -192,6 +267,8 @@ int kk_bench_conv_main(int argc, char **argv)
         return 2;
     }
     const int nt = (int)threads, reps = (int)repeat;
+    if (fft) return bf16 ? (fprintf(stderr, "kokoro-bench: --fft times float32 (no --dtype bf16)\n"), 2)
+                         : fft_table(seconds, nt, reps);
     kernel k = {.isa = kk_isa_active(), .bf16 = bf16};
     if (bf16 && !kk_bf16_supported()) {
         fprintf(stderr, "kokoro-bench: --dtype bf16 needs a CPU with AVX512-BF16 (this one has none)\n");

@@ -17,7 +17,7 @@
  * 2-core Xeon with 2 MiB of L2 a core): 96 blocks at N 128 for 128 channels (192 spilled
  * further), 192 for 256, whose per-bin weights cost more to make (they stream all the taps);
  * smaller N, proportionally more blocks (fewer passes, and their few bins split evenly) */
-static int chunk_blocks(int C, int N) { return (C >= 256 ? 192 : 96) * (128 / N); }
+int kk_fconv_chunk(int C, int N) { return (C >= 256 ? 192 : 96) * (128 / N); }
 
 int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p)
 {
@@ -37,15 +37,16 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
 
 /* A plan's time in units of the direct kernel's time per tap (whose cost is K): a
  * model fitted to the generator's 18 convolution shapes timed on the AVX-512 Xeon here
- * (each FFT size forced, 1 and 2 threads, the chunks of chunk_blocks). The products
+ * (each FFT size forced, 1 and 2 threads, the chunks of kk_fconv_chunk). The products
  * (three real ones per complex bin, whole 48-column tiles) run at 1/1.53 of the direct
  * kernel's speed per multiply-add, 1/1.85 at N 128 (its spectra sit further out in the
  * caches); the transforms and the spectra's trips through memory cost 0.6 (N 32, 64) or
  * 0.5 (128) taps per output step of a whole block; the per-bin weights K multiply-adds
- * per bin, channel pair and chunk. Its choices there are within 5 % of the fastest
- * measured at both thread counts, but for K 3, dilation 1, which it leaves to the direct
- * kernel: 9 % slower than N 32 on 1 thread, 4 % faster on 2. The choice must not depend
- * on the thread count (the bytes would). */
+ * per bin, channel pair and chunk. `kokoro-bench --conv --fft` prints those timings
+ * with the choice marked: on the shapes it matters for (K 7 and 11) the choice is the
+ * fastest or within the run-to-run noise (~10 %) of it; K 3 stays on the direct kernel,
+ * where neither is clearly faster. The choice must not depend on the thread count (the
+ * bytes would). */
 static double plan_cost(const kk_fconv_plan *p)
 {
     double cols = 0, chunks = 0;
@@ -69,7 +70,7 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
     int found = 0;
     for (int N = 32; N <= 128; N *= 2) {
         kk_fconv_plan q;
-        if (!kk_fconv_plan_n(cin, cout, K, dil, n, N, chunk_blocks(cin, N), &q)) continue;
+        if (!kk_fconv_plan_n(cin, cout, K, dil, n, N, kk_fconv_chunk(cin, N), &q)) continue;
         const double c = plan_cost(&q);
         if (c < best) best = c, *p = q, found = 1;
     }

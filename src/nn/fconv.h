@@ -31,6 +31,8 @@ typedef struct kk_fconv_plan {
  * of 16) and costs less than the direct kernel by the model below; *p is
  * then its plan. */
 int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fconv_plan *p);
+/* Blocks per chunk for C channels at FFT size N (the library's choice). */
+int kk_fconv_chunk(int C, int N);
 /* The plan for a given FFT size and chunk (tests); 0 when N cannot hold the kernel's span. */
 int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p);
 /* Workspace of kk_fconv_run (floats, 64-byte alignment included). */
