@@ -106,7 +106,9 @@ static void test_dconv_matches_reference(void **state)
 
 /* The FFT convolution (nn/fconv.h) against the double reference: FFT sizes 32–128,
  * one partial block, blocks reaching past the padded rows' end, several chunks with a
- * partial last group of 16, both modes; the same bytes on 1 and 3 threads. */
+ * partial last group of 16, both modes; the same bytes (output and row statistics) on 1
+ * and 3 threads, the second run accumulating from acc_from into rows of NaN; the row
+ * statistics against sums of the output. */
 static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_bias, int accumulate)
 {
     unsigned s = (unsigned)(C * 7919 + K * 31 + dil * 7 + n + N);

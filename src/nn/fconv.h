@@ -1,14 +1,15 @@
 /* Conv1d through the FFT (overlap-save) for the generator's resblocks in
  * float32: the output in blocks of L = N − (K−1)·dil steps, each block's
  * input (N steps) through a real FFT of size N, one complex matrix product
- * per frequency bin over all blocks (2N − 2 real multiply-adds a block and
- * channel pair, against L·K for the direct kernel: 3–4.7× fewer for K 7 and
- * 11), then the inverse FFT. The spectra of two channels share one complex
- * FFT (one the real part, one the imaginary). Each bin's product runs on the
- * direct kernel as a 1×1 convolution of 2·cin rows (real parts, then
- * imaginary) into 2·cout rows, its weights [[Re W, −Im W], [Im W, Re W]]
- * made per bin from the taps, so no spectrum of the weights is kept.
- * Round-off is that of a float32 FFT of size ≤ 128 (relative ~1e-6). */
+ * per frequency bin over all blocks, then the inverse FFT. The spectra of two
+ * channels share one complex FFT (one the real part, one the imaginary). A
+ * bin's product is three real ones (Gauss: Re W·Re X, Im W·Im X and
+ * (Re W + Im W)(Re X + Im X); bins 0 and N/2 are real: one), each run on the
+ * direct kernel as a 1×1 convolution over the blocks, the weights made per
+ * bin from the taps (no spectrum of the weights is kept): (1.5·N − 1)/L
+ * real multiply-adds per output step and channel pair against K for the
+ * direct kernel. Round-off is that of a float32 FFT of size ≤ 128 (~1e-6 of
+ * the rms output). */
 #ifndef KK_FCONV_H
 #define KK_FCONV_H
 
@@ -50,7 +51,8 @@ int kk_fconv_compiled(void);
 typedef struct kk_fconv_ctx {
     const kk_fconv_plan *p;
     const kk_dconv *d;
-    float *X;           /* spectra: bin f, row r (re rows 0..c−1, im rows c..2c−1) at X[f·fs + r·ldb] */
+    float *X;           /* spectra: bin f, row r at X[f·fs + r·ldb]: rows 0..c−1 the real parts, c..2c−1 the
+                         * imaginary, 2c..3c−1 their sums (the products overwrite them in place) */
     size_t fs;          /* floats per bin */
     int b0, nbc;        /* the chunk: blocks b0 … b0 + nbc − 1 */
     const float *twr, *twi; /* e^{−2πik/N}, k < N */
