@@ -943,6 +943,41 @@ static void test_amx_fused_modes(void **state)
  * interleaved) against the float32 ConvTranspose1d, on the model's ups
  * weights: lengths equal, rel L2 within bf16 rounding, edges included
  * (n of 1 and 2: every output step is a first or last one). */
+/* The float32 upsamplings (polyphase 2-tap convolutions on the direct kernel) against the
+ * ConvTranspose1d they replace, on every kernel path this CPU runs */
+static void test_ups_f32(void **state)
+{
+    (void)state;
+    static const int lens[][2] = {{0, 1}, {0, 2}, {0, 37}, {1, 5}, {1, 1001}};
+    for (int p = 0; p < KK_ISA_COUNT; p++) {
+        if (!kk_isa_supported((kk_isa)p)) continue;
+        setenv("KOKORO_ISA", kk_isa_name((kk_isa)p), 1);
+        double worst = 0;
+        for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+            const int i = lens[k][0], n = lens[k][1], stride = i == 0 ? 10 : 6;
+            const kk_conv *c = &model->ups[i];
+            unsigned s = 23 + (unsigned)k;
+            const size_t ny = (size_t)c->cout * (12 * n + 12);
+            float *x = malloc((size_t)c->cin * n * sizeof *x), *t = malloc((size_t)c->cin * n * sizeof *t);
+            float *ws = malloc(kk_gen_ups_ws_floats(model, i, n) * sizeof *ws);
+            float *col = malloc((size_t)c->cout * c->k * n * sizeof *col);
+            float *ya = malloc(ny * sizeof *ya), *yr = malloc(ny * sizeof *yr);
+            assert_true(x && t && ws && col && ya && yr);
+            for (size_t q = 0; q < (size_t)c->cin * n; q++) x[q] = frand(&s), t[q] = x[q] > 0 ? x[q] : 0.1f * x[q];
+            int na = 0;
+            assert_int_equal(kk_gen_ups_dt(model, i, x, n, ya, &na, ws, 0), KOKORO_OK);
+            const int nr = kk_conv_transpose1d(t, c->cin, n, c->w, c->b, c->cout, c->k, stride, stride / 2, 0, yr, col);
+            assert_int_equal(na, nr);
+            const double e = kt_rel_l2(ya, yr, (size_t)c->cout * na);
+            worst = e > worst ? e : worst;
+            assert_true(e <= 2e-6);
+            free(x), free(t), free(ws), free(col), free(ya), free(yr);
+        }
+        printf("  ups %-8s polyphase vs ConvTranspose1d: worst rel L2 %.2e (tol 2e-6)\n", kk_isa_name((kk_isa)p), worst);
+    }
+    unsetenv("KOKORO_ISA");
+}
+
 static void test_ups_amx(void **state)
 {
     (void)state;
@@ -984,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_scratch_pool),
         cmocka_unit_test(test_amx_conv),
         cmocka_unit_test(test_ups_amx),
+        cmocka_unit_test(test_ups_f32),
         cmocka_unit_test(test_amx_fused_modes),
         cmocka_unit_test(test_bf16_threads_and_concurrency),
         cmocka_unit_test(test_scratch_reuse_same_audio),

@@ -295,9 +295,9 @@ static void print_profile(const bench_case *cases, size_t n, int threads, double
     }
     printf("  %-32s %9.1f        %7.4f   (%.2f GMAC per second of audio)\n", "wall (incl. API checks)", 1e3 * wall,
            audio > 0 ? wall / audio : 0, audio > 0 ? 1e-9 * tmac / audio : 0);
-    if (bf16)
-        printf("  weights repacked or converted for bf16 (made by the first call, kept with the model): %.1f MB\n",
-               kk_memo_bytes(model->memo) / 1048576.0);
+    printf("  weights repacked or converted (made by the first call, kept with the model; bf16 and the float32\n"
+           "  upsamplings): %.1f MB\n",
+           kk_memo_bytes(model->memo) / 1048576.0);
 }
 
 int main(int argc, char **argv)

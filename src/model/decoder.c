@@ -350,6 +350,8 @@ static int ups_amx_fits(const kk_conv *c, int s) { return c->k == 2 * s && s <= 
 typedef struct convt_pack_arg {
     const kk_conv *c;
     int s;
+    int amx;    /* packed for the AMX kernel, else for the float32 kernel of isa */
+    kk_isa isa;
 } convt_pack_arg;
 
 static int convt_pack(void *dst, const void *arg)
@@ -367,7 +369,8 @@ static int convt_pack(void *dst, const void *arg)
                 dw[0] = src[r + s]; /* tap 0 reads x[q - 1] */
                 dw[1] = src[r];
             }
-    kk_dconv_pack_amx(w, rows, c->cin, 2, dst);
+    if (a->amx) kk_dconv_pack_amx(w, rows, c->cin, 2, dst);
+    else kk_dconv_pack(a->isa, w, rows, c->cin, 2, dst);
     free(w);
     return 0;
 }
@@ -409,7 +412,7 @@ static kokoro_status ups_amx(const kokoro_model *m, int i, const float *x, int n
 {
     const kk_conv *c = &m->ups[i];
     const int s = ups_stride(i), pad = s / 2, nth = kk_threads(), np = kk_amx_pairs(c->cin);
-    const convt_pack_arg pa = {.c = c, .s = s};
+    const convt_pack_arg pa = {.c = c, .s = s, .amx = 1};
     const void *wp = kk_memo_get(m->memo, c->w, KK_MEMO_CONVT_AMX, kk_amx_pack_words(s * c->cout, c->cin, 2) * 4,
                                  convt_pack, &pa);
     if (!wp) return KK_NOMEM("upsampling weights (bf16)");
@@ -428,11 +431,62 @@ static kokoro_status ups_amx(const kokoro_model *m, int i, const float *x, int n
     return KOKORO_OK;
 }
 
+/* float32: the same polyphase convolution on the direct kernel (weights packed once per model and
+ * kernel path, kept with it: 12 MB for the two upsamplings) */
+typedef struct ups_rows_job {
+    const float *x;
+    float *xp;
+    int n;
+    size_t ldx;
+} ups_rows_job;
+
+/* the input rows: one zero step, the leaky ReLU (slope 0.1) of x, zeros to ldx */
+static void ups_rows(void *arg, size_t c0, size_t c1)
+{
+    const ups_rows_job *j = arg;
+    for (size_t ch = c0; ch < c1; ch++) {
+        float *row = j->xp + ch * j->ldx;
+        const float *xr = j->x + ch * (size_t)j->n;
+        row[0] = 0.0f;
+        for (int q = 0; q < j->n; q++) row[1 + q] = xr[q] > 0.0f ? xr[q] : 0.1f * xr[q];
+        memset(row + 1 + j->n, 0, (j->ldx - 1 - (size_t)j->n) * sizeof *row);
+    }
+}
+
+static size_t ups_f32_ws_floats(const kk_conv *c, int s, int n)
+{
+    return (size_t)c->cin * kk_dconv_ldx(n + 1, 2, 1) + (size_t)s * c->cout * (n + 1) + 16;
+}
+
+static kokoro_status ups_f32(const kokoro_model *m, int i, const float *x, int n, float *out, int *nout, float *ws)
+{
+    const kk_conv *c = &m->ups[i];
+    const int s = ups_stride(i), pad = s / 2, nth = kk_threads();
+    const kk_isa isa = kk_isa_active();
+    const convt_pack_arg pa = {.c = c, .s = s, .isa = isa};
+    const void *wp = kk_memo_get(m->memo, c->w, KK_MEMO_CONVT_F32 + (int)isa,
+                                 kk_dconv_pack_floats(isa, s * c->cout, c->cin, 2) * sizeof(float), convt_pack, &pa);
+    if (!wp) return KK_NOMEM("upsampling weights");
+    const size_t ldx = kk_dconv_ldx(n + 1, 2, 1);
+    float *xp = ws, *z = (float *)(((uintptr_t)(xp + (size_t)c->cin * ldx) + 63) & ~(uintptr_t)63);
+    ups_rows_job rj = {.x = x, .xp = xp, .n = n, .ldx = ldx};
+    kk_parallel_range(nth, (size_t)c->cin, 8, ups_rows, &rj);
+    kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .cin = c->cin, .cout = s * c->cout, .K = 2, .dil = 1, .n = n + 1,
+                  .y = z, .ldy = (size_t)n + 1};
+    kk_dconv_run(isa, &d, nth);
+    const int no = kk_conv_transpose1d_len(n, c->k, s, pad, 0);
+    ups_mix_job mj = {.z = z, .b = c->b, .y = out, .s = s, .pad = pad, .cout = c->cout, .nq = n + 1, .nout = no};
+    kk_parallel_range(nth, (size_t)c->cout, 8, ups_mix, &mj);
+    *nout = no;
+    return KOKORO_OK;
+}
+
 size_t kk_gen_ups_ws_floats(const kokoro_model *m, int i, int n)
 {
     const kk_conv *c = &m->ups[i];
     size_t f32 = (size_t)c->cin * n + (size_t)c->cout * c->k * n; /* the activated input, the ConvT products */
-    size_t amx = ups_amx_ws_floats(c, ups_stride(i), n);
+    size_t poly = ups_f32_ws_floats(c, ups_stride(i), n), amx = ups_amx_ws_floats(c, ups_stride(i), n);
+    f32 = f32 > poly ? f32 : poly;
     return f32 > amx ? f32 : amx;
 }
 
@@ -446,6 +500,11 @@ kokoro_status kk_gen_ups_dt(const kokoro_model *m, int i, const float *x, int n,
     float *t = ws ? ws : own;
     if (bf16 && ups_amx_fits(c, stride)) {
         kokoro_status st = ups_amx(m, i, x, n, out, nout, t);
+        free(own);
+        return st;
+    }
+    if (c->k == 2 * stride && stride <= 16) {
+        kokoro_status st = ups_f32(m, i, x, n, out, nout, t);
         free(own);
         return st;
     }

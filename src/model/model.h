@@ -94,7 +94,8 @@ typedef struct kk_prosody {
 #define KK_BERT_LINEARS(X) X(map_in) X(q) X(k) X(v) X(dense) X(ffn) X(ffn_out) X(bert_enc)
 
 /* kk_memo variants (the key: the weights they are made from) */
-enum { KK_MEMO_BERT32 = 1, KK_MEMO_AMX = 2, KK_MEMO_CONVT_AMX = 3, KK_MEMO_F0N32 = 4 };
+enum { KK_MEMO_BERT32 = 1, KK_MEMO_AMX = 2, KK_MEMO_CONVT_AMX = 3, KK_MEMO_F0N32 = 4,
+       KK_MEMO_CONVT_F32 = 5 /* + the kk_isa its packing is for */ };
 
 typedef struct kk_bert32 {
     const float *word_emb, *pos_emb, *type_emb, *emb_ln_w, *emb_ln_b;

@@ -62,17 +62,33 @@ size_t kk_dconv_pack_floats(kk_isa isa, int cout, int cin, int K)
     return (size_t)((cout + mr - 1) / mr) * mr * cin * K;
 }
 
+typedef struct pack_job {
+    const float *W;
+    float *wp;
+    int cout, mr;
+    size_t ck;
+} pack_job;
+
+static void pack_part(void *arg, size_t ob0, size_t ob1)
+{
+    const pack_job *j = arg;
+    float *wp = j->wp + ob0 * j->mr * j->ck;
+    for (size_t ob = ob0; ob < ob1; ob++)
+        for (size_t q = 0; q < j->ck; q++)
+            for (int r = 0; r < j->mr; r++) {
+                const size_t o = ob * j->mr + (size_t)r;
+                *wp++ = o < (size_t)j->cout ? j->W[o * j->ck + q] : 0.0f;
+            }
+}
+
 void kk_dconv_pack(kk_isa isa, const float *W, int cout, int cin, int K, float *wp)
 {
-    /* wp[ob][c][j][r] = W[ob·MR + r][c][j]; rows past cout are zero */
+    /* wp[ob][c][j][r] = W[ob·MR + r][c][j]; rows past cout are zero. The decoder's weights (up to
+     * 13 MB a convolution) are packed on every call: on all threads when that big. */
     const int mr = isas[isa].mr, nob = (cout + mr - 1) / mr;
-    const size_t ck = (size_t)cin * K;
-    for (int ob = 0; ob < nob; ob++)
-        for (size_t q = 0; q < ck; q++)
-            for (int r = 0; r < mr; r++) {
-                int o = ob * mr + r;
-                *wp++ = o < cout ? W[(size_t)o * ck + q] : 0.0f;
-            }
+    pack_job j = {.W = W, .wp = wp, .cout = cout, .mr = mr, .ck = (size_t)cin * K};
+    const size_t floats = (size_t)nob * mr * j.ck;
+    kk_parallel_range(floats >= (1u << 20) ? kk_threads() : 1, (size_t)nob, 8, pack_part, &j);
 }
 
 typedef struct run_ctx {
