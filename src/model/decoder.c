@@ -8,6 +8,7 @@
 #include "core/parallel.h"
 #include "model/blocks.h"
 #include "nn/dconv.h"
+#include "nn/vmath.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -233,18 +234,35 @@ typedef struct istft_task {
 
 #define ISTFT_BLOCK 256 /* frames per block: the block's sums stay on the stack */
 
-/* frame t: the windowed inverse DFT of its magnitude and phase */
-static void istft_frame(const istft_task *k, int t, double fr[KK_NFFT])
+#define ISTFT_SPAN (ISTFT_BLOCK + KK_NFFT / KK_HOP) /* frames a block computes */
+
+/* re, im [KK_NBINS][ISTFT_SPAN] of frames t0 … t0 + n − 1: e^mag·(cos, sin)(sin phase), eight frames at
+ * a time through libmvec where the AVX-512 path runs */
+static void istft_polar(const istft_task *k, int t0, int n, double *re, double *im)
+{
+    const size_t F = (size_t)k->F;
+    const int vec = kk_vmath_ok();
+    for (int b = 0; b < KK_NBINS; b++) {
+        const float *m = k->spec + b * F + t0, *p = k->spec + (KK_NBINS + b) * F + t0;
+        double *rb = re + b * ISTFT_SPAN, *ib = im + b * ISTFT_SPAN;
+        if (vec) {
+            kk_istft_polar_avx512(m, p, (size_t)n, rb, ib);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            const double mag = exp((double)m[i]), ph = sin((double)p[i]);
+            rb[i] = mag * cos(ph);
+            ib[i] = mag * sin(ph);
+        }
+    }
+}
+
+/* frame i of the block's polar values: the windowed inverse DFT */
+static void istft_frame(const istft_task *k, const double *pre, const double *pim, int i, double fr[KK_NFFT])
 {
     const dft20 *d = &k->d;
-    const int F = k->F;
     double re[KK_NBINS], im[KK_NBINS];
-    for (int b = 0; b < KK_NBINS; b++) {
-        double mag = exp((double)k->spec[(size_t)b * F + t]);
-        double ph = sin((double)k->spec[(size_t)(KK_NBINS + b) * F + t]);
-        re[b] = mag * cos(ph);
-        im[b] = mag * sin(ph);
-    }
+    for (int b = 0; b < KK_NBINS; b++) re[b] = pre[b * ISTFT_SPAN + i], im[b] = pim[b * ISTFT_SPAN + i];
     for (int j = 0; j < KK_NFFT; j++) {
         double v = re[0] + ((j & 1) ? -re[10] : re[10]);
         for (int b = 1; b < KK_NBINS - 1; b++) {
@@ -267,9 +285,12 @@ static void istft_part(void *arg, int part)
          * the tail the following frames would have started (up to pad + n) */
         const int m0 = KK_HOP * b0, m1 = b1 == F ? pad + n : KK_HOP * b1;
         double y[ISTFT_BLOCK * KK_HOP + KK_NFFT] = {0}, env[ISTFT_BLOCK * KK_HOP + KK_NFFT] = {0};
-        for (int t = b0 - back > 0 ? b0 - back : 0; t < b1; t++) {
+        double pre[KK_NBINS * ISTFT_SPAN], pim[KK_NBINS * ISTFT_SPAN];
+        const int tb = b0 - back > 0 ? b0 - back : 0;
+        istft_polar(k, tb, b1 - tb, pre, pim);
+        for (int t = tb; t < b1; t++) {
             double fr[KK_NFFT];
-            istft_frame(k, t, fr);
+            istft_frame(k, pre, pim, t - tb, fr);
             for (int j = 0; j < KK_NFFT; j++) {
                 int m = KK_HOP * t + j;
                 if (m < m0 || m >= m1) continue;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "model/blocks.h"
+#include "nn/vmath.h"
 
 static double gelu_new(double x)
 {
@@ -37,6 +38,7 @@ typedef struct f0n32 {
 #define GEMM cblas_dgemm
 #define EXP exp
 #define GELU gelu_new
+#define GELU_VEC(p, n) (kk_vmath_ok() ? (kk_gelu_tanh_avx512(p, n), 1) : 0)
 #define ARENA kk_arena_doubles
 #include "model/prosody_real.inc" /* undefines its parameters */
 
@@ -47,6 +49,7 @@ typedef struct f0n32 {
 #define GEMM cblas_sgemm
 #define EXP expf
 #define GELU gelu_new_f
+#define GELU_VEC(p, n) 0
 #define ARENA kk_arena_floats
 #include "model/prosody_real.inc" /* undefines its parameters */
 

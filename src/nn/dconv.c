@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/parallel.h"
+#include "nn/vmath.h"
 
 typedef struct isa_info {
     const char *name;
@@ -36,6 +37,9 @@ int kk_isa_supported(kk_isa isa)
     default: return 0;
     }
 }
+
+/* here, not in vmath_avx512.c: that file is built for AVX-512 CPUs only */
+int kk_vmath_ok(void) { return kk_vmath_compiled() && kk_isa_active() == KK_ISA_AVX512; }
 
 kk_isa kk_isa_active(void)
 {
