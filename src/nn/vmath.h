@@ -1,6 +1,6 @@
 /* Double-precision elementwise functions eight lanes at a time through
  * glibc's libmvec (its AVX-512 routines, ≤ 4 ulp), used where the CPU runs
- * the AVX-512 kernel path: ALBERT's GELU (tanh) and the iSTFT's magnitude and
+ * the AVX-512 kernel path: ALBERT's GELU (tanh) and softmax (exp), the iSTFT's magnitude and
  * phase (exp, sin, cos), which otherwise cost millions of scalar libm calls a
  * synthesis. Every element goes through the vector routine (a tail is padded),
  * so no value depends on where a thread's range starts. */
@@ -14,6 +14,8 @@ int kk_vmath_ok(void);
 int kk_vmath_compiled(void);
 /* x[i] = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) */
 void kk_gelu_tanh_avx512(double *x, size_t n);
+/* x[i] = e^(x[i] − s) (softmax rows) */
+void kk_exp_shift_avx512(double *x, size_t n, double s);
 /* re[i] = e^m[i]·cos(sin p[i]), im[i] = e^m[i]·sin(sin p[i]) */
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im);
 

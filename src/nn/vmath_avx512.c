@@ -28,6 +28,15 @@ void kk_gelu_tanh_avx512(double *x, size_t n)
     }
 }
 
+void kk_exp_shift_avx512(double *x, size_t n, double s)
+{
+    const __m512d vs = _mm512_set1_pd(s);
+    for (size_t i = 0; i < n; i += 8) {
+        const __mmask8 m = tail(n - i);
+        _mm512_mask_storeu_pd(x + i, m, _ZGVeN8v_exp(_mm512_sub_pd(_mm512_maskz_loadu_pd(m, x + i), vs)));
+    }
+}
+
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im)
 {
     for (size_t i = 0; i < n; i += 8) {
@@ -43,6 +52,7 @@ void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re,
 
 int kk_vmath_compiled(void) { return 0; }
 void kk_gelu_tanh_avx512(double *x, size_t n) { (void)x, (void)n; }
+void kk_exp_shift_avx512(double *x, size_t n, double s) { (void)x, (void)n, (void)s; }
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im)
 {
     (void)m, (void)p, (void)n, (void)re, (void)im;
