@@ -54,25 +54,6 @@ static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int
     return n;
 }
 
-typedef struct pad_job {
-    const float *x;
-    float *xp;
-    int n, pad;
-    size_t ldx;
-} pad_job;
-
-/* rows c0..c1 of x, zero-padded: pad zeros, the row, zeros to ldx */
-static void pad_rows(void *arg, size_t c0, size_t c1)
-{
-    const pad_job *j = arg;
-    for (size_t ch = c0; ch < c1; ch++) {
-        float *row = j->xp + ch * j->ldx;
-        memset(row, 0, (size_t)j->pad * sizeof *row);
-        memcpy(row + j->pad, j->x + ch * (size_t)j->n, (size_t)j->n * sizeof *row);
-        memset(row + j->pad + j->n, 0, (j->ldx - (size_t)j->pad - (size_t)j->n) * sizeof *row);
-    }
-}
-
 /* Conv1d (stride 1, output as long as the input) by the direct kernel:
  * the rows zero-padded, the weights packed per call; bf16: on AMX tiles
  * where the CPU has them (float32 otherwise). */
@@ -89,8 +70,7 @@ static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int 
         free(wp);
         return -1;
     }
-    pad_job pj = {.x = x, .xp = xp, .n = n, .pad = pad, .ldx = ldx};
-    kk_parallel_range((size_t)c->cin * n >= (1u << 17) ? kk_threads() : 1, (size_t)c->cin, 16, pad_rows, &pj);
+    kk_dconv_rows(x, c->cin, n, pad, 1.0f, xp, ldx, kk_threads());
     kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
     kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = dil,
                   .n = n, .y = y, .ldy = (size_t)n};

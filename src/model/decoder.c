@@ -454,26 +454,6 @@ static kokoro_status ups_amx(const kokoro_model *m, int i, const float *x, int n
 
 /* float32: the same polyphase convolution on the direct kernel (weights packed once per model and
  * kernel path, kept with it: 12 MB for the two upsamplings) */
-typedef struct ups_rows_job {
-    const float *x;
-    float *xp;
-    int n;
-    size_t ldx;
-} ups_rows_job;
-
-/* the input rows: one zero step, the leaky ReLU (slope 0.1) of x, zeros to ldx */
-static void ups_rows(void *arg, size_t c0, size_t c1)
-{
-    const ups_rows_job *j = arg;
-    for (size_t ch = c0; ch < c1; ch++) {
-        float *row = j->xp + ch * j->ldx;
-        const float *xr = j->x + ch * (size_t)j->n;
-        row[0] = 0.0f;
-        for (int q = 0; q < j->n; q++) row[1 + q] = xr[q] > 0.0f ? xr[q] : 0.1f * xr[q];
-        memset(row + 1 + j->n, 0, (j->ldx - 1 - (size_t)j->n) * sizeof *row);
-    }
-}
-
 static size_t ups_f32_ws_floats(const kk_conv *c, int s, int n)
 {
     return (size_t)c->cin * kk_dconv_ldx(n + 1, 2, 1) + (size_t)s * c->cout * (n + 1) + 16;
@@ -490,8 +470,7 @@ static kokoro_status ups_f32(const kokoro_model *m, int i, const float *x, int n
     if (!wp) return KK_NOMEM("upsampling weights");
     const size_t ldx = kk_dconv_ldx(n + 1, 2, 1);
     float *xp = ws, *z = (float *)(((uintptr_t)(xp + (size_t)c->cin * ldx) + 63) & ~(uintptr_t)63);
-    ups_rows_job rj = {.x = x, .xp = xp, .n = n, .ldx = ldx};
-    kk_parallel_range(nth, (size_t)c->cin, 8, ups_rows, &rj);
+    kk_dconv_rows(x, c->cin, n, 1, 0.1f, xp, ldx, nth); /* leaky ReLU, one zero step first */
     kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .cin = c->cin, .cout = s * c->cout, .K = 2, .dil = 1, .n = n + 1,
                   .y = z, .ldy = (size_t)n + 1};
     kk_dconv_run(isa, &d, nth);
@@ -593,27 +572,6 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
     return st;
 }
 
-/* conv_post's input rows: leaky ReLU (slope 0.01), zero-padded */
-typedef struct post_job {
-    const float *x;
-    float *xp;
-    int n, pad;
-    size_t ldx;
-} post_job;
-
-static void post_rows(void *arg, size_t c0, size_t c1)
-{
-    const post_job *pj = arg;
-    const int n = pj->n, pad = pj->pad;
-    for (size_t ch = c0; ch < c1; ch++) {
-        float *row = pj->xp + ch * pj->ldx;
-        const float *xr = pj->x + ch * (size_t)n;
-        memset(row, 0, (size_t)pad * sizeof *row);
-        for (int t = 0; t < n; t++) row[pad + t] = xr[t] < 0 ? xr[t] * 0.01f : xr[t];
-        memset(row + pad + n, 0, (pj->ldx - pad - (size_t)n) * sizeof *row);
-    }
-}
-
 size_t kk_gen_post_ws_floats(const kokoro_model *m, int n)
 {
     const kk_conv *c = &m->conv_post; /* padded rows, packed weights (avx512 packs the most) */
@@ -631,8 +589,7 @@ kokoro_status kk_gen_post(const kokoro_model *m, const float *x, int n, float *o
     float *own = ws ? NULL : malloc(kk_gen_post_ws_floats(m, n) * sizeof *own);
     if (!ws && !own) return KK_NOMEM("generator");
     float *xp = ws ? ws : own, *wp = xp + (size_t)c->cin * ldx;
-    post_job pj = {.x = x, .xp = xp, .n = n, .pad = pad, .ldx = ldx};
-    kk_parallel_range(kk_threads(), (size_t)c->cin, 8, post_rows, &pj);
+    kk_dconv_rows(x, c->cin, n, pad, 0.01f, xp, ldx, kk_threads()); /* leaky ReLU (slope 0.01) */
     kk_dconv_pack(isa, c->w, c->cout, c->cin, c->k, wp);
     kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .b = c->b, .cin = c->cin, .cout = c->cout, .K = c->k, .dil = 1,
                   .n = n, .y = out, .ldy = (size_t)n};

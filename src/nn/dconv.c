@@ -66,6 +66,34 @@ size_t kk_dconv_pack_floats(kk_isa isa, int cout, int cin, int K)
     return (size_t)((cout + mr - 1) / mr) * mr * cin * K;
 }
 
+typedef struct rows_job {
+    const float *x;
+    float *xp;
+    int n, pad;
+    float slope;
+    size_t ldx;
+} rows_job;
+
+static void rows_part(void *arg, size_t c0, size_t c1)
+{
+    const rows_job *j = arg;
+    for (size_t ch = c0; ch < c1; ch++) {
+        float *row = j->xp + ch * j->ldx;
+        const float *xr = j->x + ch * (size_t)j->n;
+        memset(row, 0, (size_t)j->pad * sizeof *row);
+        if (j->slope == 1.0f) memcpy(row + j->pad, xr, (size_t)j->n * sizeof *row);
+        else
+            for (int t = 0; t < j->n; t++) row[j->pad + t] = xr[t] < 0 ? xr[t] * j->slope : xr[t];
+        memset(row + j->pad + j->n, 0, (j->ldx - (size_t)j->pad - (size_t)j->n) * sizeof *row);
+    }
+}
+
+void kk_dconv_rows(const float *x, int cin, int n, int pad, float slope, float *xp, size_t ldx, int nthreads)
+{
+    rows_job j = {.x = x, .xp = xp, .n = n, .pad = pad, .slope = slope, .ldx = ldx};
+    kk_parallel_range((size_t)cin * n >= (1u << 17) ? nthreads : 1, (size_t)cin, 8, rows_part, &j);
+}
+
 typedef struct pack_job {
     const float *W;
     float *wp;

@@ -39,6 +39,9 @@ typedef struct kk_dconv {
 size_t kk_dconv_ldx(int n, int K, int dil);
 size_t kk_dconv_pack_floats(kk_isa isa, int cout, int cin, int K);
 void kk_dconv_pack(kk_isa isa, const float *W, int cout, int cin, int K, float *wp);
+/* The direct kernel's input from channel rows x[cin, n]: each row pad zero steps, the values
+ * through a leaky ReLU of the given slope (1: as they are), zeros to ldx; on up to nthreads. */
+void kk_dconv_rows(const float *x, int cin, int n, int pad, float slope, float *xp, size_t ldx, int nthreads);
 /* Runs the convolution on up to nthreads threads. */
 void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads);
 
