@@ -59,8 +59,6 @@ static double plan_cost(const kk_fconv_plan *p)
     return slow * products + weights + tr * (double)(p->nb + 15) / 16 * 16 * p->L / p->n;
 }
 
-int kk_fconv_compiled(void);
-
 int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fconv_plan *p)
 {
     if (isa != KK_ISA_AVX512 || !kk_fconv_compiled() || !kk_isa_supported(KK_ISA_AVX512)) return 0;
