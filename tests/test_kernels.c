@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "nn/dconv.h"
 #include "nn/fconv.h"
+#include "nn/nn.h"
 #include "testutil.h"
 
 static float frand(unsigned *s)
@@ -480,6 +481,86 @@ static void test_gemm_step(void **state)
     assert_int_equal(kk_gemm_step(3072, 16, 150.0 * 768, 2), 1536);
     assert_int_equal(kk_gemm_step(3072, 16, 150.0 * 768, 1), 3072);
     assert_int_equal(kk_gemm_step(3072, 16, 1.0 * 768, 2), 3072); /* one token: 2.4 M, one part */
+}
+
+/* The double LSTM (recurrent weights transposed, in float) against a plain
+ * double one on every path: H 24 leaves the AVX-512 step a tail of gates past
+ * its 128-gate blocks, H 256 is the model's */
+static void ref_lstm_dir(const double *x, int T, int in, int H, const float *wih, const float *whh, const float *bih,
+                         const float *bhh, int reverse, double *y)
+{
+    double *h = calloc((size_t)H, sizeof *h), *c = calloc((size_t)H, sizeof *c), *z = malloc(4 * (size_t)H * sizeof *z);
+    assert_non_null(h), assert_non_null(c), assert_non_null(z);
+    for (int s = 0; s < T; s++) {
+        const int t = reverse ? T - 1 - s : s;
+        for (int u = 0; u < 4 * H; u++) {
+            double a = bih[u], r = bhh[u];
+            for (int k = 0; k < in; k++) a += (double)wih[(size_t)u * in + k] * x[(size_t)t * in + k];
+            for (int j = 0; j < H; j++) r += (double)whh[(size_t)u * H + j] * h[j];
+            z[u] = a + r;
+        }
+        for (int u = 0; u < H; u++) {
+            double ig = 1 / (1 + exp(-z[u])), fg = 1 / (1 + exp(-z[H + u])), gg = tanh(z[2 * H + u]);
+            double og = 1 / (1 + exp(-z[3 * H + u]));
+            c[u] = fg * c[u] + ig * gg, h[u] = og * tanh(c[u]);
+        }
+        for (int u = 0; u < H; u++) y[(size_t)t * 2 * H + (reverse ? H : 0) + u] = h[u];
+    }
+    free(h), free(c), free(z);
+}
+
+static void test_lstm_d_matches_reference(void **state)
+{
+    (void)state;
+    const int T = 11, in = 40, Hs[2] = {24, 256}, saved = kokoro_get_num_threads();
+    for (int hi = 0; hi < 2; hi++) {
+        const int H = Hs[hi], G = 4 * H;
+        unsigned seed = 99u + (unsigned)H;
+        float *wf[2][4];
+        double *wd[2][4];
+        float *wt[2];
+        kk_lstm_dir_d dir[2];
+        const size_t len[4] = {(size_t)G * in, (size_t)G * H, (size_t)G, (size_t)G};
+        for (int r = 0; r < 2; r++) {
+            for (int k = 0; k < 4; k++) {
+                wf[r][k] = malloc(len[k] * sizeof(float)), wd[r][k] = malloc(len[k] * sizeof(double));
+                assert_non_null(wf[r][k]), assert_non_null(wd[r][k]);
+                for (size_t i = 0; i < len[k]; i++) wd[r][k][i] = wf[r][k][i] = frand(&seed) * 0.3f;
+            }
+            wt[r] = malloc(len[1] * sizeof(float));
+            assert_non_null(wt[r]);
+            for (int u = 0; u < G; u++)
+                for (int j = 0; j < H; j++) wt[r][(size_t)j * G + u] = wf[r][1][(size_t)u * H + j];
+            dir[r] = (kk_lstm_dir_d){.w_ih = wd[r][0], .w_hh_t = wt[r], .b_ih = wd[r][2], .b_hh = wd[r][3]};
+        }
+        double *x = malloc((size_t)T * in * sizeof *x), *ref = malloc((size_t)T * 2 * H * sizeof *ref);
+        double *y = malloc((size_t)T * 2 * H * sizeof *y);
+        assert_non_null(x), assert_non_null(ref), assert_non_null(y);
+        for (int i = 0; i < T * in; i++) x[i] = 2.0 * frand(&seed);
+        for (int r = 0; r < 2; r++) ref_lstm_dir(x, T, in, H, wf[r][0], wf[r][1], wf[r][2], wf[r][3], r, ref);
+        for (int p = 0; p < KK_ISA_COUNT; p++) {
+            if (!kk_isa_supported((kk_isa)p)) continue;
+            setenv("KOKORO_ISA", kk_isa_name((kk_isa)p), 1);
+            for (int nt = 1; nt <= 2; nt++) {
+                kokoro_set_num_threads(nt);
+                memset(y, 0xff, (size_t)T * 2 * H * sizeof *y); /* NaN: every output must be written */
+                assert_int_equal(kk_lstm_bi_d(x, T, in, &dir[0], &dir[1], H, y), 0);
+                double worst = 0;
+                for (int i = 0; i < T * 2 * H; i++) {
+                    const double d = fabs(y[i] - ref[i]);
+                    worst = d > worst || d != d ? d : worst;
+                }
+                if (!(worst < 1e-12)) fail_msg("LSTM H %d path %s threads %d: max |d| %g", H, kk_isa_name((kk_isa)p), nt, worst);
+            }
+        }
+        unsetenv("KOKORO_ISA");
+        kokoro_set_num_threads(saved);
+        for (int r = 0; r < 2; r++) {
+            for (int k = 0; k < 4; k++) free(wf[r][k]), free(wd[r][k]);
+            free(wt[r]);
+        }
+        free(x), free(ref), free(y);
+    }
 }
 
 /* kk_parallel_range: every index in exactly one range, ranges of the grain
@@ -1024,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_bf16_threads_and_concurrency),
         cmocka_unit_test(test_scratch_reuse_same_audio),
         cmocka_unit_test(test_gemm_step),
+        cmocka_unit_test(test_lstm_d_matches_reference),
         cmocka_unit_test(test_parallel_range),
         cmocka_unit_test(test_istft_threads),
         cmocka_unit_test(test_bf16_pairs),

@@ -35,7 +35,9 @@ typedef struct kk_lstm_dir {
     const float *b_hh; /* [4H] */
 } kk_lstm_dir;
 typedef struct kk_lstm_dir_d {
-    const double *w_ih, *w_hh, *b_ih, *b_hh;
+    const double *w_ih;
+    const float *w_hh_t; /* [H, 4H]: W_hhᵀ, kept in float (its values are float32) */
+    const double *b_ih, *b_hh;
 } kk_lstm_dir_d;
 int kk_lstm_bi(const float *x, int T, int in, const kk_lstm_dir *fwd, const kk_lstm_dir *rev,
                int H, float *y);

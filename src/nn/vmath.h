@@ -1,7 +1,7 @@
 /* Double-precision elementwise functions eight lanes at a time through
  * glibc's libmvec (its AVX-512 routines, ≤ 4 ulp), used where the CPU runs
  * the AVX-512 kernel path: ALBERT's GELU (tanh) and softmax (exp), the iSTFT's magnitude and
- * phase (exp, sin, cos), which otherwise cost millions of scalar libm calls a
+ * phase (exp, sin, cos), the LSTMs' gates (exp, tanh), which otherwise cost millions of scalar libm calls a
  * synthesis. Every element goes through the vector routine (a tail is padded),
  * so no value depends on where a thread's range starts. */
 #ifndef KK_VMATH_H
@@ -18,5 +18,9 @@ void kk_gelu_tanh_avx512(double *x, size_t n);
 void kk_exp_shift_avx512(double *x, size_t n, double s);
 /* re[i] = e^m[i]·cos(sin p[i]), im[i] = e^m[i]·sin(sin p[i]) */
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im);
+
+/* One LSTM step in double (nn.c's lstm_step_d): z[u] = (Σ_j wt[j·4H + u]·h[j] + b[u]) + g[u] over the
+ * 4H gates, then c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c) */
+void kk_lstm_step_avx512(const float *wt, const double *b, const double *g, int H, double *h, double *c, double *z);
 
 #endif

@@ -48,9 +48,58 @@ void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re,
     }
 }
 
+void kk_lstm_step_avx512(const float *wt, const double *b, const double *g, int H, double *h, double *c, double *z)
+{
+    const int G = 4 * H;
+    /* 128 gates at a time, each j adding h[j] times 128 floats of row j (16 sums in flight: the float
+     * to double conversions, not the latency, set the pace) */
+    int u0 = 0;
+    for (; u0 + 128 <= G; u0 += 128) {
+        __m512d acc[16];
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) acc[q] = _mm512_setzero_pd();
+        for (int j = 0; j < H; j++) {
+            const __m512d hj = _mm512_set1_pd(h[j]);
+            const float *w = wt + (size_t)j * G + u0;
+#pragma GCC unroll 16
+            for (int q = 0; q < 16; q++) acc[q] = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(w + 8 * q)), hj, acc[q]);
+        }
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) {
+            const int u = u0 + 8 * q;
+            _mm512_storeu_pd(z + u, _mm512_add_pd(_mm512_add_pd(acc[q], _mm512_loadu_pd(b + u)), _mm512_loadu_pd(g + u)));
+        }
+    }
+    for (; u0 < G; u0 += 8) {
+        const __mmask8 m = tail((size_t)(G - u0));
+        __m512d acc = _mm512_setzero_pd();
+        for (int j = 0; j < H; j++)
+            acc = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, wt + (size_t)j * G + u0)), _mm512_set1_pd(h[j]), acc);
+        const __m512d s = _mm512_add_pd(_mm512_add_pd(acc, _mm512_maskz_loadu_pd(m, b + u0)), _mm512_maskz_loadu_pd(m, g + u0));
+        _mm512_mask_storeu_pd(z + u0, m, s);
+    }
+    const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+    for (int u = 0; u < H; u += 8) {
+        const __mmask8 m = tail((size_t)(H - u));
+        const __m512d zi = _mm512_maskz_loadu_pd(m, z + u), zf = _mm512_maskz_loadu_pd(m, z + H + u);
+        const __m512d zg = _mm512_maskz_loadu_pd(m, z + 2 * H + u), zo = _mm512_maskz_loadu_pd(m, z + 3 * H + u);
+        const __m512d ig = _mm512_div_pd(one, _mm512_add_pd(one, _ZGVeN8v_exp(_mm512_sub_pd(zero, zi))));
+        const __m512d fg = _mm512_div_pd(one, _mm512_add_pd(one, _ZGVeN8v_exp(_mm512_sub_pd(zero, zf))));
+        const __m512d og = _mm512_div_pd(one, _mm512_add_pd(one, _ZGVeN8v_exp(_mm512_sub_pd(zero, zo))));
+        const __m512d gg = _ZGVeN8v_tanh(zg);
+        const __m512d cn = _mm512_add_pd(_mm512_mul_pd(fg, _mm512_maskz_loadu_pd(m, c + u)), _mm512_mul_pd(ig, gg));
+        _mm512_mask_storeu_pd(c + u, m, cn);
+        _mm512_mask_storeu_pd(h + u, m, _mm512_mul_pd(og, _ZGVeN8v_tanh(cn)));
+    }
+}
+
 #else
 
 int kk_vmath_compiled(void) { return 0; }
+void kk_lstm_step_avx512(const float *wt, const double *b, const double *g, int H, double *h, double *c, double *z)
+{
+    (void)wt, (void)b, (void)g, (void)H, (void)h, (void)c, (void)z;
+}
 void kk_gelu_tanh_avx512(double *x, size_t n) { (void)x, (void)n; }
 void kk_exp_shift_avx512(double *x, size_t n, double s) { (void)x, (void)n, (void)s; }
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im)
