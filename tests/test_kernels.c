@@ -22,6 +22,7 @@
 #include "nn/dconv.h"
 #include "nn/fconv.h"
 #include "nn/nn.h"
+#include "nn/vmath.h"
 #include "testutil.h"
 
 static float frand(unsigned *s)
@@ -561,6 +562,38 @@ static void test_lstm_d_matches_reference(void **state)
         }
         free(x), free(ref), free(y);
     }
+}
+
+/* libmvec's routines (vmath.h) against libm, odd lengths (the masked tails) and far-out inputs
+ * included: GELU and the softmax exponential in double and in float */
+static void test_vmath_matches_libm(void **state)
+{
+    (void)state;
+    if (!kk_vmath_compiled() || !kk_isa_supported(KK_ISA_AVX512)) skip();
+    unsigned seed = 7;
+    const size_t n = 1037;
+    double *d = malloc(n * sizeof *d), *d0 = malloc(n * sizeof *d0);
+    float *f = malloc(n * sizeof *f), *f0 = malloc(n * sizeof *f0);
+    assert_true(d && d0 && f && f0);
+    for (size_t i = 0; i < n; i++) d0[i] = f0[i] = i < 6 ? (float)(i % 2 ? -1 : 1) * (i < 2 ? 0.0f : i < 4 ? 40.0f : 90.0f)
+                                                       : 8.0f * frand(&seed);
+    for (size_t len = 1; len <= n; len = len * 3 + 1) {
+        memcpy(d, d0, n * sizeof *d), memcpy(f, f0, n * sizeof *f);
+        kk_gelu_tanh_avx512(d, len), kk_gelu_f_avx512(f, len);
+        for (size_t i = 0; i < n; i++) {
+            const double x = d0[i], want = i < len ? 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))) : x;
+            assert_true(fabs(d[i] - want) <= 1e-14 * (1 + fabs(want)));
+            assert_true(fabsf(f[i] - (float)want) <= 2e-6f * (1 + fabsf((float)want)));
+        }
+        memcpy(d, d0, n * sizeof *d), memcpy(f, f0, n * sizeof *f);
+        kk_exp_shift_avx512(d, len, 3.0), kk_exp_shift_f_avx512(f, len, 3.0f);
+        for (size_t i = 0; i < n; i++) {
+            const double want = i < len ? exp(d0[i] - 3.0) : d0[i];
+            assert_true(fabs(d[i] - want) <= 1e-14 * fabs(want));
+            assert_true(fabsf(f[i] - (float)want) <= 2e-6f * fabsf((float)want));
+        }
+    }
+    free(d), free(d0), free(f), free(f0);
 }
 
 /* kk_parallel_range: every index in exactly one range, ranges of the grain
@@ -1106,6 +1139,7 @@ int main(void)
         cmocka_unit_test(test_scratch_reuse_same_audio),
         cmocka_unit_test(test_gemm_step),
         cmocka_unit_test(test_lstm_d_matches_reference),
+        cmocka_unit_test(test_vmath_matches_libm),
         cmocka_unit_test(test_parallel_range),
         cmocka_unit_test(test_istft_threads),
         cmocka_unit_test(test_bf16_pairs),

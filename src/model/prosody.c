@@ -51,9 +51,9 @@ typedef struct f0n32 {
 #define GEMM cblas_sgemm
 #define EXP expf
 #define GELU gelu_new_f
-#define VEC_OK 0
-#define GELU_VEC(p, n) (void)0
-#define EXP_SHIFT(p, n, s) (void)0
+#define VEC_OK kk_vmath_ok()
+#define GELU_VEC kk_gelu_f_avx512
+#define EXP_SHIFT kk_exp_shift_f_avx512
 #define ARENA kk_arena_floats
 #include "model/prosody_real.inc" /* undefines its parameters */
 

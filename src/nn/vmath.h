@@ -1,9 +1,10 @@
-/* Double-precision elementwise functions eight lanes at a time through
- * glibc's libmvec (its AVX-512 routines, ≤ 4 ulp), used where the CPU runs
- * the AVX-512 kernel path: ALBERT's GELU (tanh) and softmax (exp), the iSTFT's magnitude and
- * phase (exp, sin, cos), the LSTMs' gates (exp, tanh), which otherwise cost millions of scalar libm calls a
- * synthesis. Every element goes through the vector routine (a tail is padded),
- * so no value depends on where a thread's range starts. */
+/* Elementwise functions through glibc's libmvec (its AVX-512 routines,
+ * ≤ 4 ulp), eight doubles or sixteen floats at a time, used where the CPU runs
+ * the AVX-512 kernel path: ALBERT's GELU and softmax, the iSTFT's magnitude
+ * and phase (exp, sin, cos), the LSTMs' gates (exp, tanh), which otherwise
+ * cost millions of scalar libm calls a synthesis. Every element goes through
+ * the vector routine (a tail is padded), so no value depends on where a
+ * thread's range starts. */
 #ifndef KK_VMATH_H
 #define KK_VMATH_H
 
@@ -16,6 +17,10 @@ int kk_vmath_compiled(void);
 void kk_gelu_tanh_avx512(double *x, size_t n);
 /* x[i] = e^(x[i] − s) (softmax rows) */
 void kk_exp_shift_avx512(double *x, size_t n, double s);
+/* float32 forms of the two for the bfloat16 mode's float ALBERT (sixteen lanes, libmvec's expf):
+ * GELU as x/(1 + e^(−2√(2/π)(x + 0.044715x³))) (= ½x(1 + tanh u)), and e^(x[i] − s) */
+void kk_gelu_f_avx512(float *x, size_t n);
+void kk_exp_shift_f_avx512(float *x, size_t n, float s);
 /* re[i] = e^m[i]·cos(sin p[i]), im[i] = e^m[i]·sin(sin p[i]) */
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im);
 

@@ -11,6 +11,7 @@ __m512d _ZGVeN8v_tanh(__m512d x);
 __m512d _ZGVeN8v_exp(__m512d x);
 __m512d _ZGVeN8v_sin(__m512d x);
 __m512d _ZGVeN8v_cos(__m512d x);
+__m512 _ZGVeN16v_expf(__m512 x);
 
 int kk_vmath_compiled(void) { return 1; }
 
@@ -34,6 +35,28 @@ void kk_exp_shift_avx512(double *x, size_t n, double s)
     for (size_t i = 0; i < n; i += 8) {
         const __mmask8 m = tail(n - i);
         _mm512_mask_storeu_pd(x + i, m, _ZGVeN8v_exp(_mm512_sub_pd(_mm512_maskz_loadu_pd(m, x + i), vs)));
+    }
+}
+
+static inline __mmask16 tail16(size_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
+
+void kk_gelu_f_avx512(float *x, size_t n)
+{
+    const __m512 k = _mm512_set1_ps(-2.0f * 0.7978845608028654f), c = _mm512_set1_ps(0.044715f), one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 u = _mm512_mul_ps(k, _mm512_add_ps(v, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(c, v), v), v)));
+        _mm512_mask_storeu_ps(x + i, m, _mm512_div_ps(v, _mm512_add_ps(one, _ZGVeN16v_expf(u))));
+    }
+}
+
+void kk_exp_shift_f_avx512(float *x, size_t n, float s)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail16(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _ZGVeN16v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vs)));
     }
 }
 
@@ -102,6 +125,8 @@ void kk_lstm_step_avx512(const float *wt, const double *b, const double *g, int 
 }
 void kk_gelu_tanh_avx512(double *x, size_t n) { (void)x, (void)n; }
 void kk_exp_shift_avx512(double *x, size_t n, double s) { (void)x, (void)n, (void)s; }
+void kk_gelu_f_avx512(float *x, size_t n) { (void)x, (void)n; }
+void kk_exp_shift_f_avx512(float *x, size_t n, float s) { (void)x, (void)n, (void)s; }
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im)
 {
     (void)m, (void)p, (void)n, (void)re, (void)im;
