@@ -38,15 +38,14 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
 /* A plan's time in units of the direct kernel's time per tap (whose cost is K): a
  * model fitted to the generator's 18 convolution shapes timed on the AVX-512 Xeon here
  * (each FFT size forced, 1 and 2 threads, the chunks of kk_fconv_chunk). The products
- * (three real ones per complex bin, whole 48-column tiles) run at 1/1.53 of the direct
- * kernel's speed per multiply-add, 1/1.85 at N 128 (its spectra sit further out in the
- * caches); the transforms and the spectra's trips through memory cost 0.6 (N 32, 64) or
- * 0.5 (128) taps per output step of a whole block; the per-bin weights K multiply-adds
- * per bin, channel pair and chunk. `kokoro-bench --conv --fft` prints those timings
- * with the choice marked: on the shapes it matters for (K 7 and 11) the choice is the
- * fastest or within the run-to-run noise (~10 %) of it; K 3 stays on the direct kernel,
- * where neither is clearly faster. The choice must not depend on the thread count (the
- * bytes would). */
+ * (three real ones per complex bin, whole 48-column tiles) run at 1/1.5 of the direct
+ * kernel's speed per multiply-add, 1/1.55 at N 128 (its spectra sit further out in the
+ * caches); the transforms and the spectra's trips through memory cost 0.2 (N 32), 0.55
+ * (64) or 0.75 (128) taps per output step of a whole block; the per-bin weights K
+ * multiply-adds per bin, channel pair and chunk. `kokoro-bench --conv --fft` prints those
+ * timings with the choice marked: the choice is the fastest or within 9 % of it on every
+ * shape, K 3 included (dilation 1 goes through N 32: 15-27 % faster than direct). The
+ * choice must not depend on the thread count (the bytes would). */
 static double plan_cost(const kk_fconv_plan *p)
 {
     double cols = 0, chunks = 0;
@@ -54,7 +53,7 @@ static double plan_cost(const kk_fconv_plan *p)
         const int nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
         cols += (nbc + 47) / 48 * 48;
     }
-    const double slow = p->N == 128 ? 1.85 : 1.53, tr = p->N == 32 ? 0.6 : p->N == 64 ? 0.6 : 0.5;
+    const double slow = p->N == 128 ? 1.55 : 1.5, tr = p->N == 32 ? 0.2 : p->N == 64 ? 0.55 : 0.75;
     const double products = (p->F - 1.5) * 3.0 * cols / p->n, weights = chunks * p->F * p->K / p->n;
     return slow * products + weights + tr * (double)(p->nb + 15) / 16 * 16 * p->L / p->n;
 }
@@ -75,12 +74,12 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
     return found;
 }
 
-/* the spectra (per bin: real parts, imaginary parts, their sums), then per thread the bin's three
- * weight matrices and one product */
-static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 3 * p->cin * p->ldb; }
+/* the spectra (per bin: real parts, imaginary parts), then per thread the bin's three weight
+ * matrices and the three products over a tile of 48 columns */
+static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 2 * p->cin * p->ldb; }
 static size_t thread_floats(const kk_fconv_plan *p)
 {
-    return ((size_t)3 * p->cout * p->cin + (size_t)p->cout * p->ldb + 15) / 16 * 16;
+    return ((size_t)3 * p->cout * p->cin + (size_t)3 * p->cout * 48 + 15) / 16 * 16;
 }
 
 size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads)
@@ -122,7 +121,7 @@ void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthr
         rev[k] = r;
     }
     float *X = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)3 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev};
+    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)2 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev};
     float *thr = X + (spectra_floats(p) + 15) / 16 * 16;
     for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
         c.b0 = b0, c.nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;

@@ -52,7 +52,7 @@ typedef struct kk_fconv_ctx {
     const kk_fconv_plan *p;
     const kk_dconv *d;
     float *X;           /* spectra: bin f, row r at X[f·fs + r·ldb]: rows 0..c−1 the real parts, c..2c−1 the
-                         * imaginary, 2c..3c−1 their sums (the products overwrite them in place) */
+                         * imaginary (the products' results overwrite them in place) */
     size_t fs;          /* floats per bin */
     int b0, nbc;        /* the chunk: blocks b0 … b0 + nbc − 1 */
     const float *twr, *twi; /* e^{−2πik/N}, k < N */

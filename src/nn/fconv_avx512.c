@@ -97,7 +97,7 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
         }
         fft16(re, im, N, c->twr, c->twi, 0);
         /* Z = X_ch + i·X_ch+1: X_ch = Z[f] + conj Z[N−f], X_ch+1 = −i·(Z[f] − conj Z[N−f]) (the ½ is in
-         * the weights); stored as real part, imaginary part and their sum (bins 0 and N/2: real) */
+         * the weights); stored as real and imaginary parts (bins 0 and N/2: real) */
         float *xc = c->X + (size_t)ch * ldb + 16 * g;
         const size_t cl = (size_t)C * ldb;
         for (int f = 0; f <= N / 2; f++) {
@@ -110,8 +110,6 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
             if (f == 0 || f == N / 2) continue;
             _mm512_store_ps(xf + cl, ai);
             _mm512_store_ps(xf + cl + ldb, bi);
-            _mm512_store_ps(xf + 2 * cl, ar + ai);
-            _mm512_store_ps(xf + 2 * cl + ldb, br + bi);
         }
     }
 }
@@ -154,15 +152,32 @@ void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
             }
         }
     }
-    /* three real products instead of four (Gauss): P1 = Re W·Re X, P2 = Im W·Im X, P3 = (Re W + Im W)(Re X + Im X);
-     * each into Y, then over the rows of X it used (no other product reads them) */
-    float *xf = c->X + (size_t)f * c->fs;
-    for (int m = 0; m < (real ? 1 : 3); m++) {
-        float *xm = xf + (size_t)m * C * p->ldb;
-        kk_dconv g = {.xp = xm, .ldx = p->ldb, .wp = A + m * cc, .cin = C, .cout = C, .K = 1, .dil = 1, .n = ncols,
-                      .y = Y, .ldy = p->ldb};
-        kk_dconv_block_avx512(&g, 0, nob, 0, ncols);
-        for (int r = 0; r < C; r++) memcpy(xm + (size_t)r * p->ldb, Y + (size_t)r * p->ldb, (size_t)ncols * sizeof *Y);
+    /* three real products instead of four (Gauss), a tile of 48 columns at a time: P1 = Re W·Re X,
+     * P2 = Im W·Im X, P3 = (Re W + Im W)(Re X + Im X) (the kernel adds the two rows as it reads them)
+     * into Y, then the bin's result over the tile's columns in place of X: Re = P1 − P2,
+     * Im = (P3 − P1) − P2 (no other tile reads these columns) */
+    float *xr = c->X + (size_t)f * c->fs, *xi = xr + (size_t)C * p->ldb;
+    float *y1 = Y, *y2 = Y + (size_t)C * 48, *y3 = Y + (size_t)2 * C * 48;
+    for (int t = 0; t < ncols; t += 48) {
+        const int w = ncols - t < 48 ? ncols - t : 48; /* a multiple of 16 */
+        for (int m = 0; m < (real ? 1 : 3); m++) {
+            kk_dconv g = {.xp = (m == 1 ? xi : xr) + t, .xp2 = m == 2 ? xi + t : NULL, .ldx = p->ldb, .wp = A + m * cc,
+                          .cin = C, .cout = C, .K = 1, .dil = 1, .n = w, .y = Y + (size_t)m * C * 48, .ldy = 48};
+            kk_dconv_block_avx512(&g, 0, nob, 0, w);
+        }
+        for (int r = 0; r < C; r++) {
+            float *re = xr + (size_t)r * p->ldb + t, *im = xi + (size_t)r * p->ldb + t;
+            for (int i = 0; i < w; i += 16) {
+                const __m512 p1 = _mm512_loadu_ps(y1 + r * 48 + i);
+                if (real) {
+                    _mm512_storeu_ps(re + i, p1);
+                    continue;
+                }
+                const __m512 p2 = _mm512_loadu_ps(y2 + r * 48 + i), p3 = _mm512_loadu_ps(y3 + r * 48 + i);
+                _mm512_storeu_ps(re + i, p1 - p2);
+                _mm512_storeu_ps(im + i, (p3 - p1) - p2);
+            }
+        }
     }
 }
 
@@ -175,18 +190,14 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
     __m512 re[128], im[128];
     __m512d vs[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, vq[2] = {vs[0], vs[1]}; /* the rows' statistics */
     for (int g = 0; g < groups(c); g++) {
-        /* Y = P1 − P2 + i·(P3 − P1 − P2) for rows o (a + ib) and o + 1 (e + ih); Z = Y_o + i·Y_o+1 over all
+        /* Y = a + ib for row o, e + ih for row o + 1 (the products' results); Z = Y_o + i·Y_o+1 over all
          * N bins (the upper half conjugate-symmetric) */
         const float *yc = c->X + (size_t)o * ldb + 16 * g;
         const size_t cl = (size_t)O * ldb;
         for (int f = 0; f <= N / 2; f++) {
             const float *yf = yc + (size_t)f * c->fs;
             __m512 a = _mm512_load_ps(yf), e = _mm512_load_ps(yf + ldb), b = _mm512_setzero_ps(), h = b;
-            if (f > 0 && f < N / 2) {
-                const __m512 a2 = _mm512_load_ps(yf + cl), e2 = _mm512_load_ps(yf + cl + ldb);
-                b = _mm512_load_ps(yf + 2 * cl) - a - a2, h = _mm512_load_ps(yf + 2 * cl + ldb) - e - e2;
-                a -= a2, e -= e2;
-            }
+            if (f > 0 && f < N / 2) b = _mm512_load_ps(yf + cl), h = _mm512_load_ps(yf + cl + ldb);
             re[c->rev[f]] = a - h, im[c->rev[f]] = b + e;
             if (f > 0 && f < N / 2) re[c->rev[N - f]] = a + h, im[c->rev[N - f]] = e - b;
         }
