@@ -565,7 +565,7 @@ static void test_lstm_d_matches_reference(void **state)
 }
 
 /* libmvec's routines (vmath.h) against libm, odd lengths (the masked tails) and far-out inputs
- * included: GELU and the softmax exponential in double and in float */
+ * included: GELU and the softmax exponential in double and in float, the sine, the polar form */
 static void test_vmath_matches_libm(void **state)
 {
     (void)state;
@@ -592,6 +592,24 @@ static void test_vmath_matches_libm(void **state)
             assert_true(fabs(d[i] - want) <= 1e-14 * fabs(want));
             assert_true(fabsf(f[i] - (float)want) <= 2e-6f * fabsf((float)want));
         }
+        /* the harmonic source's sine (phases up to thousands of radians) and the STFT's polar form */
+        for (size_t i = 0; i < n; i++) d[i] = d0[i] * 400.0;
+        kk_sin_avx512(d, len);
+        for (size_t i = 0; i < n; i++) assert_true(fabs(d[i] - (i < len ? sin(d0[i] * 400.0) : d0[i] * 400.0)) <= 1e-14 * (i < len ? 1 : 400 * (1 + fabs(d0[i]))));
+        for (size_t i = 0; i < n; i++) f[i] = -1.0f;
+        float *ph = malloc(n * sizeof *ph);
+        assert_non_null(ph);
+        kk_polar_avx512(d0, d0 + 1, len < n ? len : n - 1, f, ph);
+        for (size_t i = 0; i + 1 < n; i++) {
+            if (i >= len) {
+                assert_true(f[i] == -1.0f);
+                continue;
+            }
+            const double re = d0[i], im = d0[i + 1];
+            assert_true(fabsf(f[i] - (float)sqrt(re * re + im * im)) <= 1e-6f * (1 + f[i]));
+            assert_true(fabsf(ph[i] - (float)atan2(im, re)) <= 1e-6f);
+        }
+        free(ph);
     }
     free(d), free(d0), free(f), free(f0);
 }

@@ -104,31 +104,45 @@ typedef struct source_task {
     float *src;
 } source_task;
 
+#define SOURCE_BLOCK 64 /* samples whose harmonics' phases go through the sine together */
+
 static void source_part(void *arg, int part)
 {
     const source_task *k = arg;
-    const int H = KK_HARMONICS, UP = 300, M = k->M;
+    const int H = KK_HARMONICS, UP = 300, M = k->M, vec = kk_vmath_ok();
     const double *C = k->C;
+    double sn[SOURCE_BLOCK * KK_HARMONICS];
     int64_t i0 = k->n * part / k->parts, i1 = k->n * (part + 1) / k->parts;
-    for (int64_t i = i0; i < i1; i++) {
-        /* linear ×300 up-sampling of the phase, align_corners=False */
-        double pos = ((double)i + 0.5) / UP - 0.5;
-        if (pos < 0) pos = 0;
-        int64_t j0 = (int64_t)pos;
-        if (j0 > M - 1) j0 = M - 1;
-        int64_t j1 = j0 + 1 < M ? j0 + 1 : M - 1;
-        double lam = pos - (double)j0;
-        float f0u = k->F0[i / UP];
-        int voiced = f0u > 10.0f;
-        float sigma = voiced ? 0.003f : 0.1f / 3.0f;
-        double sum = k->b;
-        for (int h = 0; h < H; h++) {
-            double ph = 2.0 * M_PI * UP * ((1.0 - lam) * C[j0 * H + h] + lam * C[j1 * H + h]);
-            float e = voiced ? 0.1f * (float)sin(ph) : 0.0f;
-            if (k->noise && k->noise->enabled) e += sigma * gauss(k->noise->seed, (uint64_t)i * H + (uint64_t)h);
-            sum += (double)k->w[h] * e;
+    for (int64_t b0 = i0; b0 < i1; b0 += SOURCE_BLOCK) {
+        const int nb = i1 - b0 < SOURCE_BLOCK ? (int)(i1 - b0) : SOURCE_BLOCK;
+        for (int q = 0; q < nb; q++) {
+            /* linear ×300 up-sampling of the phase, align_corners=False */
+            const int64_t i = b0 + q;
+            double pos = ((double)i + 0.5) / UP - 0.5;
+            if (pos < 0) pos = 0;
+            int64_t j0 = (int64_t)pos;
+            if (j0 > M - 1) j0 = M - 1;
+            int64_t j1 = j0 + 1 < M ? j0 + 1 : M - 1;
+            double lam = pos - (double)j0;
+            for (int h = 0; h < H; h++)
+                sn[q * H + h] = 2.0 * M_PI * UP * ((1.0 - lam) * C[j0 * H + h] + lam * C[j1 * H + h]);
         }
-        k->src[i] = tanhf((float)sum);
+        if (vec) kk_sin_avx512(sn, (size_t)nb * H); /* eight at a time through libmvec */
+        else
+            for (int q = 0; q < nb * H; q++) sn[q] = sin(sn[q]);
+        for (int q = 0; q < nb; q++) {
+            const int64_t i = b0 + q;
+            float f0u = k->F0[i / UP];
+            int voiced = f0u > 10.0f;
+            float sigma = voiced ? 0.003f : 0.1f / 3.0f;
+            double sum = k->b;
+            for (int h = 0; h < H; h++) {
+                float e = voiced ? 0.1f * (float)sn[q * H + h] : 0.0f;
+                if (k->noise && k->noise->enabled) e += sigma * gauss(k->noise->seed, (uint64_t)i * H + (uint64_t)h);
+                sum += (double)k->w[h] * e;
+            }
+            k->src[i] = tanhf((float)sum);
+        }
     }
 }
 
@@ -185,28 +199,44 @@ typedef struct stft_task {
     int n, F, parts;
 } stft_task;
 
+#define STFT_BLOCK 64 /* frames whose magnitudes and phases are taken together */
+
 static void stft_part(void *arg, int part)
 {
     const stft_task *k = arg;
     const dft20 *d = &k->d;
-    const int n = k->n, F = k->F, pad = KK_NFFT / 2;
-    for (int t = F * part / k->parts; t < F * (part + 1) / k->parts; t++) {
-        double fr[KK_NFFT];
-        for (int j = 0; j < KK_NFFT; j++) {
-            int p = KK_HOP * t + j - pad; /* reflect padding, edge not repeated */
-            if (p < 0) p = -p;
-            if (p >= n) p = 2 * (n - 1) - p;
-            fr[j] = d->win[j] * k->x[p];
+    const int n = k->n, F = k->F, pad = KK_NFFT / 2, vec = kk_vmath_ok();
+    double re[KK_NBINS][STFT_BLOCK], im[KK_NBINS][STFT_BLOCK];
+    const int f0 = F * part / k->parts, f1 = F * (part + 1) / k->parts;
+    for (int b0 = f0; b0 < f1; b0 += STFT_BLOCK) {
+        const int nf = f1 - b0 < STFT_BLOCK ? f1 - b0 : STFT_BLOCK;
+        for (int q = 0; q < nf; q++) {
+            const int t = b0 + q;
+            double fr[KK_NFFT];
+            for (int j = 0; j < KK_NFFT; j++) {
+                int p = KK_HOP * t + j - pad; /* reflect padding, edge not repeated */
+                if (p < 0) p = -p;
+                if (p >= n) p = 2 * (n - 1) - p;
+                fr[j] = d->win[j] * k->x[p];
+            }
+            for (int b = 0; b < KK_NBINS; b++) {
+                double r = 0, i = 0;
+                for (int j = 0; j < KK_NFFT; j++) {
+                    int qq = (b * j) % KK_NFFT;
+                    r += fr[j] * d->cs[qq];
+                    i -= fr[j] * d->sn[qq];
+                }
+                re[b][q] = r, im[b][q] = i;
+            }
         }
         for (int b = 0; b < KK_NBINS; b++) {
-            double re = 0, im = 0;
-            for (int j = 0; j < KK_NFFT; j++) {
-                int q = (b * j) % KK_NFFT;
-                re += fr[j] * d->cs[q];
-                im -= fr[j] * d->sn[q];
-            }
-            k->har[(size_t)b * F + t] = (float)sqrt(re * re + im * im);
-            k->har[(size_t)(KK_NBINS + b) * F + t] = (float)atan2(im, re);
+            float *mag = k->har + (size_t)b * F + b0, *ph = k->har + (size_t)(KK_NBINS + b) * F + b0;
+            if (vec) kk_polar_avx512(re[b], im[b], (size_t)nf, mag, ph); /* eight at a time through libmvec */
+            else
+                for (int q = 0; q < nf; q++) {
+                    mag[q] = (float)sqrt(re[b][q] * re[b][q] + im[b][q] * im[b][q]);
+                    ph[q] = (float)atan2(im[b][q], re[b][q]);
+                }
         }
     }
 }

@@ -1,7 +1,7 @@
 /* Elementwise functions through glibc's libmvec (its AVX-512 routines,
  * ≤ 4 ulp), eight doubles or sixteen floats at a time, used where the CPU runs
- * the AVX-512 kernel path: ALBERT's GELU and softmax, the iSTFT's magnitude
- * and phase (exp, sin, cos), the LSTMs' gates (exp, tanh), which otherwise
+ * the AVX-512 kernel path: ALBERT's GELU and softmax, the harmonic source's
+ * sines, the STFT's phases (atan2), the iSTFT's magnitude and phase (exp, sin, cos), the LSTMs' gates (exp, tanh), which otherwise
  * cost millions of scalar libm calls a synthesis. Every element goes through
  * the vector routine (a tail is padded), so no value depends on where a
  * thread's range starts. */
@@ -21,6 +21,10 @@ void kk_exp_shift_avx512(double *x, size_t n, double s);
  * GELU as x/(1 + e^(−2√(2/π)(x + 0.044715x³))) (= ½x(1 + tanh u)), and e^(x[i] − s) */
 void kk_gelu_f_avx512(float *x, size_t n);
 void kk_exp_shift_f_avx512(float *x, size_t n, float s);
+/* x[i] = sin x[i] (the harmonic source's phases) */
+void kk_sin_avx512(double *x, size_t n);
+/* mag[i] = |re[i] + i·im[i]|, ph[i] = atan2(im[i], re[i]) (the STFT's) */
+void kk_polar_avx512(const double *re, const double *im, size_t n, float *mag, float *ph);
 /* re[i] = e^m[i]·cos(sin p[i]), im[i] = e^m[i]·sin(sin p[i]) */
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im);
 

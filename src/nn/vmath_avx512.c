@@ -12,6 +12,7 @@ __m512d _ZGVeN8v_exp(__m512d x);
 __m512d _ZGVeN8v_sin(__m512d x);
 __m512d _ZGVeN8v_cos(__m512d x);
 __m512 _ZGVeN16v_expf(__m512 x);
+__m512d _ZGVeN8vv_atan2(__m512d y, __m512d x);
 
 int kk_vmath_compiled(void) { return 1; }
 
@@ -57,6 +58,25 @@ void kk_exp_shift_f_avx512(float *x, size_t n, float s)
     for (size_t i = 0; i < n; i += 16) {
         const __mmask16 m = tail16(n - i);
         _mm512_mask_storeu_ps(x + i, m, _ZGVeN16v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vs)));
+    }
+}
+
+void kk_sin_avx512(double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        const __mmask8 m = tail(n - i);
+        _mm512_mask_storeu_pd(x + i, m, _ZGVeN8v_sin(_mm512_maskz_loadu_pd(m, x + i)));
+    }
+}
+
+void kk_polar_avx512(const double *re, const double *im, size_t n, float *mag, float *ph)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        const __mmask8 m = tail(n - i);
+        const __m512d r = _mm512_maskz_loadu_pd(m, re + i), q = _mm512_maskz_loadu_pd(m, im + i);
+        const __m512d a = _mm512_sqrt_pd(_mm512_fmadd_pd(q, q, _mm512_mul_pd(r, r)));
+        _mm256_mask_storeu_ps(mag + i, m, _mm512_cvtpd_ps(a));
+        _mm256_mask_storeu_ps(ph + i, m, _mm512_cvtpd_ps(_ZGVeN8vv_atan2(q, r)));
     }
 }
 
@@ -126,6 +146,11 @@ void kk_lstm_step_avx512(const float *wt, const double *b, const double *g, int 
 void kk_gelu_tanh_avx512(double *x, size_t n) { (void)x, (void)n; }
 void kk_exp_shift_avx512(double *x, size_t n, double s) { (void)x, (void)n, (void)s; }
 void kk_gelu_f_avx512(float *x, size_t n) { (void)x, (void)n; }
+void kk_sin_avx512(double *x, size_t n) { (void)x, (void)n; }
+void kk_polar_avx512(const double *re, const double *im, size_t n, float *mag, float *ph)
+{
+    (void)re, (void)im, (void)n, (void)mag, (void)ph;
+}
 void kk_exp_shift_f_avx512(float *x, size_t n, float s) { (void)x, (void)n, (void)s; }
 void kk_istft_polar_avx512(const float *m, const float *p, size_t n, double *re, double *im)
 {
