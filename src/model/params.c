@@ -398,9 +398,22 @@ static void walk_model(walk *w, kokoro_model *m, prosody_f *pf)
 
 /* ---- promotion of the prosody weights to double ---- */
 
-static const double *dbl(walk *w, const float *src, size_t n)
+/* d, made from the float tensor src, takes src's place among the model's blocks (the float copy is
+ * no longer needed) or joins them (the float data was borrowed: a mapped file) */
+static void *replace(walk *w, const float *src, void *d)
 {
     kokoro_model *m = w->m;
+    for (size_t i = m->nblocks; i-- > 0;)
+        if (m->blocks[i] == src) {
+            free(m->blocks[i]);
+            m->blocks[i] = d;
+            return d;
+        }
+    return own(w, d);
+}
+
+static const double *dbl(walk *w, const float *src, size_t n)
+{
     if (!src || w->st != KOKORO_OK) return NULL;
     double *d = malloc(n * sizeof *d);
     if (!d) {
@@ -408,13 +421,7 @@ static const double *dbl(walk *w, const float *src, size_t n)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) d[i] = src[i];
-    for (size_t i = m->nblocks; i-- > 0;) /* the float copy is no longer needed */
-        if (m->blocks[i] == src) {
-            free(m->blocks[i]);
-            m->blocks[i] = d;
-            return d;
-        }
-    return own(w, d); /* the float data was borrowed (a mapped file) */
+    return replace(w, src, d);
 }
 
 /* The recurrent weights stay float (the values are float32: nothing to gain
@@ -422,7 +429,6 @@ static const double *dbl(walk *w, const float *src, size_t n)
  * direction from cache instead of 2 MB (kk_lstm_dir_d). */
 static const float *transposed(walk *w, const float *src, size_t rows, size_t cols)
 {
-    kokoro_model *m = w->m;
     if (!src || w->st != KOKORO_OK) return NULL;
     float *d = malloc(rows * cols * sizeof *d);
     if (!d) {
@@ -431,13 +437,7 @@ static const float *transposed(walk *w, const float *src, size_t rows, size_t co
     }
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++) d[c * rows + r] = src[r * cols + c];
-    for (size_t i = m->nblocks; i-- > 0;)
-        if (m->blocks[i] == src) {
-            free(m->blocks[i]);
-            m->blocks[i] = d;
-            return d;
-        }
-    return own(w, d);
+    return replace(w, src, d);
 }
 
 static kk_lin_d lin_d(walk *w, kk_lin l)

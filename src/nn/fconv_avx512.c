@@ -157,7 +157,7 @@ void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
      * into Y, then the bin's result over the tile's columns in place of X: Re = P1 − P2,
      * Im = (P3 − P1) − P2 (no other tile reads these columns) */
     float *xr = c->X + (size_t)f * c->fs, *xi = xr + (size_t)C * p->ldb;
-    float *y1 = Y, *y2 = Y + (size_t)C * 48, *y3 = Y + (size_t)2 * C * 48;
+    const float *y1 = Y, *y2 = Y + (size_t)C * 48, *y3 = Y + (size_t)2 * C * 48; /* the products' tiles */
     for (int t = 0; t < ncols; t += 48) {
         const int w = ncols - t < 48 ? ncols - t : 48; /* a multiple of 16 */
         for (int m = 0; m < (real ? 1 : 3); m++) {

@@ -8,51 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One LSTM step (PyTorch gate order i, f, g, o): gates z = (W_ih x + b_ih) +
- * (W_hh h + b_hh), grouped as PyTorch does, g = W_ih x + b_ih given; then c
- * and h updated in place. */
-static void lstm_cell(const float *z, int H, float *h, float *c)
-{
-    for (int u = 0; u < H; u++) {
-        float ig = 1 / (1 + expf(-z[u])), fg = 1 / (1 + expf(-z[H + u]));
-        float gg = tanhf(z[2 * H + u]), og = 1 / (1 + expf(-z[3 * H + u]));
-        c[u] = fg * c[u] + ig * gg;
-        h[u] = og * tanhf(c[u]);
-    }
-}
-
-static void lstm_step(const kk_lstm_dir *d, const float *g, int H, float *h, float *c, float *z)
-{
-    memcpy(z, d->b_hh, 4 * (size_t)H * sizeof *z);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1, d->w_hh, H, h, 1, 1, z, 1);
-    for (int u = 0; u < 4 * H; u++) z[u] += g[u];
-    lstm_cell(z, H, h, c);
-}
-
-/* The same in double with W_hhᵀ in float (kk_lstm_dir_d): the product as
- * z += h[j]·(row j of W_hhᵀ), every gate's sum over j in order; on the AVX-512
- * path with libmvec's exp and tanh (vmath.h). */
-static void lstm_step_d(const kk_lstm_dir_d *d, const double *g, int H, double *h, double *c, double *z)
-{
-    if (kk_vmath_ok()) {
-        kk_lstm_step_avx512(d->w_hh_t, d->b_hh, g, H, h, c, z);
-        return;
-    }
-    const size_t G = 4 * (size_t)H;
-    memset(z, 0, G * sizeof *z);
-    for (int j = 0; j < H; j++) {
-        const float *w = d->w_hh_t + (size_t)j * G;
-        const double hj = h[j];
-        for (size_t u = 0; u < G; u++) z[u] += (double)w[u] * hj;
-    }
-    for (size_t u = 0; u < G; u++) z[u] = (z[u] + d->b_hh[u]) + g[u];
-    for (int u = 0; u < H; u++) {
-        double ig = 1 / (1 + exp(-z[u])), fg = 1 / (1 + exp(-z[H + u]));
-        double gg = tanh(z[2 * H + u]), og = 1 / (1 + exp(-z[3 * H + u]));
-        c[u] = fg * c[u] + ig * gg;
-        h[u] = og * tanh(c[u]);
-    }
-}
+/* One LSTM step: gates z = (W_ih x + b_ih) + (W_hh h + b_hh), grouped as
+ * PyTorch does, from g = W_ih x + b_ih, then the cell (nn_real.inc); vec:
+ * kk_vmath_ok(), asked once a direction. Defined below the kernels. */
+static void lstm_step(const kk_lstm_dir *d, const float *g, int H, float *h, float *c, float *z, int vec);
+static void lstm_step_d(const kk_lstm_dir_d *d, const double *g, int H, double *h, double *c, double *z, int vec);
 
 #define R float
 #define S(name) name
@@ -77,6 +37,35 @@ static void lstm_step_d(const kk_lstm_dir_d *d, const double *g, int H, double *
 #undef GEMM
 #undef EXP
 #undef TANH
+
+static void lstm_step(const kk_lstm_dir *d, const float *g, int H, float *h, float *c, float *z, int vec)
+{
+    (void)vec;
+    memcpy(z, d->b_hh, 4 * (size_t)H * sizeof *z);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1, d->w_hh, H, h, 1, 1, z, 1);
+    for (int u = 0; u < 4 * H; u++) z[u] += g[u];
+    lstm_cell(z, H, h, c);
+}
+
+/* In double with W_hhᵀ in float (kk_lstm_dir_d): the product as z += h[j]·(row j of W_hhᵀ), every
+ * gate's sum over j in order; on the AVX-512 path gates and cell in one pass, libmvec's exp and tanh
+ * (vmath.h). */
+static void lstm_step_d(const kk_lstm_dir_d *d, const double *g, int H, double *h, double *c, double *z, int vec)
+{
+    if (vec) {
+        kk_lstm_step_avx512(d->w_hh_t, d->b_hh, g, H, h, c, z);
+        return;
+    }
+    const size_t G = 4 * (size_t)H;
+    memset(z, 0, G * sizeof *z);
+    for (int j = 0; j < H; j++) {
+        const float *w = d->w_hh_t + (size_t)j * G;
+        const double hj = h[j];
+        for (size_t u = 0; u < G; u++) z[u] += (double)w[u] * hj;
+    }
+    for (size_t u = 0; u < G; u++) z[u] = (z[u] + d->b_hh[u]) + g[u];
+    lstm_cell_d(z, H, h, c);
+}
 
 int kk_conv1d_len(int n, int k, int stride, int pad, int dil)
 {
