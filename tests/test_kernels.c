@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -636,6 +637,57 @@ static void test_parallel_range(void **state)
             }
 }
 
+/* The pool (kk_pool_begin): every task of thousands of back-to-back calls runs once (the workers
+ * spinning between them), after a pause long enough for the workers to fall asleep too, with fewer
+ * threads asked than the pool has, and nested calls inside tasks; a second pool on the same thread,
+ * or one thread, gives NULL. */
+typedef struct pool_job {
+    unsigned char *hits;
+    int nested;
+} pool_job;
+
+static void pool_count(void *arg, int i)
+{
+    pool_job *j = arg;
+    __atomic_add_fetch(&j->hits[i], 1, __ATOMIC_RELAXED);
+    if (j->nested) { /* inside a task: runs here, on this thread */
+        assert_int_equal(kk_threads(), 1);
+        pool_job inner = {.hits = j->hits + 4000 + 8 * i};
+        kk_parallel_for(4, 8, pool_count, &inner);
+    }
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    static unsigned char hits[5000];
+    assert_null(kk_pool_begin(1));
+    kk_pool *p = kk_pool_begin(3);
+    assert_non_null(p);
+    assert_null(kk_pool_begin(3));
+    for (int round = 0; round < 3000; round++) {
+        const int n = round % 37, nt = 1 + round % 4;
+        memset(hits, 0, sizeof hits);
+        pool_job j = {.hits = hits, .nested = round % 5 == 0 && n <= 400};
+        if (round % 1000 == 999) { /* past the spin: the workers asleep */
+            struct timespec ts = {0, 3000000};
+            nanosleep(&ts, NULL);
+        }
+        kk_parallel_for(nt, n, pool_count, &j);
+        for (int i = 0; i < 4000; i++) assert_int_equal(hits[i], i < n ? 1 : 0);
+        for (int i = 4000; i < 5000; i++) assert_int_equal(hits[i], j.nested && i < 4000 + 8 * n ? 1 : 0);
+    }
+    kk_pool_end(p);
+    kk_pool_end(NULL);
+    p = kk_pool_begin(2); /* a new one after the end */
+    assert_non_null(p);
+    memset(hits, 0, sizeof hits);
+    pool_job j = {.hits = hits};
+    kk_parallel_for(2, 3000, pool_count, &j);
+    for (int i = 0; i < 4000; i++) assert_int_equal(hits[i], i < 3000 ? 1 : 0);
+    kk_pool_end(p);
+}
+
 /* The iSTFT splits frames into ranges and blocks, each recomputing the
  * frames before it: the same bytes at any thread count, on a spectrum long
  * enough for several blocks per range and uneven ranges. */
@@ -1159,6 +1211,7 @@ int main(void)
         cmocka_unit_test(test_lstm_d_matches_reference),
         cmocka_unit_test(test_vmath_matches_libm),
         cmocka_unit_test(test_parallel_range),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_istft_threads),
         cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_bf16_conv),

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "kokoro.h"
 
@@ -22,16 +24,162 @@ typedef struct pf_job {
     void *arg;
     int n;
     atomic_int next;
+    atomic_int seats; /* pool workers that may still join (nthreads − 1 at the start) */
 } pf_job;
 
-static void *pf_worker(void *p)
+static void run_tasks(pf_job *j)
 {
-    pf_job *j = p;
     int outer = in_task;
     in_task = 1;
     for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->fn(j->arg, i);
     in_task = outer;
+}
+
+static void *pf_worker(void *p)
+{
+    run_tasks(p);
     return NULL;
+}
+
+/* ---- the pool: workers wait for a new job generation, spinning ~50 µs (the gaps between one
+ * call's kernels are mostly shorter), then asleep on a condition variable ---- */
+
+#define KK_MAX_THREADS 64
+#define SPIN_NS 50000
+
+struct kk_pool {
+    pthread_t tid[KK_MAX_THREADS];
+    int nworkers;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    pf_job *job;             /* the current job (published by gen) */
+    atomic_uint gen;         /* bumped per job, and once more to quit */
+    atomic_int busy;         /* workers still inside the current job */
+    atomic_int sleepers;     /* workers asleep or about to be: only then does a job need a signal */
+    atomic_int main_asleep;  /* the caller asleep on done */
+    int quit;
+};
+
+static _Thread_local kk_pool *cur_pool;
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* spins until *a != v for up to SPIN_NS; returns whether it changed */
+static int spin_while_eq_u(atomic_uint *a, unsigned v)
+{
+    const long long end = now_ns() + SPIN_NS;
+    for (int k = 0;; k++) {
+        if (atomic_load(a) != v) return 1;
+        cpu_relax();
+        if ((k & 63) == 63 && now_ns() > end) return 0;
+    }
+}
+
+static int spin_while_ne_i(atomic_int *a, int v)
+{
+    const long long end = now_ns() + SPIN_NS;
+    for (int k = 0;; k++) {
+        if (atomic_load(a) == v) return 1;
+        cpu_relax();
+        if ((k & 63) == 63 && now_ns() > end) return 0;
+    }
+}
+
+static void *pool_worker(void *arg)
+{
+    kk_pool *p = arg;
+    unsigned seen = 0;
+    for (;;) {
+        if (!spin_while_eq_u(&p->gen, seen)) {
+            /* the sleeper count goes up before gen is checked again, and the caller bumps gen before
+             * it reads the count (both sequentially consistent): either the caller signals, or this
+             * thread sees the new gen */
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->gen) == seen) pthread_cond_wait(&p->work, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = atomic_load(&p->gen);
+        if (p->quit) return NULL;
+        pf_job *j = p->job;
+        if (atomic_fetch_sub(&j->seats, 1) > 0) run_tasks(j);
+        if (atomic_fetch_sub(&p->busy, 1) == 1 && atomic_load(&p->main_asleep)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static void pool_post(kk_pool *p, pf_job *j, int quit)
+{
+    p->job = j;
+    p->quit = quit;
+    atomic_store(&p->busy, p->nworkers);
+    atomic_fetch_add(&p->gen, 1);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static void pool_wait(kk_pool *p)
+{
+    if (spin_while_ne_i(&p->busy, 0)) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->main_asleep, 1);
+    while (atomic_load(&p->busy) != 0) pthread_cond_wait(&p->done, &p->mu);
+    atomic_store(&p->main_asleep, 0);
+    pthread_mutex_unlock(&p->mu);
+}
+
+kk_pool *kk_pool_begin(int nthreads)
+{
+    if (in_task || cur_pool || nthreads < 2) return NULL;
+    if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
+    kk_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&p->tid[p->nworkers], NULL, pool_worker, p) != 0) break;
+        p->nworkers++;
+    }
+    if (p->nworkers == 0) {
+        kk_pool_end(p);
+        return NULL;
+    }
+    cur_pool = p;
+    return p;
+}
+
+void kk_pool_end(kk_pool *p)
+{
+    if (!p) return;
+    if (p->nworkers) {
+        pool_post(p, NULL, 1);
+        for (int t = 0; t < p->nworkers; t++) pthread_join(p->tid[t], NULL);
+    }
+    if (cur_pool == p) cur_pool = NULL;
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
 }
 
 int kk_gemm_step(int rows, int align, double macs_per_row, int nthreads)
@@ -47,8 +195,6 @@ int kk_gemm_step(int rows, int align, double macs_per_row, int nthreads)
     return rows;
 }
 
-#define KK_MAX_THREADS 64
-
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg)
 {
     if (in_task) nthreads = 1;
@@ -56,13 +202,21 @@ void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *ar
     if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
     pf_job job = {.fn = fn, .arg = arg, .n = n};
     atomic_init(&job.next, 0);
+    atomic_init(&job.seats, nthreads - 1);
+    kk_pool *pool = cur_pool;
+    if (pool && nthreads > 1) {
+        pool_post(pool, &job, 0);
+        run_tasks(&job);
+        pool_wait(pool); /* no worker touches job after this */
+        return;
+    }
     pthread_t tid[KK_MAX_THREADS];
     int started = 0;
     for (int t = 1; t < nthreads; t++) {
         if (pthread_create(&tid[started], NULL, pf_worker, &job) != 0) break; /* fewer threads, same result */
         started++;
     }
-    pf_worker(&job);
+    run_tasks(&job);
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
 }
 

@@ -1,5 +1,6 @@
-/* A minimal fork-join helper for the numeric kernels. Threads live only for
- * one call, so concurrent synthesis calls never share a queue or a pool. */
+/* A minimal fork-join helper for the numeric kernels. Threads live at most
+ * for one synthesis (its kk_pool) or one call, so concurrent synthesis calls
+ * never share a queue or a pool. */
 #ifndef KK_PARALLEL_H
 #define KK_PARALLEL_H
 
@@ -14,6 +15,17 @@ int kk_threads(void);
  * Falls back to the calling thread alone when threads cannot be started.
  * Called from inside a task, it runs every task on that thread. */
 void kk_parallel_for(int nthreads, int n, void (*fn)(void *arg, int i), void *arg);
+/* Workers kept for one call's many kk_parallel_for calls: kk_pool_begin starts
+ * nthreads − 1 threads that then serve the calling thread's kk_parallel_for
+ * (waking in microseconds, where a thread started per call took ~50 µs a
+ * call, ~1000 calls a synthesis) until kk_pool_end. Each synthesis has its
+ * own (concurrent calls share nothing); NULL, and the per-call threads kept,
+ * where a pool would not help (one thread, inside a task, a pool already
+ * serving this thread) or threads cannot be started. The same results either
+ * way: only who runs which task changes. */
+typedef struct kk_pool kk_pool;
+kk_pool *kk_pool_begin(int nthreads);
+void kk_pool_end(kk_pool *pool); /* NULL: nothing */
 
 /* Runs fn(arg, i0, i1) over [0, n) in ranges of `grain` (the last may be
  * shorter) on up to nthreads threads: for elementwise passes over large

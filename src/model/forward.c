@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "model/blocks.h"
 
 #include <time.h>
@@ -55,6 +56,7 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
     *durations_out = NULL;
     *n_samples = 0;
 
+    kk_pool *pool = kk_pool_begin(kk_threads()); /* this call's workers, woken per kernel */
     kk_arena a = {0};
     double *bert = kk_arena_doubles(&a, (size_t)(T * KK_BERT_DIM)), *d_en = kk_arena_doubles(&a, (size_t)(T * H)), *d = kk_arena_doubles(&a, (size_t)(T * W)), *x = kk_arena_doubles(&a, (size_t)(T * H));
     double *logits = kk_arena_doubles(&a, (size_t)(T * KK_MAX_DUR)), *sp = kk_arena_doubles(&a, (size_t)(KK_STYLE_HALF));
@@ -136,6 +138,7 @@ kokoro_status kk_forward(const kokoro_model *m, const int64_t *ids, int T, const
     }
     if (st == KOKORO_OK) st = kk_generator(m, dec, F0, 2 * (int)L, s_dec, noise, audio);
     kk_arena_free(&a);
+    kk_pool_end(pool);
     if (st != KOKORO_OK) {
         free(audio);
         free(dur);
