@@ -25,6 +25,7 @@ typedef struct pf_job {
     int n;
     atomic_int next;
     atomic_int seats; /* pool workers that may still join (nthreads − 1 at the start) */
+    int by_slot;      /* pool: the task a thread runs is its own slot (the caller 0, worker w w + 1) */
 } pf_job;
 
 static void run_tasks(pf_job *j)
@@ -49,6 +50,7 @@ static void *pf_worker(void *p)
 
 struct kk_pool {
     pthread_t tid[KK_MAX_THREADS];
+    struct worker_arg *args;
     int nworkers;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
@@ -97,9 +99,15 @@ static int spin_while_ne_i(atomic_int *a, int v)
     }
 }
 
+typedef struct worker_arg {
+    kk_pool *p;
+    int w;
+} worker_arg;
+
 static void *pool_worker(void *arg)
 {
-    kk_pool *p = arg;
+    kk_pool *p = ((worker_arg *)arg)->p;
+    const int w = ((worker_arg *)arg)->w;
     unsigned seen = 0;
     for (;;) {
         if (!spin_while_eq_u(&p->gen, seen)) {
@@ -115,7 +123,15 @@ static void *pool_worker(void *arg)
         seen = atomic_load(&p->gen);
         if (p->quit) return NULL;
         pf_job *j = p->job;
-        if (atomic_fetch_sub(&j->seats, 1) > 0) run_tasks(j);
+        if (j->by_slot) {
+            if (w + 1 < j->n) {
+                const int outer = in_task;
+                in_task = 1;
+                j->fn(j->arg, w + 1);
+                in_task = outer;
+            }
+        } else if (atomic_fetch_sub(&j->seats, 1) > 0)
+            run_tasks(j);
         if (atomic_fetch_sub(&p->busy, 1) == 1 && atomic_load(&p->main_asleep)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
@@ -153,11 +169,17 @@ kk_pool *kk_pool_begin(int nthreads)
     if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
     kk_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
+    p->args = calloc((size_t)nthreads, sizeof *p->args);
+    if (!p->args) {
+        free(p);
+        return NULL;
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
     for (int t = 1; t < nthreads; t++) {
-        if (pthread_create(&p->tid[p->nworkers], NULL, pool_worker, p) != 0) break;
+        p->args[p->nworkers] = (worker_arg){.p = p, .w = p->nworkers};
+        if (pthread_create(&p->tid[p->nworkers], NULL, pool_worker, &p->args[p->nworkers]) != 0) break;
         p->nworkers++;
     }
     if (p->nworkers == 0) {
@@ -179,6 +201,7 @@ void kk_pool_end(kk_pool *p)
     pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
+    free(p->args);
     free(p);
 }
 
@@ -242,4 +265,54 @@ void kk_parallel_range(int nthreads, size_t n, size_t grain, void (*fn)(void *ar
     size_t tasks = (n + grain - 1) / grain;
     pr_job job = {.fn = fn, .arg = arg, .n = n, .grain = grain};
     kk_parallel_for(nthreads, (int)tasks, pr_task, &job);
+}
+
+typedef struct ranges_job {
+    void (*fn)(void *, int, int);
+    void *arg;
+    int nslots;
+    atomic_int *next; /* per slot: its range's next step */
+    const int *end;   /* per slot: its range's end */
+} ranges_job;
+
+static void ranges_slot(void *arg, int slot)
+{
+    ranges_job *j = arg;
+    for (int k = 0; k < j->nslots; k++) { /* its own range, then the others' leftovers */
+        const int v = (slot + k) % j->nslots;
+        for (int i; (i = atomic_fetch_add(&j->next[v], 1)) < j->end[v];) j->fn(j->arg, slot, i);
+    }
+}
+
+void kk_parallel_ranges(int nthreads, int n, void (*fn)(void *arg, int slot, int i), void *arg)
+{
+    if (in_task) nthreads = 1;
+    if (nthreads > n) nthreads = n;
+    if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
+    if (nthreads <= 1) {
+        for (int i = 0; i < n; i++) fn(arg, 0, i);
+        return;
+    }
+    atomic_int next[KK_MAX_THREADS];
+    int end[KK_MAX_THREADS];
+    for (int s = 0; s < nthreads; s++) {
+        atomic_init(&next[s], (int)((long)n * s / nthreads));
+        end[s] = (int)((long)n * (s + 1) / nthreads);
+    }
+    ranges_job rj = {.fn = fn, .arg = arg, .nslots = nthreads, .next = next, .end = end};
+    kk_pool *pool = cur_pool;
+    if (pool && nthreads - 1 <= pool->nworkers) {
+        /* each thread its own slot: the caller 0 here, the workers theirs */
+        pf_job job = {.fn = ranges_slot, .arg = &rj, .n = nthreads, .by_slot = 1};
+        atomic_init(&job.next, 0);
+        atomic_init(&job.seats, 0);
+        pool_post(pool, &job, 0);
+        const int outer = in_task;
+        in_task = 1;
+        ranges_slot(&rj, 0);
+        in_task = outer;
+        pool_wait(pool);
+        return;
+    }
+    kk_parallel_for(nthreads, nthreads, ranges_slot, &rj);
 }

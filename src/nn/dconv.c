@@ -255,7 +255,6 @@ typedef struct snake_ctx {
     double *stats;
     kk_isa isa;
     int ntask;
-    atomic_int next;
 } snake_ctx;
 
 /* One input channel's padded row over the task: steps q of the slot are x
@@ -313,20 +312,15 @@ static void snake_task(const snake_ctx *c, int slot, int i)
     kk_dconv_block_amx(&dl, 0, d->cout / 32, 0, len);
 }
 
-static void snake_slot(void *p, int slot)
-{
-    snake_ctx *c = p;
-    for (int i; (i = atomic_fetch_add(&c->next, 1)) < c->ntask;) snake_task(c, slot, i);
-}
+static void snake_range_task(void *p, int slot, int i) { snake_task(p, slot, i); }
 
 void kk_dconv_run_amx_snake(kk_isa isa, const kk_dconv *d, const kk_snake_in *in, uint32_t *slots, double *stats,
                             int nthreads)
 {
     if (d->n <= 0) return;
     snake_ctx c = {.d = d, .in = in, .slots = slots, .stats = stats, .isa = isa, .ntask = kk_amx_tasks(d->n)};
-    atomic_init(&c.next, 0);
-    if (nthreads > c.ntask) nthreads = c.ntask;
-    kk_parallel_for(nthreads, nthreads, snake_slot, &c);
+    /* each thread the same time range on every convolution: the rows it reads are the ones it wrote */
+    kk_parallel_ranges(nthreads, c.ntask, snake_range_task, &c);
 }
 
 void kk_amx_stats_finish(const double *stats, int n, int C, double *mean, double *var)
