@@ -688,6 +688,44 @@ static void test_pool(void **state)
     kk_pool_end(p);
 }
 
+/* kk_parallel_ranges: every step once, each slot on one thread at a time (the slot's counter
+ * entered and left around every step), with and without a pool (of fewer workers than some calls
+ * ask for), fewer steps than threads, none. */
+typedef struct ranges_check {
+    unsigned char *hits;
+    int busy[8];   /* threads inside each slot now */
+    int clash;     /* a slot entered twice at once */
+} ranges_check;
+
+static void ranges_count(void *arg, int slot, int i)
+{
+    ranges_check *r = arg;
+    if (__atomic_add_fetch(&r->busy[slot], 1, __ATOMIC_SEQ_CST) != 1) __atomic_store_n(&r->clash, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&r->hits[i], 1, __ATOMIC_RELAXED);
+    for (volatile int k = 0; k < 200; k++) {
+    }
+    __atomic_sub_fetch(&r->busy[slot], 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_parallel_ranges(void **state)
+{
+    (void)state;
+    static unsigned char hits[3000];
+    for (int pooled = 0; pooled < 2; pooled++) {
+        kk_pool *p = pooled ? kk_pool_begin(4) : NULL;
+        assert_true(!pooled || p);
+        for (int n = 0; n <= 3000; n += n < 10 ? 1 : 331)
+            for (int nt = 1; nt <= 5; nt++) {
+                ranges_check r = {.hits = hits};
+                memset(hits, 0, sizeof hits);
+                kk_parallel_ranges(nt, n, ranges_count, &r);
+                assert_int_equal(r.clash, 0);
+                for (int i = 0; i < 3000; i++) assert_int_equal(hits[i], i < n ? 1 : 0);
+            }
+        kk_pool_end(p);
+    }
+}
+
 /* The iSTFT splits frames into ranges and blocks, each recomputing the
  * frames before it: the same bytes at any thread count, on a spectrum long
  * enough for several blocks per range and uneven ranges. */
@@ -1212,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_vmath_matches_libm),
         cmocka_unit_test(test_parallel_range),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_parallel_ranges),
         cmocka_unit_test(test_istft_threads),
         cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_bf16_conv),
