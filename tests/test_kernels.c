@@ -637,6 +637,34 @@ static void test_parallel_range(void **state)
             }
 }
 
+/* The vectorised leaky ReLUs give the scalar select's bytes (negative zero, NaN, infinities, every
+ * length around the vector width, unaligned starts) in float and double. */
+static void test_leaky_relu(void **state)
+{
+    (void)state;
+    float x[64], y[64], want[64];
+    double xd[64];
+    unsigned s = 99;
+    for (int i = 0; i < 64; i++) x[i] = 4.0f * frand(&s);
+    x[3] = -0.0f, x[5] = NAN, x[8] = INFINITY, x[9] = -INFINITY, x[12] = 0.0f, x[17] = -1e-42f; /* a denormal */
+    for (int off = 0; off < 3; off++)
+        for (int n = 0; n + off <= 40; n++) {
+            for (int i = 0; i < n; i++) want[i] = x[off + i] < 0 ? x[off + i] * 0.2f : x[off + i];
+            memset(y, 0x5a, sizeof y);
+            kk_leaky_row(x + off, n, 0.2f, y);
+            assert_memory_equal(y, want, (size_t)n * sizeof *y);
+            assert_int_equal(((unsigned char *)y)[n * sizeof *y], 0x5a); /* nothing past n */
+            memcpy(y, x + off, (size_t)n * sizeof *y);
+            kk_leaky_relu(y, (size_t)n, 0.2f);
+            assert_memory_equal(y, want, (size_t)n * sizeof *y);
+            for (int i = 0; i < n; i++) xd[i] = (double)x[off + i] * 1.5;
+            double wd[64];
+            for (int i = 0; i < n; i++) wd[i] = xd[i] < 0 ? xd[i] * 0.01 : xd[i];
+            kk_leaky_relu_d(xd, (size_t)n, 0.01);
+            assert_memory_equal(xd, wd, (size_t)n * sizeof *xd);
+        }
+}
+
 /* The pool (kk_pool_begin): every task of thousands of back-to-back calls runs once (the workers
  * spinning between them), after a pause long enough for the workers to fall asleep too, with fewer
  * threads asked than the pool has, and nested calls inside tasks; a second pool on the same thread,
@@ -1250,6 +1278,7 @@ int main(void)
         cmocka_unit_test(test_vmath_matches_libm),
         cmocka_unit_test(test_parallel_range),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_leaky_relu),
         cmocka_unit_test(test_parallel_ranges),
         cmocka_unit_test(test_istft_threads),
         cmocka_unit_test(test_bf16_pairs),

@@ -77,13 +77,14 @@ typedef struct rows_job {
 static void rows_part(void *arg, size_t c0, size_t c1)
 {
     const rows_job *j = arg;
+    const float slope = j->slope;
     for (size_t ch = c0; ch < c1; ch++) {
         float *row = j->xp + ch * j->ldx;
         const float *xr = j->x + ch * (size_t)j->n;
         memset(row, 0, (size_t)j->pad * sizeof *row);
-        if (j->slope == 1.0f) memcpy(row + j->pad, xr, (size_t)j->n * sizeof *row);
+        if (slope == 1.0f) memcpy(row + j->pad, xr, (size_t)j->n * sizeof *row);
         else
-            for (int t = 0; t < j->n; t++) row[j->pad + t] = xr[t] < 0 ? xr[t] * j->slope : xr[t];
+            kk_leaky_row(xr, j->n, slope, row + j->pad);
         memset(row + j->pad + j->n, 0, (j->ldx - (size_t)j->pad - (size_t)j->n) * sizeof *row);
     }
 }
@@ -223,7 +224,7 @@ static void pair_rows(void *arg, size_t p0, size_t p1)
             memset(row, 0, j->ldx * sizeof *row);
             if (ch >= (size_t)j->cin) continue;
             const float *xr = j->x + ch * j->n;
-            for (int t = 0; t < j->n; t++) row[j->pad + t] = xr[t] < 0 ? xr[t] * j->slope : xr[t];
+            kk_leaky_row(xr, j->n, j->slope, row + j->pad);
         }
         kk_bf16_pair_row(r, r + j->ldx, j->ldx, j->xb + p * j->ldx);
     }
