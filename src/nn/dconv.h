@@ -50,7 +50,7 @@ void kk_dconv_rows(const float *x, int cin, int n, int pad, float slope, float *
  * half the time (conv_post's rows took longer than its convolution) */
 static inline void kk_leaky_row(const float *restrict x, int n, float slope, float *restrict y)
 {
-    typedef float v4 __attribute__((vector_size(16), aligned(4)));
+    typedef float v4 __attribute__((vector_size(16), aligned(4), may_alias));
     typedef int32_t m4 __attribute__((vector_size(16)));
     int t = 0;
     for (; t + 4 <= n; t += 4) { /* a select, not a branch (GCC's -O2 keeps the scalar loop's branch) */
