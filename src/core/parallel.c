@@ -28,13 +28,23 @@ typedef struct pf_job {
     int by_slot;      /* pool: the task a thread runs is its own slot (the caller 0, worker w w + 1) */
 } pf_job;
 
-static void run_tasks(pf_job *j)
+/* fn(arg, i) as a task: kernels it calls stay on this thread */
+static void as_task(void (*fn)(void *, int), void *arg, int i)
 {
-    int outer = in_task;
+    const int outer = in_task;
     in_task = 1;
-    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->fn(j->arg, i);
+    fn(arg, i);
     in_task = outer;
 }
+
+static void take_tasks(void *arg, int unused)
+{
+    pf_job *j = arg;
+    (void)unused;
+    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->fn(j->arg, i);
+}
+
+static void run_tasks(pf_job *j) { as_task(take_tasks, j, 0); }
 
 static void *pf_worker(void *p)
 {
@@ -56,7 +66,7 @@ struct kk_pool {
     pthread_cond_t work, done;
     pf_job *job;             /* the current job (published by gen) */
     atomic_uint gen;         /* bumped per job, and once more to quit */
-    atomic_int busy;         /* workers still inside the current job */
+    atomic_uint busy;        /* workers still inside the current job */
     atomic_int sleepers;     /* workers asleep or about to be: only then does a job need a signal */
     atomic_int main_asleep;  /* the caller asleep on done */
     int quit;
@@ -78,22 +88,12 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* spins until *a != v for up to SPIN_NS; returns whether it changed */
-static int spin_while_eq_u(atomic_uint *a, unsigned v)
+/* spins up to SPIN_NS until (*a == v) == equal; returns whether it came to that */
+static int spin_until(atomic_uint *a, unsigned v, int equal)
 {
     const long long end = now_ns() + SPIN_NS;
     for (int k = 0;; k++) {
-        if (atomic_load(a) != v) return 1;
-        cpu_relax();
-        if ((k & 63) == 63 && now_ns() > end) return 0;
-    }
-}
-
-static int spin_while_ne_i(atomic_int *a, int v)
-{
-    const long long end = now_ns() + SPIN_NS;
-    for (int k = 0;; k++) {
-        if (atomic_load(a) == v) return 1;
+        if ((atomic_load(a) == v) == equal) return 1;
         cpu_relax();
         if ((k & 63) == 63 && now_ns() > end) return 0;
     }
@@ -110,7 +110,7 @@ static void *pool_worker(void *arg)
     const int w = ((worker_arg *)arg)->w;
     unsigned seen = 0;
     for (;;) {
-        if (!spin_while_eq_u(&p->gen, seen)) {
+        if (!spin_until(&p->gen, seen, 0)) {
             /* the sleeper count goes up before gen is checked again, and the caller bumps gen before
              * it reads the count (both sequentially consistent): either the caller signals, or this
              * thread sees the new gen */
@@ -124,12 +124,7 @@ static void *pool_worker(void *arg)
         if (p->quit) return NULL;
         pf_job *j = p->job;
         if (j->by_slot) {
-            if (w + 1 < j->n) {
-                const int outer = in_task;
-                in_task = 1;
-                j->fn(j->arg, w + 1);
-                in_task = outer;
-            }
+            if (w + 1 < j->n) as_task(j->fn, j->arg, w + 1);
         } else if (atomic_fetch_sub(&j->seats, 1) > 0)
             run_tasks(j);
         if (atomic_fetch_sub(&p->busy, 1) == 1 && atomic_load(&p->main_asleep)) {
@@ -144,7 +139,7 @@ static void pool_post(kk_pool *p, pf_job *j, int quit)
 {
     p->job = j;
     p->quit = quit;
-    atomic_store(&p->busy, p->nworkers);
+    atomic_store(&p->busy, (unsigned)p->nworkers);
     atomic_fetch_add(&p->gen, 1);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
@@ -155,7 +150,7 @@ static void pool_post(kk_pool *p, pf_job *j, int quit)
 
 static void pool_wait(kk_pool *p)
 {
-    if (spin_while_ne_i(&p->busy, 0)) return;
+    if (spin_until(&p->busy, 0, 1)) return;
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->main_asleep, 1);
     while (atomic_load(&p->busy) != 0) pthread_cond_wait(&p->done, &p->mu);
@@ -307,10 +302,7 @@ void kk_parallel_ranges(int nthreads, int n, void (*fn)(void *arg, int slot, int
         atomic_init(&job.next, 0);
         atomic_init(&job.seats, 0);
         pool_post(pool, &job, 0);
-        const int outer = in_task;
-        in_task = 1;
-        ranges_slot(&rj, 0);
-        in_task = outer;
+        as_task(ranges_slot, &rj, 0);
         pool_wait(pool);
         return;
     }

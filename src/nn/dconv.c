@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/parallel.h"
+#include "nn/nn.h"
 #include "nn/vmath.h"
 
 typedef struct isa_info {
@@ -84,7 +85,7 @@ static void rows_part(void *arg, size_t c0, size_t c1)
         memset(row, 0, (size_t)j->pad * sizeof *row);
         if (slope == 1.0f) memcpy(row + j->pad, xr, (size_t)j->n * sizeof *row);
         else
-            kk_leaky_row(xr, j->n, slope, row + j->pad);
+            kk_leaky_row(xr, (size_t)j->n, slope, row + j->pad);
         memset(row + j->pad + j->n, 0, (j->ldx - (size_t)j->pad - (size_t)j->n) * sizeof *row);
     }
 }
@@ -224,7 +225,7 @@ static void pair_rows(void *arg, size_t p0, size_t p1)
             memset(row, 0, j->ldx * sizeof *row);
             if (ch >= (size_t)j->cin) continue;
             const float *xr = j->x + ch * j->n;
-            kk_leaky_row(xr, j->n, j->slope, row + j->pad);
+            kk_leaky_row(xr, (size_t)j->n, j->slope, row + j->pad);
         }
         kk_bf16_pair_row(r, r + j->ldx, j->ldx, j->xb + p * j->ldx);
     }

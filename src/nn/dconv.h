@@ -7,7 +7,6 @@
 #define KK_DCONV_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 typedef enum kk_isa { KK_ISA_GENERIC = 0, KK_ISA_AVX2 = 1, KK_ISA_AVX512 = 2, KK_ISA_COUNT } kk_isa;
 
@@ -46,20 +45,6 @@ void kk_dconv_pack(kk_isa isa, const float *W, int cout, int cin, int K, float *
 /* The direct kernel's input from channel rows x[cin, n]: each row pad zero steps, the values
  * through a leaky ReLU of the given slope (1: as they are), zeros to ldx; on up to nthreads. */
 void kk_dconv_rows(const float *x, int cin, int n, int pad, float slope, float *xp, size_t ldx, int nthreads);
-/* y = leaky ReLU of x (y ≠ x), branch-free so it vectorises: a sign branch per value mispredicted
- * half the time (conv_post's rows took longer than its convolution) */
-static inline void kk_leaky_row(const float *restrict x, int n, float slope, float *restrict y)
-{
-    typedef float v4 __attribute__((vector_size(16), aligned(4), may_alias));
-    typedef int32_t m4 __attribute__((vector_size(16)));
-    int t = 0;
-    for (; t + 4 <= n; t += 4) { /* a select, not a branch (GCC's -O2 keeps the scalar loop's branch) */
-        const v4 v = *(const v4 *)(x + t);
-        const m4 neg = v < 0;
-        *(v4 *)(y + t) = (v4)((neg & (m4)(v * slope)) | (~neg & (m4)v));
-    }
-    for (; t < n; t++) y[t] = x[t] < 0 ? x[t] * slope : x[t];
-}
 /* Runs the convolution on up to nthreads threads. */
 void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads);
 

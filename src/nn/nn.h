@@ -54,6 +54,9 @@ void kk_adain(const float *x, int C, int N, const float *gb, const float *nw, co
               float *y);
 
 void kk_leaky_relu(float *x, size_t n, float slope);
+/* y = leaky ReLU of x[n] (y may be x), as a vector select: GCC's -O2 keeps the scalar loop's sign
+ * branch, mispredicted half the time (conv_post's rows took longer than its convolution) */
+void kk_leaky_row(const float *x, size_t n, float slope, float *y);
 /* x + 1/α·sin²(αx) per channel of x[C, N], alpha[C] */
 void kk_snake(const float *x, int C, int N, const float *alpha, float *y);
 
@@ -70,6 +73,7 @@ int kk_lstm_bi_d(const double *x, int T, int in, const kk_lstm_dir_d *fwd, const
 void kk_layernorm_rows_d(double *x, int rows, int C, const double *g, const double *b, double eps);
 void kk_adain_d(const double *x, int C, int N, const double *gb, const double *nw, const double *nb, double *y);
 void kk_leaky_relu_d(double *x, size_t n, double slope);
+void kk_leaky_row_d(const double *x, size_t n, double slope, double *y);
 void kk_transpose_d(const double *x, int rows, int cols, double *y);
 
 #endif
