@@ -184,6 +184,9 @@ static void test_fconv_matches_reference(void **state)
         {16, 3, 5, 130, 128, 192, 1, 1},
         {48, 7, 5, 4321, 128, 96, 0, 0},
         {128, 11, 5, 2500, 128, 192, 1, 1}, /* the generator's shape */
+        /* even dilations: bin N/2 − f's weights are conj(E + O), not conj(E − O) (even/odd taps) */
+        {32, 7, 2, 3000, 64, 96, 1, 0},
+        {16, 4, 4, 777, 32, 48, 0, 1}, /* an even tap count: no lone last tap */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const int *c = cases[i];

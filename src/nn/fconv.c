@@ -79,7 +79,7 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
 static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 2 * p->cin * p->ldb; }
 static size_t thread_floats(const kk_fconv_plan *p)
 {
-    return ((size_t)3 * p->cout * p->cin + (size_t)3 * p->cout * 48 + 15) / 16 * 16;
+    return ((size_t)6 * p->cout * p->cin + (size_t)3 * p->cout * 48 + 15) / 16 * 16;
 }
 
 size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads)
@@ -100,8 +100,8 @@ static void bins_task(void *arg, int t)
 {
     bins_job *j = arg;
     const kk_fconv_plan *p = j->c->p;
-    float *A = j->thr + (size_t)t * thread_floats(p), *Y = A + (size_t)3 * p->cout * p->cin;
-    for (int f; (f = atomic_fetch_add(&j->next, 1)) < p->F;) kk_fconv_bin_avx512(j->c, f, A, Y);
+    float *A = j->thr + (size_t)t * thread_floats(p), *Y = A + (size_t)6 * p->cout * p->cin;
+    for (int f; (f = atomic_fetch_add(&j->next, 1)) <= p->N / 4;) kk_fconv_bin_avx512(j->c, f, A, Y);
 }
 
 void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads)

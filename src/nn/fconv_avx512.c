@@ -114,48 +114,16 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
     }
 }
 
-void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
+/* Bin f's three products, a tile of 48 columns at a time: P1 = Re W·Re X, P2 = Im W·Im X,
+ * P3 = (Re W + Im W)(Re X + Im X) (Gauss; the kernel adds the two rows as it reads them) into Y,
+ * then the bin's result over the tile's columns in place of X: Re = P1 − P2, Im = (P3 − P1) − P2
+ * (no other tile reads these columns). A: Re W, Im W, their sum (C·C each); bins 0 and N/2 are
+ * real (one product). */
+static void bin_products(const kk_fconv_ctx *c, int f, const float *A, float *Y)
 {
     const kk_fconv_plan *p = c->p;
-    const kk_dconv *d = c->d;
-    const int C = p->cin, K = p->K, N = p->N, nob = C / 8, ncols = groups(c) * 16;
-    /* W_f = Σ_j w_j e^{+2πi f·j·dil/N} (a correlation), times 1/(2N): the inverse FFT's 1/N and the
-     * pair split's ½ */
-    float cs[32], sn[32];
-    const float scale = 1.0f / (2.0f * N);
-    for (int j = 0; j < K; j++) {
-        const int k = (int)((long)f * j * p->dil % N);
-        cs[j] = c->twr[k] * scale, sn[j] = -c->twi[k] * scale;
-    }
-    /* Re W, Im W and their sum, each packed as kk_dconv_pack packs a 1×1 convolution ([ob][ch][8 rows]) */
+    const int C = p->cin, nob = C / 8, ncols = groups(c) * 16, real = f == 0 || f == p->N / 2;
     const size_t cc = (size_t)C * C;
-    const int real = f == 0 || f == N / 2;
-    for (int ob = 0; ob < nob; ob++) {
-        /* four channels at a time: eight independent sums (one pair would wait on the FMA latency) */
-        for (int ch = 0; ch < C; ch += 4) {
-            const float *w = d->wp + (size_t)(ob * C + ch) * K * 8; /* kk_dconv_pack: [ob][ch][j][8 rows] */
-            __m256 wr[4], wi[4];
-            for (int q = 0; q < 4; q++) wr[q] = wi[q] = _mm256_setzero_ps();
-            for (int j = 0; j < K; j++) {
-                const __m256 vc = _mm256_set1_ps(cs[j]), vs = _mm256_set1_ps(sn[j]);
-                for (int q = 0; q < 4; q++) {
-                    const __m256 v = _mm256_loadu_ps(w + (size_t)(q * K + j) * 8);
-                    wr[q] = _mm256_fmadd_ps(v, vc, wr[q]), wi[q] = _mm256_fmadd_ps(v, vs, wi[q]);
-                }
-            }
-            float *a = A + ((size_t)ob * C + ch) * 8;
-            for (int q = 0; q < 4; q++) {
-                _mm256_storeu_ps(a + 8 * q, wr[q]);
-                if (real) continue;
-                _mm256_storeu_ps(a + cc + 8 * q, wi[q]);
-                _mm256_storeu_ps(a + 2 * cc + 8 * q, wr[q] + wi[q]);
-            }
-        }
-    }
-    /* three real products instead of four (Gauss), a tile of 48 columns at a time: P1 = Re W·Re X,
-     * P2 = Im W·Im X, P3 = (Re W + Im W)(Re X + Im X) (the kernel adds the two rows as it reads them)
-     * into Y, then the bin's result over the tile's columns in place of X: Re = P1 − P2,
-     * Im = (P3 − P1) − P2 (no other tile reads these columns) */
     float *xr = c->X + (size_t)f * c->fs, *xi = xr + (size_t)C * p->ldb;
     const float *y1 = Y, *y2 = Y + (size_t)C * 48, *y3 = Y + (size_t)2 * C * 48; /* the products' tiles */
     for (int t = 0; t < ncols; t += 48) {
@@ -181,6 +149,72 @@ void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
     }
 }
 
+void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
+{
+    const kk_fconv_plan *p = c->p;
+    const kk_dconv *d = c->d;
+    const int C = p->cin, K = p->K, N = p->N, nob = C / 8, g = N / 2 - f, two = g != f;
+    /* W_f = Σ_j w_j e^{+2πi f·j·dil/N} (a correlation), times 1/(2N): the inverse FFT's 1/N and the
+     * pair split's ½. Split into even taps E and odd taps O, W_f = E + O and, as
+     * e^{2πi (N/2 − f)·j·dil/N} = (−1)^{j·dil} e^{−2πi f·j·dil/N}, W_{N/2−f} = conj(E − O) for an odd
+     * dilation, conj(E + O) for an even one: one pass over the taps makes both bins' weights. */
+    float cs[32], sn[32];
+    const float scale = 1.0f / (2.0f * N);
+    for (int j = 0; j < K; j++) {
+        const int k = (int)((long)f * j * p->dil % N);
+        cs[j] = c->twr[k] * scale, sn[j] = -c->twi[k] * scale;
+    }
+    /* two taps per 16-float load (the packing keeps a channel's taps together): the cosines and
+     * sines of taps j and j + 1 in the two halves, a lone last tap with the upper half zero */
+    __m512 vc[16], vs[16];
+    for (int j = 0; j < K; j += 2) {
+        const float c1 = j + 1 < K ? cs[j + 1] : 0.0f, s1 = j + 1 < K ? sn[j + 1] : 0.0f;
+        vc[j / 2] = _mm512_insertf32x8(_mm512_set1_ps(cs[j]), _mm256_set1_ps(c1), 1);
+        vs[j / 2] = _mm512_insertf32x8(_mm512_set1_ps(sn[j]), _mm256_set1_ps(s1), 1);
+    }
+    /* Re W, Im W and their sum, each packed as kk_dconv_pack packs a 1×1 convolution ([ob][ch][8
+     * rows]): bin f's at A, bin N/2 − f's at A + 3·C·C */
+    const size_t cc = (size_t)C * C;
+    const int K2 = K / 2, odd = p->dil & 1, real = f == 0 || g == 0;
+    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int ob = 0; ob < nob; ob++) {
+        /* four channels at a time: eight independent sums (one pair would wait on the FMA latency) */
+        for (int ch = 0; ch < C; ch += 4) {
+            const float *w = d->wp + (size_t)(ob * C + ch) * K * 8; /* kk_dconv_pack: [ob][ch][j][8 rows] */
+            __m512 wr[4], wi[4];
+            for (int q = 0; q < 4; q++) wr[q] = wi[q] = _mm512_setzero_ps();
+            for (int j2 = 0; j2 < K2; j2++)
+                for (int q = 0; q < 4; q++) {
+                    const __m512 v = _mm512_loadu_ps(w + (size_t)(q * K + 2 * j2) * 8);
+                    wr[q] = _mm512_fmadd_ps(v, vc[j2], wr[q]), wi[q] = _mm512_fmadd_ps(v, vs[j2], wi[q]);
+                }
+            if (K & 1)
+                for (int q = 0; q < 4; q++) {
+                    const __m512 v = _mm512_maskz_loadu_ps(0x00FF, w + (size_t)(q * K + K - 1) * 8);
+                    wr[q] = _mm512_fmadd_ps(v, vc[K2], wr[q]), wi[q] = _mm512_fmadd_ps(v, vs[K2], wi[q]);
+                }
+            /* channels q and q + 1 as one vector of two 8-row groups: the even taps' sums, the odd */
+            float *a = A + ((size_t)ob * C + ch) * 8;
+            for (int q = 0; q < 4; q += 2) {
+                const __m512 er = _mm512_permutex2var_ps(wr[q], lo, wr[q + 1]), orr = _mm512_permutex2var_ps(wr[q], hi, wr[q + 1]);
+                const __m512 ei = _mm512_permutex2var_ps(wi[q], lo, wi[q + 1]), oi = _mm512_permutex2var_ps(wi[q], hi, wi[q + 1]);
+                const __m512 r = er + orr, i = ei + oi;
+                _mm512_storeu_ps(a + 8 * q, r);
+                if (!real) _mm512_storeu_ps(a + cc + 8 * q, i), _mm512_storeu_ps(a + 2 * cc + 8 * q, r + i);
+                if (!two) continue;
+                __m512 r2 = r, i2 = -i;
+                if (odd) r2 = er - orr, i2 = oi - ei;
+                float *a2 = a + 3 * cc;
+                _mm512_storeu_ps(a2 + 8 * q, r2);
+                if (!real) _mm512_storeu_ps(a2 + cc + 8 * q, i2), _mm512_storeu_ps(a2 + 2 * cc + 8 * q, r2 + i2);
+            }
+        }
+    }
+    bin_products(c, f, A, Y);
+    if (two) bin_products(c, g, A + 3 * cc, Y);
+}
+
 void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
 {
     const kk_fconv_plan *p = c->p;
@@ -202,34 +236,38 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
             if (f > 0 && f < N / 2) re[c->rev[N - f]] = a + h, im[c->rev[N - f]] = e - b;
         }
         fft16(re, im, N, c->twr, c->twi, 1);
-        /* each lane's block: L steps (fewer at the end) to its rows, 16 steps of 16 blocks per transpose */
+        /* transposed in place, 16 steps of 16 blocks at a time, so z[t + l] holds block l's steps t … t + 15;
+         * then each block's L steps (fewer at the end) go to its rows in order: consecutive blocks are
+         * consecutive steps, so the rows are written (and the residual read) as one stream, not 16 */
         const int lanes = c->nbc - 16 * g < 16 ? c->nbc - 16 * g : 16;
         for (int r = 0; r < 2; r++) {
-            const __m512 *z = r ? im : re;
+            __m512 *z = r ? im : re;
+            for (int t = 0; t < L; t += 16) transpose16(z + t); /* t + 15 < N: t < L ≤ N, N a multiple of 16 */
             const __m512 bias = _mm512_set1_ps(d->b ? d->b[o + r] : 0.0f);
             float *yr = d->y + (size_t)(o + r) * d->ldy;
             const float *ar = (d->acc_from ? d->acc_from : d->y) + (size_t)(o + r) * d->ldy;
-            for (int t = 0; t < L; t += 16) {
-                __m512 v[16];
-                for (int i = 0; i < 16; i++) v[i] = z[t + i]; /* t + 15 < N: t < L ≤ N, both multiples of 16 */
-                transpose16(v);
-                for (int l = 0; l < lanes; l++) {
-                    const long t0 = (long)(c->b0 + 16 * g + l) * L + t;
-                    long cnt = d->n - t0 < L - t ? d->n - t0 : L - t;
-                    if (cnt <= 0) continue;
+            /* the statistics in double, low and high halves apart (four independent sums) */
+            __m512d s0 = _mm512_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
+            for (int l = 0; l < lanes; l++) {
+                const long b0 = (long)(c->b0 + 16 * g + l) * L;
+                const long len = d->n - b0 < L ? d->n - b0 : L;
+                for (long t = 0; t < len; t += 16) {
+                    const long cnt = len - t;
                     const __mmask16 k = cnt >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cnt) - 1);
-                    __m512 u = v[l] + bias;
-                    if (d->accumulate) u += _mm512_maskz_loadu_ps(k, ar + t0);
-                    _mm512_mask_storeu_ps(yr + t0, k, u);
-                    if (d->rowstats) { /* in double, lanes past the row's end zero */
-                        const __m512 z = _mm512_maskz_mov_ps(k, u);
-                        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(z));
-                        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)));
-                        vs[r] = _mm512_add_pd(vs[r], _mm512_add_pd(lo, hi));
-                        vq[r] = _mm512_fmadd_pd(lo, lo, _mm512_fmadd_pd(hi, hi, vq[r]));
+                    __m512 u = z[t + l] + bias;
+                    if (d->accumulate) u += _mm512_maskz_loadu_ps(k, ar + b0 + t);
+                    _mm512_mask_storeu_ps(yr + b0 + t, k, u);
+                    if (d->rowstats) { /* lanes past the row's end zero */
+                        const __m512 v = _mm512_maskz_mov_ps(k, u);
+                        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+                        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+                        s0 = _mm512_add_pd(s0, lo), s1 = _mm512_add_pd(s1, hi);
+                        q0 = _mm512_fmadd_pd(lo, lo, q0), q1 = _mm512_fmadd_pd(hi, hi, q1);
                     }
                 }
             }
+            vs[r] = _mm512_add_pd(vs[r], _mm512_add_pd(s0, s1));
+            vq[r] = _mm512_add_pd(vq[r], _mm512_add_pd(q0, q1));
         }
     }
     if (d->rowstats) /* this task alone writes rows o and o + 1, chunk after chunk: the same sums on any thread count */
