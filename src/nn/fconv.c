@@ -37,15 +37,17 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
 
 /* A plan's time in units of the direct kernel's time per tap (whose cost is K): a
  * model fitted to the generator's 18 convolution shapes timed on the AVX-512 Xeon here
- * (each FFT size forced, 1 and 2 threads, the chunks of kk_fconv_chunk). The products
- * (three real ones per complex bin, whole 48-column tiles) run at 1/1.5 of the direct
- * kernel's speed per multiply-add, 1/1.55 at N 128 (its spectra sit further out in the
- * caches); the transforms and the spectra's trips through memory cost 0.2 (N 32), 0.55
- * (64) or 0.75 (128) taps per output step of a whole block; the per-bin weights K
- * multiply-adds per bin, channel pair and chunk. `kokoro-bench --conv --fft` prints those
- * timings with the choice marked: the choice is the fastest or within 9 % of it on every
- * shape, K 3 included (dilation 1 goes through N 32: 15-27 % faster than direct). The
- * choice must not depend on the thread count (the bytes would). */
+ * (each FFT size forced, 1 and 2 threads, three runs averaged, the chunks of
+ * kk_fconv_chunk). The products (three real ones per complex bin, whole 48-column tiles)
+ * run at 1/1.6, 1/1.7 and 1/1.55 of the direct kernel's speed per multiply-add at N 32,
+ * 64 and 128 for 128 channels, 1/1.4, 1/1.4 and 1/1.2 for 256 (whose direct kernel
+ * waits more on its input rows); the transforms and the spectra's trips through memory
+ * cost 0.2 (N 32), 0.18 (64) or 0.75 (128) taps per output step of a whole block; the
+ * per-bin weights K/2 multiply-adds per bin, channel pair and chunk (bins f and N/2 − f
+ * are made together). `kokoro-bench --conv --fft` prints those timings with the choice
+ * marked: the choice is the fastest or within 3 % of it on every shape but one (128
+ * channels, K 3, dilation 3: direct, 7 % behind N 64). The choice must not depend on the
+ * thread count (the bytes would). */
 static double plan_cost(const kk_fconv_plan *p)
 {
     double cols = 0, chunks = 0;
@@ -53,9 +55,11 @@ static double plan_cost(const kk_fconv_plan *p)
         const int nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
         cols += (nbc + 47) / 48 * 48;
     }
-    const double slow = p->N == 128 ? 1.55 : 1.5, tr = p->N == 32 ? 0.2 : p->N == 64 ? 0.55 : 0.75;
-    const double products = (p->F - 1.5) * 3.0 * cols / p->n, weights = chunks * p->F * p->K / p->n;
-    return slow * products + weights + tr * (double)(p->nb + 15) / 16 * 16 * p->L / p->n;
+    const int i = p->N == 32 ? 0 : p->N == 64 ? 1 : 2;
+    static const double slow128[3] = {1.6, 1.7, 1.55}, slow256[3] = {1.4, 1.4, 1.2}, trans[3] = {0.2, 0.18, 0.75};
+    const double slow = p->cin >= 256 ? slow256[i] : slow128[i];
+    const double products = (p->F - 1.5) * 3.0 * cols / p->n, weights = 0.5 * chunks * p->F * p->K / p->n;
+    return slow * products + weights + trans[i] * (double)(p->nb + 15) / 16 * 16 * p->L / p->n;
 }
 
 int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fconv_plan *p)
