@@ -33,9 +33,6 @@ typedef struct kk_dconv {
      * then sum the result) */
     const float *acc_from;
     int combine;
-    /* K 1 on the AVX-512, AVX2 and generic kernels only, NULL or a second input: the
-     * convolution's input is then xp + xp2, row by row (xp2 rows ldx apart) */
-    const float *xp2;
 } kk_dconv;
 
 /* Row stride a padded input needs (room for the halo and the last tile). */

@@ -78,12 +78,13 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
     return found;
 }
 
-/* the spectra (per bin: real parts, imaginary parts), then per thread the bin's three weight
- * matrices and the three products over a tile of 48 columns */
+/* the spectra (per bin: real parts, imaginary parts), then per thread the weight matrices of two
+ * bins (f and N/2 − f, three each), the three products over a tile of 48 columns and the tile's
+ * Re X + Im X */
 static size_t spectra_floats(const kk_fconv_plan *p) { return (size_t)p->F * 2 * p->cin * p->ldb; }
 static size_t thread_floats(const kk_fconv_plan *p)
 {
-    return ((size_t)6 * p->cout * p->cin + (size_t)3 * p->cout * 48 + 15) / 16 * 16;
+    return ((size_t)6 * p->cout * p->cin + (size_t)4 * p->cout * 48 + 15) / 16 * 16;
 }
 
 size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads)

@@ -115,7 +115,7 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
 }
 
 /* Bin f's three products, a tile of 48 columns at a time: P1 = Re W·Re X, P2 = Im W·Im X,
- * P3 = (Re W + Im W)(Re X + Im X) (Gauss; the kernel adds the two rows as it reads them) into Y,
+ * P3 = (Re W + Im W)(Re X + Im X) (Gauss) into Y (then the sum's tile: 4·C·48 floats),
  * then the bin's result over the tile's columns in place of X: Re = P1 − P2, Im = (P3 − P1) − P2
  * (no other tile reads these columns). A: Re W, Im W, their sum (C·C each); bins 0 and N/2 are
  * real (one product). */
@@ -126,10 +126,18 @@ static void bin_products(const kk_fconv_ctx *c, int f, const float *A, float *Y)
     const size_t cc = (size_t)C * C;
     float *xr = c->X + (size_t)f * c->fs, *xi = xr + (size_t)C * p->ldb;
     const float *y1 = Y, *y2 = Y + (size_t)C * 48, *y3 = Y + (size_t)2 * C * 48; /* the products' tiles */
+    float *S = Y + (size_t)3 * C * 48;
     for (int t = 0; t < ncols; t += 48) {
         const int w = ncols - t < 48 ? ncols - t : 48; /* a multiple of 16 */
+        /* Re X + Im X once into a tile of its own (the kernel would add the two rows for every row
+         * block: the same sums, made 16–32 times) */
+        if (!real)
+            for (int r = 0; r < C; r++)
+                for (int i = 0; i < 48; i += 16)
+                    _mm512_store_ps(S + r * 48 + i, _mm512_loadu_ps(xr + (size_t)r * p->ldb + t + i) +
+                                                        _mm512_loadu_ps(xi + (size_t)r * p->ldb + t + i));
         for (int m = 0; m < (real ? 1 : 3); m++) {
-            kk_dconv g = {.xp = (m == 1 ? xi : xr) + t, .xp2 = m == 2 ? xi + t : NULL, .ldx = p->ldb, .wp = A + m * cc,
+            kk_dconv g = {.xp = m == 0 ? xr + t : m == 1 ? xi + t : S, .ldx = m == 2 ? 48 : p->ldb, .wp = A + m * cc,
                           .cin = C, .cout = C, .K = 1, .dil = 1, .n = w, .y = Y + (size_t)m * C * 48, .ldy = 48};
             kk_dconv_block_avx512(&g, 0, nob, 0, w);
         }
