@@ -152,7 +152,25 @@ static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_
         for (int t = 0; t < n; t++) sum += y1[(size_t)o * n + t], sq += (double)y1[(size_t)o * n + t] * y1[(size_t)o * n + t];
         assert_true(fabs(st1[2 * o] - sum) <= 1e-9 * (1 + sq) && fabs(st1[2 * o + 1] - sq) <= 1e-9 * (1 + sq));
     }
-    free(st1), free(st3), free(from);
+    /* into a running mean (the generator's mean of three resblocks): out + the result, then
+     * (out + the result) / 3, each bit for bit what the plain result gives; statistics of the result */
+    float *out = malloc(cn * sizeof *out), *start = malloc(cn * sizeof *start);
+    assert_true(out && start);
+    for (size_t i = 0; i < cn; i++) start[i] = frand(&s);
+    for (int mode = 1; mode <= 2; mode++) {
+        memcpy(out, start, cn * sizeof *out);
+        memset(st3, 0, 2 * (size_t)C * sizeof *st3);
+        d.y = out, d.acc_from = accumulate ? from : NULL, d.rowstats = st3, d.combine = mode;
+        kk_fconv_run(&p, &d, ws, 2);
+        for (size_t i = 0; i < cn; i++) {
+            float e = start[i] + y1[i];
+            if (mode == 2) e = e / 3.0f;
+            assert_memory_equal(&out[i], &e, sizeof e);
+        }
+        assert_memory_equal(st1, st3, 2 * (size_t)C * sizeof *st1);
+    }
+    d.combine = 0;
+    free(st1), free(st3), free(from), free(out), free(start);
     ref_conv(x, C, n, W, with_bias ? b : NULL, C, K, dil, accumulate ? y0 : NULL, ref);
     /* the FFT spreads each output's round-off over the block: the error against the rms output */
     double worst = 0, ss = 0;

@@ -320,8 +320,10 @@ kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n,
     return KOKORO_OK;
 }
 
-kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
-                                      float *ws, int bf16, kk_memo *memo)
+/* float32 and the vdpbf16ps kernel; out (may be NULL): as kk_resblock1_mean_ws, where the last
+ * convolution goes through the FFT (*fused then 1; else y is the result, as without out) */
+static kokoro_status resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
+                                       float *out, int k, int *fused, float *ws, int bf16, kk_memo *memo)
 {
     const int C = r->C, K = r->K, nth = kk_threads();
     static const int dil[3] = {1, 3, 5};
@@ -370,9 +372,26 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
         kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
         memset(st, 0, 2 * (size_t)C * sizeof *st);
         d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1, d.acc_from = cur != y ? cur : NULL;
+        if (j == 2) d.rowstats = NULL; /* the block's result: no AdaIN of this block reads its statistics */
+        if (j == 2 && out && fft2) /* the result straight into the mean of three (no pass of its own) */
+            d.y = out, d.acc_from = cur, d.combine = k, *fused = 1;
         if ((known = conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft))) kk_sums_finish(st, 1, n, C, mean, var);
     }
     return KOKORO_OK;
+}
+
+kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
+                                      float *ws, int bf16, kk_memo *memo)
+{
+    return resblock1_forward(r, x, n, s, y, NULL, 0, NULL, ws, bf16, memo);
+}
+
+kokoro_status kk_resblock1_mean_f32_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
+                                       float *out, int k, int *fused, float *ws, int bf16, kk_memo *memo)
+{
+    *fused = k == 0; /* the first result is the mean's start: out is its y */
+    return k == 0 ? resblock1_forward(r, x, n, s, out, NULL, 0, NULL, ws, bf16, memo)
+                  : resblock1_forward(r, x, n, s, y, out, k, fused, ws, bf16, memo);
 }
 
 kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y)

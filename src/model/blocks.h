@@ -40,5 +40,11 @@ int kk_resblock1_amx(const kk_resblock1 *r, int bf16);
 size_t kk_resblock1_mean_ws_floats(const kk_resblock1 *r, int n);
 kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
                                    float *ws, kk_memo *memo);
+/* The same off AMX (float32, or bf16 on vdpbf16ps): the 0th result is
+ * written to out; the others go into out where the block's last convolution
+ * runs on the FFT (float32, nn/fconv.h); *fused then says so, and otherwise
+ * y[C, n] holds the result for the caller to add. ws: kk_resblock1_ws_floats. */
+kokoro_status kk_resblock1_mean_f32_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
+                                       float *out, int k, int *fused, float *ws, int bf16, kk_memo *memo);
 
 #endif

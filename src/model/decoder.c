@@ -557,8 +557,9 @@ kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x,
     return kk_gen_resblocks_dt(m, stage, x, n, s, out, 0, NULL);
 }
 
-/* out = (t0 + t1 + t2) / 3 over the three resblocks' outputs, summed from
- * zero in that order (0 + t0, not t0: -0.0 becomes +0.0 as before) */
+/* out = (t0 + t1 + t2) / 3 over the three resblocks' outputs, in that order:
+ * out holds t0 already; this adds t1 (j 1) or t2 and divides (j 2) where the
+ * resblock could not (kk_resblock1_mean_f32_ws) */
 typedef struct mean3_job {
     float *out;
     const float *t;
@@ -570,9 +571,7 @@ static void mean3_part(void *arg, size_t i0, size_t i1)
     const mean3_job *mj = arg;
     float *out = mj->out;
     const float *t = mj->t;
-    if (mj->j == 0)
-        for (size_t i = i0; i < i1; i++) out[i] = 0.0f + t[i];
-    else if (mj->j == 1)
+    if (mj->j == 1)
         for (size_t i = i0; i < i1; i++) out[i] += t[i];
     else
         for (size_t i = i0; i < i1; i++) out[i] = (out[i] + t[i]) / 3.0f;
@@ -594,9 +593,10 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
     }
     ws = t + total;
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
-        st = kk_resblock1_forward_ws(&r[j], x, n, s, t, ws, bf16, m->memo);
+        int fused;
+        st = kk_resblock1_mean_f32_ws(&r[j], x, n, s, t, out, j, &fused, ws, bf16, m->memo);
         mean3_job mj = {.out = out, .t = t, .j = j};
-        kk_parallel_range(kk_threads(), total, 1 << 16, mean3_part, &mj);
+        if (st == KOKORO_OK && !fused) kk_parallel_range(kk_threads(), total, 1 << 16, mean3_part, &mj);
     }
     free(own);
     return st;

@@ -43,7 +43,8 @@ size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads);
  * (or += when accumulating) conv + b; as on the AMX kernel, accumulating sums
  * may start from acc_from instead of y, and rowstats (when not NULL) gets
  * each output row's sum and sum of squares added (rowstats[2o], [2o + 1]);
- * combine must be 0. The same bytes on any thread count. */
+ * combine 1: y += the result, 2: y = (y + the result) / 3 (rowstats, if
+ * asked, sum the result). The same bytes on any thread count. */
 void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads);
 int kk_fconv_compiled(void);
 

@@ -264,7 +264,12 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
                     const __mmask16 k = cnt >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cnt) - 1);
                     __m512 u = z[t + l] + bias;
                     if (d->accumulate) u += _mm512_maskz_loadu_ps(k, ar + b0 + t);
-                    _mm512_mask_storeu_ps(yr + b0 + t, k, u);
+                    if (d->combine) { /* into a running mean of three: y += u, or y = (y + u) / 3 */
+                        __m512 m = _mm512_maskz_loadu_ps(k, yr + b0 + t) + u;
+                        if (d->combine == 2) m = m / _mm512_set1_ps(3.0f);
+                        _mm512_mask_storeu_ps(yr + b0 + t, k, m);
+                    } else
+                        _mm512_mask_storeu_ps(yr + b0 + t, k, u);
                     if (d->rowstats) { /* lanes past the row's end zero */
                         const __m512 v = _mm512_maskz_mov_ps(k, u);
                         const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
