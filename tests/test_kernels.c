@@ -205,6 +205,7 @@ static void test_fconv_matches_reference(void **state)
         /* even dilations: bin N/2 − f's weights are conj(E + O), not conj(E − O) (even/odd taps) */
         {32, 7, 2, 3000, 64, 96, 1, 0},
         {16, 4, 4, 777, 32, 48, 0, 1}, /* an even tap count: no lone last tap */
+        {64, 11, 5, 3001, 256, 48, 1, 1}, /* the largest size (L 206) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const int *c = cases[i];
@@ -213,6 +214,8 @@ static void test_fconv_matches_reference(void **state)
     /* the choice: the generator's long convolutions, not short ones, not with the variable at 0 */
     kk_fconv_plan p;
     assert_true(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 11, 5, 77160, &p));
+    assert_int_equal(p.N, 256);
+    assert_true(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 11, 3, 77160, &p));
     assert_int_equal(p.N, 128);
     assert_true(kk_fconv_choose(KK_ISA_AVX512, 256, 256, 7, 1, 12860, &p));
     assert_false(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 3, 1, 20, &p));
@@ -222,6 +225,7 @@ static void test_fconv_matches_reference(void **state)
     assert_false(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 11, 5, 77160, &p));
     unsetenv("KOKORO_FFTCONV");
     assert_false(kk_fconv_plan_n(16, 16, 11, 5, 100, 32, 192, &p)); /* span 50 does not fit 32 points */
+    assert_false(kk_fconv_plan_n(16, 16, 3, 1, 100, 512, 192, &p));  /* past the largest size */
 }
 
 #ifdef KK_ASAN

@@ -159,7 +159,7 @@ static int fft_table(double seconds, int nt, int reps)
     printf("kokoro-bench --conv --fft: ms per convolution (1 thread / %d), shapes of %.2f s of audio, fastest of %d;\n"
            "  * = the plan the library chooses (direct where no FFT size is marked)\n",
            nt, seconds, reps);
-    printf("  %-22s %15s %15s %15s %15s\n", "shape", "direct", "FFT N 32", "FFT N 64", "FFT N 128");
+    printf("  %-22s %15s %15s %15s %15s %15s\n", "shape", "direct", "FFT N 32", "FFT N 64", "FFT N 128", "FFT N 256");
     static const int Cs[2] = {256, 128}, rates[2] = {800, 4800}, Ks[3] = {3, 7, 11}, dils[3] = {1, 3, 5};
     for (int a = 0; a < 2; a++)
         for (int kk = 0; kk < 3; kk++)
@@ -168,10 +168,10 @@ static int fft_table(double seconds, int nt, int reps)
                 const size_t ldx = kk_dconv_ldx(n, K, dil);
                 float *xp = floats((size_t)C * ldx), *y = floats((size_t)C * n), *W = malloc((size_t)C * C * K * sizeof *W);
                 float *wp = floats(kk_dconv_pack_floats(KK_ISA_AVX512, C, C, K)), *ws = NULL;
-                kk_fconv_plan plans[3], chosen;
-                int have[3];
+                kk_fconv_plan plans[4], chosen;
+                int have[4];
                 size_t wsn = 0;
-                for (int i = 0; i < 3; i++) {
+                for (int i = 0; i < 4; i++) {
                     have[i] = kk_fconv_plan_n(C, C, K, dil, n, 32 << i, kk_fconv_chunk(C, 32 << i), &plans[i]);
                     if (have[i] && kk_fconv_ws_floats(&plans[i], nt) > wsn) wsn = kk_fconv_ws_floats(&plans[i], nt);
                 }
@@ -189,8 +189,8 @@ static int fft_table(double seconds, int nt, int reps)
                 kk_dconv_pack(KK_ISA_AVX512, W, C, C, K, wp);
                 kk_dconv d = {.xp = xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .dil = dil, .n = n, .y = y,
                               .ldy = (size_t)n};
-                double best[4][2];
-                for (int m = 0; m < 4; m++)
+                double best[5][2];
+                for (int m = 0; m < 5; m++)
                     for (int th = 0; th < 2; th++) {
                         best[m][th] = 1e30;
                         if (m > 0 && !have[m - 1]) continue;
@@ -203,15 +203,15 @@ static int fft_table(double seconds, int nt, int reps)
                             if (r > 0 && w < best[m][th]) best[m][th] = w;
                         }
                     }
-                char name[48], cell[4][32];
+                char name[48], cell[5][32];
                 snprintf(name, sizeof name, "%d ch K %2d dil %d", C, K, dil);
-                for (int m = 0; m < 4; m++) {
+                for (int m = 0; m < 5; m++) {
                     if (best[m][0] >= 1e30) snprintf(cell[m], sizeof cell[m], "-");
                     else
                         snprintf(cell[m], sizeof cell[m], "%s%.1f / %.1f", (m == 0 ? !pick : pick == 16 << m) ? "*" : "",
                                  best[m][0] * 1e3, best[m][1] * 1e3);
                 }
-                printf("  %-22s %15s %15s %15s %15s\n", name, cell[0], cell[1], cell[2], cell[3]);
+                printf("  %-22s %15s %15s %15s %15s %15s\n", name, cell[0], cell[1], cell[2], cell[3], cell[4]);
                 free(xp), free(y), free(W), free(wp), free(ws);
             }
     return 0;

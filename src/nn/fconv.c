@@ -16,13 +16,14 @@
  * (F·3C rows of it) kept near one size whatever N, measured on the generator's shapes (a
  * 2-core Xeon with 2 MiB of L2 a core): 96 blocks at N 128 for 128 channels (192 spilled
  * further), 192 for 256, whose per-bin weights cost more to make (they stream all the taps);
- * smaller N, proportionally more blocks (fewer passes, and their few bins split evenly) */
-int kk_fconv_chunk(int C, int N) { return (C >= 256 ? 192 : 96) * (128 / N); }
+ * smaller N, proportionally more blocks (fewer passes, and their few bins split evenly), N 256
+ * half as many */
+int kk_fconv_chunk(int C, int N) { return (C >= 256 ? 192 : 96) * 128 / N; }
 
 int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p)
 {
     const int span = (K - 1) * dil;
-    if (N < 32 || N > 128 || (N & (N - 1)) || N - span < 8 || n < 1 || cin != cout || cin % 16 || bc < 16 ||
+    if (N < 32 || N > KK_FCONV_NMAX || (N & (N - 1)) || N - span < 8 || n < 1 || cin != cout || cin % 16 || bc < 16 ||
         bc % 16)
         return 0;
     memset(p, 0, sizeof *p);
@@ -37,17 +38,17 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
 
 /* A plan's time in units of the direct kernel's time per tap (whose cost is K): a
  * model fitted to the generator's 18 convolution shapes timed on the AVX-512 Xeon here
- * (each FFT size forced, 1 and 2 threads, three runs averaged, the chunks of
+ * (each FFT size forced, 1 and 2 threads, two runs averaged, the chunks of
  * kk_fconv_chunk). The products (three real ones per complex bin, whole 48-column tiles)
- * run at 1/1.6, 1/1.7 and 1/1.55 of the direct kernel's speed per multiply-add at N 32,
- * 64 and 128 for 128 channels, 1/1.4, 1/1.4 and 1/1.2 for 256 (whose direct kernel
- * waits more on its input rows); the transforms and the spectra's trips through memory
- * cost 0.2 (N 32), 0.18 (64) or 0.75 (128) taps per output step of a whole block; the
- * per-bin weights K/2 multiply-adds per bin, channel pair and chunk (bins f and N/2 − f
- * are made together). `kokoro-bench --conv --fft` prints those timings with the choice
- * marked: the choice is the fastest or within 3 % of it on every shape but one (128
- * channels, K 3, dilation 3: direct, 7 % behind N 64). The choice must not depend on the
- * thread count (the bytes would). */
+ * run at 1/1.5, 1/1.6, 1/1.45 and 1/1.6 of the direct kernel's speed per multiply-add at
+ * N 32, 64, 128 and 256 for 128 channels, 1/1.35, 1/1.35, 1/1.15 and 1/1.1 for 256 (whose
+ * direct kernel waits more on its input rows); the transforms and the spectra's trips
+ * through memory cost 0.19 (N 32), 0.17 (64), 0.73 (128) or 0.9 (256) taps per output step
+ * of a whole block; the per-bin weights K/2 multiply-adds per bin, channel pair and chunk
+ * (bins f and N/2 − f are made together). `kokoro-bench --conv --fft` prints those timings
+ * with the choice marked: the choice is the fastest on every shape but two, within 5 % and
+ * 7 % of it (256 channels K 7 dilation 3: N 64 for N 128; 128 channels K 3 dilation 5:
+ * direct for N 64). The choice must not depend on the thread count (the bytes would). */
 static double plan_cost(const kk_fconv_plan *p)
 {
     double cols = 0, chunks = 0;
@@ -55,8 +56,9 @@ static double plan_cost(const kk_fconv_plan *p)
         const int nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;
         cols += (nbc + 47) / 48 * 48;
     }
-    const int i = p->N == 32 ? 0 : p->N == 64 ? 1 : 2;
-    static const double slow128[3] = {1.6, 1.7, 1.55}, slow256[3] = {1.4, 1.4, 1.2}, trans[3] = {0.2, 0.18, 0.75};
+    const int i = p->N == 32 ? 0 : p->N == 64 ? 1 : p->N == 128 ? 2 : 3;
+    static const double slow128[4] = {1.5, 1.6, 1.45, 1.6}, slow256[4] = {1.35, 1.35, 1.15, 1.1},
+                        trans[4] = {0.19, 0.17, 0.73, 0.9};
     const double slow = p->cin >= 256 ? slow256[i] : slow128[i];
     const double products = (p->F - 1.5) * 3.0 * cols / p->n, weights = 0.5 * chunks * p->F * p->K / p->n;
     return slow * products + weights + trans[i] * (double)(p->nb + 15) / 16 * 16 * p->L / p->n;
@@ -69,7 +71,7 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
     if (e && strcmp(e, "0") == 0) return 0;
     double best = 0.97 * K; /* the direct kernel's cost; a near tie keeps it */
     int found = 0;
-    for (int N = 32; N <= 128; N *= 2) {
+    for (int N = 32; N <= KK_FCONV_NMAX; N *= 2) {
         kk_fconv_plan q;
         if (!kk_fconv_plan_n(cin, cout, K, dil, n, N, kk_fconv_chunk(cin, N), &q)) continue;
         const double c = plan_cost(&q);
@@ -112,8 +114,8 @@ static void bins_task(void *arg, int t)
 void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
-    float twr[128], twi[128];
-    int rev[128], bits = 0;
+    float twr[KK_FCONV_NMAX], twi[KK_FCONV_NMAX];
+    int rev[KK_FCONV_NMAX], bits = 0;
     while ((1 << bits) < p->N) bits++;
     for (int k = 0; k < p->N; k++) {
         /* exact at the quarter turns, so bins 0 and N/2 stay real */

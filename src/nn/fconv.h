@@ -8,7 +8,7 @@
  * direct kernel as a 1×1 convolution over the blocks, the weights made per
  * bin from the taps (no spectrum of the weights is kept): (1.5·N − 1)/L
  * real multiply-adds per output step and channel pair against K for the
- * direct kernel. Round-off is that of a float32 FFT of size ≤ 128 (~1e-6 of
+ * direct kernel. Round-off is that of a float32 FFT of size ≤ 256 (~1e-6 of
  * the rms output). */
 #ifndef KK_FCONV_H
 #define KK_FCONV_H
@@ -17,8 +17,10 @@
 
 #include "nn/dconv.h"
 
+#define KK_FCONV_NMAX 256 /* the largest FFT size */
+
 typedef struct kk_fconv_plan {
-    int N;      /* FFT size: 32, 64 or 128 */
+    int N;      /* FFT size: 32, 64, 128 or 256 */
     int L;      /* output steps per block: N − (K−1)·dil */
     int F;      /* frequency bins: N/2 + 1 */
     int nb;     /* blocks: ceil(n / L) */

@@ -71,7 +71,7 @@ void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
     const float *x0 = d->xp + (size_t)ch * d->ldx, *x1 = x0 + d->ldx;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i vldx = _mm512_set1_epi32((int)d->ldx), vnb = _mm512_set1_epi32(p->nb);
-    __m512 re[128], im[128];
+    __m512 re[KK_FCONV_NMAX], im[KK_FCONV_NMAX];
     for (int g = 0; g < groups(c); g++) {
         const __m512i blk = _mm512_add_epi32(_mm512_set1_epi32(c->b0 + 16 * g), lane);
         const __m512i base = _mm512_mullo_epi32(blk, _mm512_set1_epi32(p->L));
@@ -229,7 +229,7 @@ void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair)
     const kk_dconv *d = c->d;
     const int N = p->N, L = p->L, O = p->cout, o = 2 * pair;
     const size_t ldb = p->ldb;
-    __m512 re[128], im[128];
+    __m512 re[KK_FCONV_NMAX], im[KK_FCONV_NMAX];
     __m512d vs[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, vq[2] = {vs[0], vs[1]}; /* the rows' statistics */
     for (int g = 0; g < groups(c); g++) {
         /* Y = a + ib for row o, e + ih for row o + 1 (the products' results); Z = Y_o + i·Y_o+1 over all
