@@ -226,6 +226,7 @@ static void test_fconv_matches_reference(void **state)
     unsetenv("KOKORO_FFTCONV");
     assert_false(kk_fconv_plan_n(16, 16, 11, 5, 100, 32, 192, &p)); /* span 50 does not fit 32 points */
     assert_false(kk_fconv_plan_n(16, 16, 3, 1, 100, 512, 192, &p));  /* past the largest size */
+    assert_false(kk_fconv_plan_n(16, 16, 33, 1, 1000, 256, 192, &p)); /* more taps than the bins' tables hold */
 }
 
 #ifdef KK_ASAN

@@ -23,8 +23,9 @@ int kk_fconv_chunk(int C, int N) { return (C >= 256 ? 192 : 96) * 128 / N; }
 int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_fconv_plan *p)
 {
     const int span = (K - 1) * dil;
-    if (N < 32 || N > KK_FCONV_NMAX || (N & (N - 1)) || N - span < 8 || n < 1 || cin != cout || cin % 16 || bc < 16 ||
-        bc % 16)
+    /* (K ≤ 32: the per-bin weights' tables of taps) */
+    if (N < 32 || N > KK_FCONV_NMAX || K > 32 || (N & (N - 1)) || N - span < 8 || n < 1 || cin != cout || cin % 16 ||
+        bc < 16 || bc % 16)
         return 0;
     memset(p, 0, sizeof *p);
     p->N = N, p->L = N - span, p->F = N / 2 + 1, p->nb = (n + p->L - 1) / p->L;
