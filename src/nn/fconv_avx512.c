@@ -26,7 +26,33 @@ static void fft16(__m512 *re, __m512 *im, int N, const float *twr, const float *
         re[i] = s0r + s1r, im[i] = s0i + s1i, re[i + 2] = s0r - s1r, im[i + 2] = s0i - s1i;
         re[i + 1] = d0r + tr, im[i + 1] = d0i + ti, re[i + 3] = d0r - tr, im[i + 3] = d0i - ti;
     }
-    for (int half = 4; half < N; half <<= 1) {
+    /* then the stages of half h and 2h together (radix 4: each value loaded and stored once for
+     * two stages), the same operations on the same values as stage after stage: the same bits */
+    int half = 4;
+    for (; 2 * half < N; half <<= 2) {
+        const int h = half, s1 = N / (2 * h), s2 = N / (4 * h);
+        for (int j = 0; j < h; j++) {
+            const __m512 w1r = _mm512_set1_ps(twr[j * s1]), w1i = _mm512_set1_ps(inverse ? -twi[j * s1] : twi[j * s1]);
+            const __m512 w2r = _mm512_set1_ps(twr[j * s2]), w2i = _mm512_set1_ps(inverse ? -twi[j * s2] : twi[j * s2]);
+            const int k3 = (j + h) * s2;
+            const __m512 w3r = _mm512_set1_ps(twr[k3]), w3i = _mm512_set1_ps(inverse ? -twi[k3] : twi[k3]);
+            for (int i = j; i < N; i += 4 * h) {
+                __m512 ar = re[i], ai = im[i], br = re[i + h], bi = im[i + h];
+                __m512 cr = re[i + 2 * h], ci = im[i + 2 * h], dr = re[i + 3 * h], di = im[i + 3 * h];
+                /* stage h: (a, b) and (c, d), twiddle j */
+                __m512 tr = _mm512_fmsub_ps(br, w1r, bi * w1i), ti = _mm512_fmadd_ps(br, w1i, bi * w1r);
+                br = ar - tr, bi = ai - ti, ar = ar + tr, ai = ai + ti;
+                tr = _mm512_fmsub_ps(dr, w1r, di * w1i), ti = _mm512_fmadd_ps(dr, w1i, di * w1r);
+                dr = cr - tr, di = ci - ti, cr = cr + tr, ci = ci + ti;
+                /* stage 2h: (a, c) with twiddle j, (b, d) with twiddle j + h */
+                tr = _mm512_fmsub_ps(cr, w2r, ci * w2i), ti = _mm512_fmadd_ps(cr, w2i, ci * w2r);
+                re[i + 2 * h] = ar - tr, im[i + 2 * h] = ai - ti, re[i] = ar + tr, im[i] = ai + ti;
+                tr = _mm512_fmsub_ps(dr, w3r, di * w3i), ti = _mm512_fmadd_ps(dr, w3i, di * w3r);
+                re[i + 3 * h] = br - tr, im[i + 3 * h] = bi - ti, re[i + h] = br + tr, im[i + h] = bi + ti;
+            }
+        }
+    }
+    if (half < N) { /* an odd number of stages: the last one alone */
         const int step = N / (2 * half);
         for (int j = 0; j < half; j++) {
             const __m512 wr = _mm512_set1_ps(twr[j * step]), wi = _mm512_set1_ps(inverse ? -twi[j * step] : twi[j * step]);
