@@ -6,7 +6,8 @@
  * bin's product is three real ones (Gauss: Re W·Re X, Im W·Im X and
  * (Re W + Im W)(Re X + Im X); bins 0 and N/2 are real: one), each run on the
  * direct kernel as a 1×1 convolution over the blocks, the weights made per
- * bin from the taps (no spectrum of the weights is kept): (1.5·N − 1)/L
+ * bin from the taps (no spectrum of the weights is kept; bins f and N/2 − f
+ * from one pass over them, as even- and odd-tap sums): (1.5·N − 1)/L
  * real multiply-adds per output step and channel pair against K for the
  * direct kernel. Round-off is that of a float32 FFT of size ≤ 256 (~1e-6 of
  * the rms output). */
@@ -62,6 +63,8 @@ typedef struct kk_fconv_ctx {
     const int *rev;     /* bit reversal of log2 N bits */
 } kk_fconv_ctx;
 void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair);
+/* bins f and N/2 − f (f ≤ N/4; one bin when they coincide): their weights
+ * into A (6·C·C floats), their products through Y (4·C·48 floats) */
 void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y);
 void kk_fconv_inv_avx512(const kk_fconv_ctx *c, int pair);
 

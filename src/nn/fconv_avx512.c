@@ -209,7 +209,7 @@ void kk_fconv_bin_avx512(const kk_fconv_ctx *c, int f, float *A, float *Y)
     /* Re W, Im W and their sum, each packed as kk_dconv_pack packs a 1×1 convolution ([ob][ch][8
      * rows]): bin f's at A, bin N/2 − f's at A + 3·C·C */
     const size_t cc = (size_t)C * C;
-    const int K2 = K / 2, odd = p->dil & 1, real = f == 0 || g == 0;
+    const int K2 = K / 2, odd = p->dil & 1, real = f == 0; /* bins 0 and N/2 */
     const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
     const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
     for (int ob = 0; ob < nob; ob++) {
