@@ -58,9 +58,14 @@ static void *pf_worker(void *p)
 #define KK_MAX_THREADS 64
 #define SPIN_NS 50000
 
+typedef struct worker_arg {
+    kk_pool *p;
+    int w; /* worker w serves slot w + 1 of kk_parallel_ranges */
+} worker_arg;
+
 struct kk_pool {
     pthread_t tid[KK_MAX_THREADS];
-    struct worker_arg *args;
+    worker_arg args[KK_MAX_THREADS];
     int nworkers;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
@@ -98,11 +103,6 @@ static int spin_until(atomic_uint *a, unsigned v, int equal)
         if ((k & 63) == 63 && now_ns() > end) return 0;
     }
 }
-
-typedef struct worker_arg {
-    kk_pool *p;
-    int w;
-} worker_arg;
 
 static void *pool_worker(void *arg)
 {
@@ -164,11 +164,6 @@ kk_pool *kk_pool_begin(int nthreads)
     if (nthreads > KK_MAX_THREADS) nthreads = KK_MAX_THREADS;
     kk_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->args = calloc((size_t)nthreads, sizeof *p->args);
-    if (!p->args) {
-        free(p);
-        return NULL;
-    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -196,7 +191,6 @@ void kk_pool_end(kk_pool *p)
     pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
-    free(p->args);
     free(p);
 }
 

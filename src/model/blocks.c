@@ -310,18 +310,9 @@ int kk_resblock1_amx(const kk_resblock1 *r, int bf16)
     return bf16 && kk_bf16_supported() && kk_amx_fits(r->C) && r->C % 32 == 0;
 }
 
-kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
-                                   float *ws, kk_memo *memo)
-{
-    if (!kk_resblock1_amx(r, 1)) return kk_error(KOKORO_ERR_INVALID_ARG, "the fused resblock mean needs AMX tiles");
-    kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws);
-    const resblock1_ws w = ws_layout(r, n, ws);
-    resblock1_amx(r, x, n, s, w.y, out, k, w.room, w.u, w.gb, (uint16_t *)w.wp, memo, kk_isa_active(), kk_threads());
-    return KOKORO_OK;
-}
-
-/* float32 and the vdpbf16ps kernel; out (may be NULL): as kk_resblock1_mean_ws, where the last
- * convolution goes through the FFT (*fused then 1; else y is the result, as without out) */
+/* float32 and the vdpbf16ps kernel; out (may be NULL): the k-th result into the mean of three (as
+ * kk_resblock1_mean_ws) where the last convolution goes through the FFT (*fused then 1; else y is
+ * the result, as without out) */
 static kokoro_status resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
                                        float *out, int k, int *fused, float *ws, int bf16, kk_memo *memo)
 {
@@ -375,7 +366,7 @@ static kokoro_status resblock1_forward(const kk_resblock1 *r, const float *x, in
         if (j == 2) d.rowstats = NULL; /* the block's result: no AdaIN of this block reads its statistics */
         if (j == 2 && out && fft2) /* the result straight into the mean of three (no pass of its own) */
             d.y = out, d.acc_from = cur, d.combine = k, *fused = 1;
-        if ((known = conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft))) kk_sums_finish(st, 1, n, C, mean, var);
+        if ((known = conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft)) && j < 2) kk_sums_finish(st, 1, n, C, mean, var);
     }
     return KOKORO_OK;
 }
@@ -386,12 +377,23 @@ kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int
     return resblock1_forward(r, x, n, s, y, NULL, 0, NULL, ws, bf16, memo);
 }
 
-kokoro_status kk_resblock1_mean_f32_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
-                                       float *out, int k, int *fused, float *ws, int bf16, kk_memo *memo)
+kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
+                                   float *ws, int bf16, kk_memo *memo, const float **rest)
 {
-    *fused = k == 0; /* the first result is the mean's start: out is its y */
-    return k == 0 ? resblock1_forward(r, x, n, s, out, NULL, 0, NULL, ws, bf16, memo)
-                  : resblock1_forward(r, x, n, s, y, out, k, fused, ws, bf16, memo);
+    const resblock1_ws w = ws_layout(r, n, ws);
+    *rest = NULL;
+    if (kk_resblock1_amx(r, bf16)) {
+        kk_scratch_poison(ws, kk_resblock1_ws_floats(r, n) * sizeof *ws);
+        resblock1_amx(r, x, n, s, w.y, out, k, w.room, w.u, w.gb, (uint16_t *)w.wp, memo, kk_isa_active(),
+                      kk_threads());
+        return KOKORO_OK;
+    }
+    if (k == 0) /* the first result is the mean's start: out is its y */
+        return resblock1_forward(r, x, n, s, out, NULL, 0, NULL, ws, bf16, memo);
+    int fused = 0;
+    kokoro_status st = resblock1_forward(r, x, n, s, w.y, out, k, &fused, ws, bf16, memo);
+    if (!fused) *rest = w.y;
+    return st;
 }
 
 kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n, const float *s, float *y)

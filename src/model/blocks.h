@@ -32,19 +32,16 @@ kokoro_status kk_resblock1_forward(const kk_resblock1 *r, const float *x, int n,
 size_t kk_resblock1_ws_floats(const kk_resblock1 *r, int n);
 kokoro_status kk_resblock1_forward_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
                                       float *ws, int bf16, kk_memo *memo);
-/* Whether the bf16 resblock runs on AMX tiles here (then the two below apply). */
+/* Whether the bf16 resblock runs on AMX tiles here. */
 int kk_resblock1_amx(const kk_resblock1 *r, int bf16);
 /* The generator's mean of three resblocks, one at a time: the k-th's result
  * goes into out (k 0: out = it, 1: out += it, 2: out = (out + it) / 3) with
- * no pass of its own; ws: kk_resblock1_mean_ws_floats(r, n). AMX only. */
+ * no pass of its own on AMX tiles, for k 0, and where the block's last
+ * convolution runs on the FFT (float32, nn/fconv.h); *rest is then NULL, and
+ * otherwise points at the result (C·n floats in ws) for the caller to add.
+ * ws: kk_resblock1_mean_ws_floats(r, n). */
 size_t kk_resblock1_mean_ws_floats(const kk_resblock1 *r, int n);
 kokoro_status kk_resblock1_mean_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *out, int k,
-                                   float *ws, kk_memo *memo);
-/* The same off AMX (float32, or bf16 on vdpbf16ps): the 0th result is
- * written to out; the others go into out where the block's last convolution
- * runs on the FFT (float32, nn/fconv.h); *fused then says so, and otherwise
- * y[C, n] holds the result for the caller to add. ws: kk_resblock1_ws_floats. */
-kokoro_status kk_resblock1_mean_f32_ws(const kk_resblock1 *r, const float *x, int n, const float *s, float *y,
-                                       float *out, int k, int *fused, float *ws, int bf16, kk_memo *memo);
+                                   float *ws, int bf16, kk_memo *memo, const float **rest);
 
 #endif

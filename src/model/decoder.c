@@ -559,7 +559,7 @@ kokoro_status kk_gen_resblocks(const kokoro_model *m, int stage, const float *x,
 
 /* out = (t0 + t1 + t2) / 3 over the three resblocks' outputs, in that order:
  * out holds t0 already; this adds t1 (j 1) or t2 and divides (j 2) where the
- * resblock could not (kk_resblock1_mean_f32_ws) */
+ * resblock could not (kk_resblock1_mean_ws) */
 typedef struct mean3_job {
     float *out;
     const float *t;
@@ -586,17 +586,11 @@ kokoro_status kk_gen_resblocks_dt(const kokoro_model *m, int stage, const float 
     if (!ws && !own) return KK_NOMEM("generator");
     float *t = ws ? ws : own;
     kokoro_status st = KOKORO_OK;
-    if (kk_resblock1_amx(r, bf16)) { /* each result straight into the mean (no pass of its own) */
-        for (int j = 0; j < 3 && st == KOKORO_OK; j++) st = kk_resblock1_mean_ws(&r[j], x, n, s, out, j, t, m->memo);
-        free(own);
-        return st;
-    }
-    ws = t + total;
     for (int j = 0; j < 3 && st == KOKORO_OK; j++) {
-        int fused;
-        st = kk_resblock1_mean_f32_ws(&r[j], x, n, s, t, out, j, &fused, ws, bf16, m->memo);
-        mean3_job mj = {.out = out, .t = t, .j = j};
-        if (st == KOKORO_OK && !fused) kk_parallel_range(kk_threads(), total, 1 << 16, mean3_part, &mj);
+        const float *rest;
+        st = kk_resblock1_mean_ws(&r[j], x, n, s, out, j, t, bf16, m->memo, &rest);
+        mean3_job mj = {.out = out, .t = rest, .j = j};
+        if (st == KOKORO_OK && rest) kk_parallel_range(kk_threads(), total, 1 << 16, mean3_part, &mj);
     }
     free(own);
     return st;
