@@ -111,7 +111,8 @@ static void test_dconv_matches_reference(void **state)
  * one partial block, blocks reaching past the padded rows' end, several chunks with a
  * partial last group of 16, both modes; the same bytes (output and row statistics) on 1
  * and 3 threads, the second run accumulating from acc_from into rows of NaN; the row
- * statistics against sums of the output. */
+ * statistics against sums of the output; the input made from AdaIN+Snake parameters as the
+ * transforms read it, bit for bit the rows made first. */
 static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_bias, int accumulate)
 {
     unsigned s = (unsigned)(C * 7919 + K * 31 + dil * 7 + n + N);
@@ -137,14 +138,14 @@ static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_
     double *st1 = calloc(2 * (size_t)C, sizeof *st1), *st3 = calloc(2 * (size_t)C, sizeof *st3);
     assert_true(st1 && st3);
     d.rowstats = st1;
-    kk_fconv_run(&p, &d, ws, 1);
+    kk_fconv_run(&p, &d, NULL, ws, 1);
     /* 3 threads; accumulating from acc_from (a copy of y's start) into rows that hold NaN */
     float *from = malloc(cn * sizeof *from);
     assert_true(from);
     memcpy(from, y3, cn * sizeof *from);
     for (size_t i = 0; i < cn; i++) y3[i] = NAN;
     d.y = y3, d.acc_from = accumulate ? from : NULL, d.rowstats = st3;
-    kk_fconv_run(&p, &d, ws, 3);
+    kk_fconv_run(&p, &d, NULL, ws, 3);
     assert_memory_equal(y1, y3, cn * sizeof *y1);
     assert_memory_equal(st1, st3, 2 * (size_t)C * sizeof *st1);
     for (int o = 0; o < C; o++) { /* each row's sum and sum of squares */
@@ -161,7 +162,7 @@ static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_
         memcpy(out, start, cn * sizeof *out);
         memset(st3, 0, 2 * (size_t)C * sizeof *st3);
         d.y = out, d.acc_from = accumulate ? from : NULL, d.rowstats = st3, d.combine = mode;
-        kk_fconv_run(&p, &d, ws, 2);
+        kk_fconv_run(&p, &d, NULL, ws, 2);
         for (size_t i = 0; i < cn; i++) {
             float e = start[i] + y1[i];
             if (mode == 2) e = e / 3.0f;
@@ -170,6 +171,32 @@ static double check_fconv(int C, int K, int dil, int n, int N, int bc, int with_
         assert_memory_equal(st1, st3, 2 * (size_t)C * sizeof *st1);
     }
     d.combine = 0;
+    /* the input made by the transforms from AdaIN+Snake parameters (d->xp not read): the bytes of the
+     * same rows made first (kk_snake_affine after pad zeros), on 1 and 3 threads */
+    float *m = malloc(4 * (size_t)C * sizeof *m), *xs = calloc((size_t)C * ldx, sizeof *xs);
+    assert_true(m && xs);
+    for (int c = 0; c < C; c++) {
+        m[c] = 0.1f * frand(&s), m[C + c] = 1.0f + 0.5f * frand(&s), m[2 * C + c] = 0.2f * frand(&s);
+        m[3 * C + c] = 0.6f + 0.3f * frand(&s);
+        kk_snake_affine(KK_ISA_AVX512, x + (size_t)c * n, n, m[c], m[C + c], m[2 * C + c], m[3 * C + c],
+                        xs + (size_t)c * ldx + pad);
+    }
+    kk_snake_in in = {.x = x, .ldx = (size_t)n, .m = m, .scale = m + C, .shift = m + 2 * C, .alpha = m + 3 * C,
+                      .pad = pad};
+    memcpy(out, start, cn * sizeof *out), memcpy(y3, start, cn * sizeof *y3);
+    memset(st1, 0, 2 * (size_t)C * sizeof *st1);
+    d.xp = xs, d.y = out, d.acc_from = NULL, d.rowstats = st1;
+    kk_fconv_run(&p, &d, NULL, ws, 1);
+    for (int th = 1; th <= 3; th += 2) {
+        memcpy(y3, start, cn * sizeof *y3);
+        memset(st3, 0, 2 * (size_t)C * sizeof *st3);
+        d.xp = NULL, d.y = y3, d.rowstats = st3;
+        kk_fconv_run(&p, &d, &in, ws, th);
+        assert_memory_equal(out, y3, cn * sizeof *y3);
+        assert_memory_equal(st1, st3, 2 * (size_t)C * sizeof *st1);
+    }
+    d.xp = xp;
+    free(m), free(xs);
     free(st1), free(st3), free(from), free(out), free(start);
     ref_conv(x, C, n, W, with_bias ? b : NULL, C, K, dil, accumulate ? y0 : NULL, ref);
     /* the FFT spreads each output's round-off over the block: the error against the rms output */
@@ -340,6 +367,20 @@ static void test_snake_matches_libm(void **state)
         }
         printf("  snake %-8s max rel err %.2e (tol 1e-6)\n", kk_isa_name(isa), worst);
         assert_true(worst <= 1e-6);
+        /* a row made in parts (as the FFT convolution's transforms make it): the whole row's bits,
+         * parts shorter than a vector, across the vectors' end (N − N % VL) and in the scalar tail,
+         * lanes of the libm fallback included */
+        static const int parts[][2] = {{0, N},   {0, 1},     {3, 9},     {5, 6},     {1, 100},       {17, 50},
+                                       {4090, 4099}, {4095, 4099}, {4080, 4097}, {4083, 4090}, {4098, 4099}, {2000, 4099},
+                                       {0, 16},  {16, 33},   {4000, 4096}};
+        static float part[N];
+        for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
+            const int t0 = parts[k][0], t1 = parts[k][1];
+            memset(part, 0xff, sizeof part);
+            kk_snake_affine_part(isa, x, N, t0, t1, m, scale, shift, a, part);
+            assert_memory_equal(part, out + t0, (size_t)(t1 - t0) * sizeof *part);
+            assert_int_equal(((uint32_t *)part)[t1 - t0 < N ? t1 - t0 : 0] == 0xffffffffu, t1 - t0 < N);
+        }
     }
 }
 

@@ -198,7 +198,7 @@ static int fft_table(double seconds, int nt, int reps)
                             const int threads = th ? nt : 1;
                             double w = wall();
                             if (m == 0) kk_dconv_run(KK_ISA_AVX512, &d, threads);
-                            else kk_fconv_run(&plans[m - 1], &d, ws, threads);
+                            else kk_fconv_run(&plans[m - 1], &d, NULL, ws, threads);
                             w = wall() - w;
                             if (r > 0 && w < best[m][th]) best[m][th] = w;
                         }

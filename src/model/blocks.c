@@ -148,23 +148,19 @@ static void prep_rows(void *p, int task)
     }
 }
 
-/* float32: through the FFT where that costs less (nn/fconv.h, its workspace fws; d->acc_from
- * and d->rowstats are used there only); returns whether it went through the FFT */
-static int conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16, float *fws)
+/* fp: the FFT plan (NULL: the direct kernel on d->xp; bf16: vdpbf16ps, the AMX resblocks take
+ * resblock1_amx); in: the FFT's input made as it reads it (d->xp unused) */
+static void conv(kk_isa isa, const float *W, const kk_dconv *d, float *wp, int nth, int bf16,
+                 const kk_fconv_plan *fp, const kk_snake_in *in, float *fws)
 {
-    kk_fconv_plan fp;
-    if (bf16) { /* vdpbf16ps (the AMX resblocks take resblock1_amx) */
+    if (bf16) {
         kk_dconv_pack_bf16(W, d->cout, d->cin, d->K, (uint32_t *)wp);
         kk_dconv_run_bf16(d, nth);
-        return 0;
+        return;
     }
     kk_dconv_pack(isa, W, d->cout, d->cin, d->K, wp);
-    if (kk_fconv_choose(isa, d->cin, d->cout, d->K, d->dil, d->n, &fp)) {
-        kk_fconv_run(&fp, d, fws, nth);
-        return 1;
-    }
-    kk_dconv_run(isa, d, nth); /* (the direct kernel reads neither acc_from nor rowstats) */
-    return 0;
+    if (fp) kk_fconv_run(fp, d, in, fws, nth);
+    else kk_dconv_run(isa, d, nth); /* (the direct kernel reads neither acc_from nor rowstats) */
 }
 
 /* floats of the FFT convolutions' workspace: the most any convolution of the block needs */
@@ -214,8 +210,9 @@ typedef struct resblock1_ws {
     float *room, *u, *gb, *wp, *pairs, *fft, *stats, *y;
 } resblock1_ws;
 
-/* the float32 path's row statistics: the FFT's sums (2C doubles), mean and variance (C each), aligned */
-#define STATS_FLOATS(C) (8 * (size_t)(C) + 16)
+/* the float32 path's row statistics: the FFT's sums (2C doubles), mean and variance (C each), aligned;
+ * then the FFT input's AdaIN+Snake parameters (3C floats) */
+#define STATS_FLOATS(C) (11 * (size_t)(C) + 16)
 
 static resblock1_ws ws_layout(const kk_resblock1 *r, int n, float *ws)
 {
@@ -258,6 +255,26 @@ static void adain_params(const kk_adain_p *a, const float *gb, const double *mea
                          float *scale, float *shift)
 {
     for (int ch = 0; ch < C; ch++) adain_fold(gb, a->nw, a->nb, C, ch, mean[ch], var[ch], &m[ch], &scale[ch], &shift[ch]);
+}
+
+/* A convolution's input from c->x: through the FFT (fft), only in's parameters, into pm (m, scale,
+ * shift: 3·C floats; the statistics summed into mean and var where not known; the transforms make
+ * the rows); else the padded rows (or bf16 pairs) */
+static void conv_input(prep_ctx *c, int fft, kk_snake_in *in, double *mean, double *var, float *pm, int nth)
+{
+    const int C = c->C;
+    if (!fft) {
+        kk_parallel_for(nth, (C + 15) / 16, prep_rows, c);
+        return;
+    }
+    if (!c->mean) {
+        stats_job sj = {.x = c->x, .n = c->n, .isa = c->isa, .mean = mean, .var = var};
+        kk_parallel_for(nth, C / 8, stats_rows, &sj);
+    }
+    for (int ch = 0; ch < C; ch++)
+        adain_fold(c->gb, c->nw, c->nb, C, ch, mean[ch], var[ch], &pm[ch], &pm[C + ch], &pm[2 * C + ch]);
+    *in = (kk_snake_in){.x = c->x, .ldx = (size_t)c->n, .m = pm, .scale = pm + C, .shift = pm + 2 * C,
+                        .alpha = c->alpha, .pad = c->pad};
 }
 
 /* The bf16 resblock on AMX tiles: AdaIN+Snake made inside each convolution's time tasks, and the
@@ -338,8 +355,11 @@ static kokoro_status resblock1_forward(const kk_resblock1 *r, const float *x, in
     prep_ctx pc = {.C = C, .n = n, .xp = xp, .ldx = ldx, .isa = isa, .gb = gb, .xb = xb};
     kk_dconv d = {.xp = bf16 ? (const float *)xb : xp, .ldx = ldx, .wp = wp, .cin = C, .cout = C, .K = K, .n = n,
                   .ldy = (size_t)n};
-    kk_fconv_plan fp;
-    const int fft2 = !bf16 && kk_fconv_choose(isa, C, C, K, 1, n, &fp); /* conv2 (dilation 1) on the FFT */
+    kk_fconv_plan fp, fp2;
+    const int fft2 = !bf16 && kk_fconv_choose(isa, C, C, K, 1, n, &fp2); /* conv2 (dilation 1) on the FFT */
+    /* the FFT's AdaIN+Snake parameters: m, scale, shift per channel past the statistics */
+    float *pm = (float *)(var + C);
+    kk_snake_in in;
     if (y != x && !fft2) {
         copy_job cj = {.dst = y, .src = x};
         kk_parallel_range(nth, total, 1 << 16, copy_part, &cj);
@@ -351,22 +371,25 @@ static kokoro_status resblock1_forward(const kk_resblock1 *r, const float *x, in
         pc.x = cur, pc.nw = r->a1[j].nw, pc.nb = r->a1[j].nb, pc.alpha = r->alpha1[j];
         pc.mean = known ? mean : NULL, pc.var = known ? var : NULL;
         pc.pad = dil[j] * (K - 1) / 2;
-        kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
         memset(st, 0, 2 * (size_t)C * sizeof *st);
         d.b = r->c1[j].b, d.dil = dil[j], d.y = u, d.accumulate = 0, d.acc_from = NULL, d.rowstats = bf16 ? NULL : st;
-        if ((known = conv(isa, r->c1[j].w, &d, wp, nth, bf16, w.fft))) kk_sums_finish(st, 1, n, C, mean, var);
+        int fft = !bf16 && kk_fconv_choose(isa, C, C, K, dil[j], n, &fp);
+        conv_input(&pc, fft, &in, mean, var, pm, nth);
+        conv(isa, r->c1[j].w, &d, wp, nth, bf16, fft ? &fp : NULL, &in, w.fft);
+        if ((known = fft)) kk_sums_finish(st, 1, n, C, mean, var);
         /* y = cur + conv2(snake2(adain2(u))) */
         kk_style_fc(&r->a2[j], s, gb);
         pc.x = u, pc.nw = r->a2[j].nw, pc.nb = r->a2[j].nb, pc.alpha = r->alpha2[j];
         pc.mean = known ? mean : NULL, pc.var = known ? var : NULL;
         pc.pad = (K - 1) / 2;
-        kk_parallel_for(nth, (C + 15) / 16, prep_rows, &pc);
+        conv_input(&pc, fft2, &in, mean, var, pm, nth);
         memset(st, 0, 2 * (size_t)C * sizeof *st);
         d.b = r->c2[j].b, d.dil = 1, d.y = y, d.accumulate = 1, d.acc_from = cur != y ? cur : NULL;
         if (j == 2) d.rowstats = NULL; /* the block's result: no AdaIN of this block reads its statistics */
         if (j == 2 && out && fft2) /* the result straight into the mean of three (no pass of its own) */
             d.y = out, d.acc_from = cur, d.combine = k, *fused = 1;
-        if ((known = conv(isa, r->c2[j].w, &d, wp, nth, bf16, w.fft)) && j < 2) kk_sums_finish(st, 1, n, C, mean, var);
+        conv(isa, r->c2[j].w, &d, wp, nth, bf16, fft2 ? &fp2 : NULL, &in, w.fft);
+        if ((known = fft2) && j < 2) kk_sums_finish(st, 1, n, C, mean, var);
     }
     return KOKORO_OK;
 }

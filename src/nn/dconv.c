@@ -15,14 +15,18 @@ typedef struct isa_info {
     int mr, tile; /* output rows and time steps of one register tile */
     void (*block)(const kk_dconv *, int, int, int, int);
     void (*snake)(const float *, int, float, float, float, float, float *);
+    void (*snake_part)(const float *, int, int, int, float, float, float, float, float *);
     void (*stats)(const float *, int, double *, double *);
     double (*fma)(long);
 } isa_info;
 
 static const isa_info isas[KK_ISA_COUNT] = {
-    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic, kk_row_stats_generic, kk_fma_loop_generic},
-    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2, kk_row_stats_avx2, kk_fma_loop_avx2},
-    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512, kk_row_stats_avx512, kk_fma_loop_avx512},
+    {"generic", 4, 12, kk_dconv_block_generic, kk_snake_affine_generic, kk_snake_affine_part_generic,
+     kk_row_stats_generic, kk_fma_loop_generic},
+    {"avx2", 4, 24, kk_dconv_block_avx2, kk_snake_affine_avx2, kk_snake_affine_part_avx2,
+     kk_row_stats_avx2, kk_fma_loop_avx2},
+    {"avx512", 8, 48, kk_dconv_block_avx512, kk_snake_affine_avx512, kk_snake_affine_part_avx512,
+     kk_row_stats_avx512, kk_fma_loop_avx512},
 };
 
 const char *kk_isa_name(kk_isa isa) { return isa >= 0 && isa < KK_ISA_COUNT ? isas[isa].name : "?"; }
@@ -350,6 +354,12 @@ void kk_dconv_run_bf16(const kk_dconv *d, int nthreads)
 void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out)
 {
     isas[isa].snake(x, n, m, scale, shift, a, out);
+}
+
+void kk_snake_affine_part(kk_isa isa, const float *x, int n, int t0, int t1, float m, float scale, float shift,
+                          float a, float *out)
+{
+    isas[isa].snake_part(x, n, t0, t1, m, scale, shift, a, out);
 }
 
 void kk_row_stats(kk_isa isa, const float *x, int n, double *mean, double *var) { isas[isa].stats(x, n, mean, var); }

@@ -47,6 +47,10 @@ void kk_dconv_run(kk_isa isa, const kk_dconv *d, int nthreads);
 
 /* out[t] = v + sin²(a·v)/a with v = (x[t] − m)·scale + shift: AdaIN then Snake. */
 void kk_snake_affine(kk_isa isa, const float *x, int n, float m, float scale, float shift, float a, float *out);
+/* out[t − t0] for t0 ≤ t < t1 ≤ n: the values kk_snake_affine(x, n, …) gives at t, bit for bit
+ * (a row made in parts, as the FFT convolution's transforms read it) */
+void kk_snake_affine_part(kk_isa isa, const float *x, int n, int t0, int t1, float m, float scale, float shift,
+                          float a, float *out);
 
 /* The bfloat16 path (AVX512-BF16, dconv_bf16.c): the input of
  * kk_dconv_run_bf16 is d->xp viewed as uint32 words, each holding the bf16
@@ -123,6 +127,8 @@ double kk_fma_loop_bf16(long iters);
 #define KK_DCONV_DECL(sfx)                                                                                  \
     void kk_dconv_block_##sfx(const kk_dconv *d, int ob0, int ob1, int t0, int t1);                         \
     void kk_snake_affine_##sfx(const float *x, int n, float m, float scale, float shift, float a, float *out);   \
+    void kk_snake_affine_part_##sfx(const float *x, int n, int t0, int t1, float m, float scale, float shift,      \
+                                    float a, float *out);                                                          \
     void kk_row_stats_##sfx(const float *x, int n, double *mean, double *var);                                    \
     double kk_fma_loop_##sfx(long iters);
 KK_DCONV_DECL(generic)

@@ -112,7 +112,7 @@ static void bins_task(void *arg, int t)
     for (int f; (f = atomic_fetch_add(&j->next, 1)) <= p->N / 4;) kk_fconv_bin_avx512(j->c, f, A, Y);
 }
 
-void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads)
+void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, const kk_snake_in *in, float *ws, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
     float twr[KK_FCONV_NMAX], twi[KK_FCONV_NMAX];
@@ -129,7 +129,8 @@ void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthr
         rev[k] = r;
     }
     float *X = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)2 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev};
+    kk_fconv_ctx c = {.p = p, .d = d, .X = X, .fs = (size_t)2 * p->cin * p->ldb, .twr = twr, .twi = twi, .rev = rev,
+                    .in = in};
     float *thr = X + (spectra_floats(p) + 15) / 16 * 16;
     for (int b0 = 0; b0 < p->nb; b0 += p->bc) {
         c.b0 = b0, c.nbc = p->nb - b0 < p->bc ? p->nb - b0 : p->bc;

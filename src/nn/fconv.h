@@ -47,8 +47,12 @@ size_t kk_fconv_ws_floats(const kk_fconv_plan *p, int nthreads);
  * may start from acc_from instead of y, and rowstats (when not NULL) gets
  * each output row's sum and sum of squares added (rowstats[2o], [2o + 1]);
  * combine 1: y += the result, 2: y = (y + the result) / 3 (rowstats, if
- * asked, sum the result). The same bytes on any thread count. */
-void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, float *ws, int nthreads);
+ * asked, sum the result). in (may be NULL): the input rows are AdaIN+Snake
+ * of in->x (in->pad zero steps before them, zeros after), made as the
+ * transforms read them, a group of blocks at a time, instead of read from
+ * d->xp (no pass through memory of their own); the same values as
+ * kk_snake_affine's rows. The same bytes on any thread count. */
+void kk_fconv_run(const kk_fconv_plan *p, const kk_dconv *d, const kk_snake_in *in, float *ws, int nthreads);
 int kk_fconv_compiled(void);
 
 /* the kernels (fconv_avx512.c), one call per task */
@@ -61,6 +65,7 @@ typedef struct kk_fconv_ctx {
     int b0, nbc;        /* the chunk: blocks b0 … b0 + nbc − 1 */
     const float *twr, *twi; /* e^{−2πik/N}, k < N */
     const int *rev;     /* bit reversal of log2 N bits */
+    const kk_snake_in *in; /* NULL: the input rows from d->xp */
 } kk_fconv_ctx;
 void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair);
 /* bins f and N/2 − f (f ≤ N/4; one bin when they coincide): their weights

@@ -88,39 +88,95 @@ static inline void transpose16(__m512 r[16])
     for (int j = 0; j < 8; j++) r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88), r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
 }
 
-void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
+/* 16 blocks' first N steps, block l from r0 + l·L (and r1 + l·L for the imaginary parts), into the
+ * transform's registers in bit-reversed order: 16 × 16 transposes */
+static inline void load_blocks(__m512 *re, __m512 *im, const float *r0, const float *r1, int L, int N, const int *rev)
+{
+    for (int m0 = 0; m0 < N; m0 += 16) {
+        __m512 v[16], w[16];
+        for (int l = 0; l < 16; l++)
+            v[l] = _mm512_loadu_ps(r0 + (size_t)l * L + m0), w[l] = _mm512_loadu_ps(r1 + (size_t)l * L + m0);
+        transpose16(v), transpose16(w);
+        for (int i = 0; i < 16; i++) re[rev[m0 + i]] = v[i], im[rev[m0 + i]] = w[i];
+    }
+}
+
+/* padded steps [q0, q1) of channel ch's AdaIN+Snake row into out: x steps q − pad, zero outside [0, n) */
+static void snake_steps(const kk_snake_in *in, int n, int ch, long q0, long q1, float *out)
+{
+    const long t0 = q0 - in->pad, t1 = q1 - in->pad, a0 = t0 > 0 ? t0 : 0, a = a0 < t1 ? a0 : t1,
+               b = t1 < n ? (t1 > a ? t1 : a) : (n > a ? n : a); /* values at [a, b): t0 ≤ a ≤ b ≤ t1 */
+    memset(out, 0, (size_t)(a - t0) * sizeof *out);
+    if (b > a)
+        kk_snake_affine_part_avx512(in->x + (size_t)ch * in->ldx, n, (int)a, (int)b, in->m[ch], in->scale[ch],
+                                    in->shift[ch], in->alpha[ch], out + (a - t0));
+    memset(out + (b - t0), 0, (size_t)(t1 - b) * sizeof *out);
+}
+
+/* group g's 16 blocks from the padded rows d->xp of channels ch and ch + 1 (zero past ldx and in
+ * blocks past the last) */
+static void load_group(const kk_fconv_ctx *c, int ch, int g, __m512 *re, __m512 *im)
 {
     const kk_fconv_plan *p = c->p;
     const kk_dconv *d = c->d;
-    const int N = p->N, C = p->cin, ch = 2 * pair;
-    const size_t ldb = p->ldb;
+    const int N = p->N;
     const float *x0 = d->xp + (size_t)ch * d->ldx, *x1 = x0 + d->ldx;
+    /* block b's input: steps b·L … b·L + N − 1 of the padded rows; 16 blocks inside the rows as
+     * 16 × 16 transposes, others by masked gathers */
+    const int b15 = c->b0 + 16 * g + 15;
+    if (b15 < p->nb && (size_t)b15 * p->L + N <= d->ldx) {
+        const float *r0 = x0 + (size_t)(c->b0 + 16 * g) * p->L;
+        load_blocks(re, im, r0, r0 + d->ldx, p->L, N, c->rev);
+        return;
+    }
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i vldx = _mm512_set1_epi32((int)d->ldx), vnb = _mm512_set1_epi32(p->nb);
+    const __m512i blk = _mm512_add_epi32(_mm512_set1_epi32(c->b0 + 16 * g), lane);
+    const __m512i base = _mm512_mullo_epi32(blk, _mm512_set1_epi32(p->L)), vldx = _mm512_set1_epi32((int)d->ldx);
+    const __mmask16 live = _mm512_cmplt_epi32_mask(blk, _mm512_set1_epi32(p->nb));
+    for (int m = 0; m < N; m++) {
+        const __m512i pos = _mm512_add_epi32(base, _mm512_set1_epi32(m));
+        const __mmask16 k = live & _mm512_cmplt_epi32_mask(pos, vldx);
+        re[c->rev[m]] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, pos, x0, 4);
+        im[c->rev[m]] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, pos, x1, 4);
+    }
+}
+
+/* channels ch and ch + 1's x steps under padded steps [q0, q1) towards the caches */
+static void prefetch_steps(const kk_snake_in *in, int n, int ch, long q0, long q1)
+{
+    const long a = q0 - in->pad < 0 ? 0 : q0 - in->pad, b = q1 - in->pad > n ? n : q1 - in->pad;
+    for (int r = 0; r < 2; r++) {
+        const float *x = in->x + (size_t)(ch + r) * in->ldx;
+        for (long t = a; t < b; t += 16) __builtin_prefetch(x + t, 0, 3);
+    }
+}
+
+void kk_fconv_fwd_avx512(const kk_fconv_ctx *c, int pair)
+{
+    const kk_fconv_plan *p = c->p;
+    const int N = p->N, L = p->L, C = p->cin, ch = 2 * pair;
+    const size_t ldb = p->ldb;
     __m512 re[KK_FCONV_NMAX], im[KK_FCONV_NMAX];
+    /* with c->in: a group's 15·L + N padded steps of the two rows made here, in cache (the next
+     * group starts 16·L on: the last N − L steps carried over) */
+    float rows[2][16 * KK_FCONV_NMAX] __attribute__((aligned(64)));
+    const int W = 15 * L + N;
     for (int g = 0; g < groups(c); g++) {
-        const __m512i blk = _mm512_add_epi32(_mm512_set1_epi32(c->b0 + 16 * g), lane);
-        const __m512i base = _mm512_mullo_epi32(blk, _mm512_set1_epi32(p->L));
-        const __mmask16 live = _mm512_cmplt_epi32_mask(blk, vnb);
-        /* block b's input: steps b·L … b·L + N − 1 of the padded rows (zero past ldx); 16 blocks
-         * inside the rows as 16 × 16 transposes, others by masked gathers */
-        const int b15 = c->b0 + 16 * g + 15;
-        if (b15 < p->nb && (size_t)b15 * p->L + N <= d->ldx) {
-            const float *r0 = x0 + (size_t)(c->b0 + 16 * g) * p->L, *r1 = r0 + d->ldx;
-            for (int m0 = 0; m0 < N; m0 += 16) {
-                __m512 v[16], w[16];
-                for (int l = 0; l < 16; l++)
-                    v[l] = _mm512_loadu_ps(r0 + (size_t)l * p->L + m0), w[l] = _mm512_loadu_ps(r1 + (size_t)l * p->L + m0);
-                transpose16(v), transpose16(w);
-                for (int i = 0; i < 16; i++) re[c->rev[m0 + i]] = v[i], im[c->rev[m0 + i]] = w[i];
+        if (c->in) {
+            const long q = (long)(c->b0 + 16 * g) * L;
+            const int keep = g ? N - L : 0;
+            for (int r = 0; r < 2; r++) {
+                if (keep) memmove(rows[r], rows[r] + 16 * L, (size_t)keep * sizeof(float));
+                snake_steps(c->in, p->n, ch + r, q + keep, q + W, rows[r] + keep);
             }
+            load_blocks(re, im, rows[0], rows[1], L, N, c->rev);
+            /* the next group's new steps (or the next pair's first group) on their way from memory
+             * while this one is transformed: rows far apart defeat the hardware prefetcher's start,
+             * which left the Snake waiting on its loads */
+            if (g + 1 < groups(c)) prefetch_steps(c->in, p->n, ch, q + 16 * L + (N - L), q + 16 * L + W);
+            else if (ch + 2 < C) prefetch_steps(c->in, p->n, ch + 2, (long)c->b0 * L, (long)c->b0 * L + W);
         } else
-        for (int m = 0; m < N; m++) {
-            const __m512i pos = _mm512_add_epi32(base, _mm512_set1_epi32(m));
-            const __mmask16 k = live & _mm512_cmplt_epi32_mask(pos, vldx);
-            re[c->rev[m]] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, pos, x0, 4);
-            im[c->rev[m]] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, pos, x1, 4);
-        }
+            load_group(c, ch, g, re, im);
         fft16(re, im, N, c->twr, c->twi, 0);
         /* Z = X_ch + i·X_ch+1: X_ch = Z[f] + conj Z[N−f], X_ch+1 = −i·(Z[f] − conj Z[N−f]) (the ½ is in
          * the weights); stored as real and imaginary parts (bins 0 and N/2: real) */
