@@ -245,6 +245,8 @@ static void test_fconv_matches_reference(void **state)
     assert_true(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 11, 3, 77160, &p));
     assert_int_equal(p.N, 128);
     assert_true(kk_fconv_choose(KK_ISA_AVX512, 256, 256, 7, 1, 12860, &p));
+    assert_true(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 3, 5, 77160, &p)); /* the direct kernel's input pass counted */
+    assert_int_equal(p.N, 64);
     assert_false(kk_fconv_choose(KK_ISA_AVX512, 128, 128, 3, 1, 20, &p));
     assert_false(kk_fconv_choose(KK_ISA_AVX2, 128, 128, 11, 5, 77160, &p));
     assert_false(kk_fconv_choose(KK_ISA_AVX512, 100, 100, 11, 5, 77160, &p));

@@ -47,9 +47,12 @@ int kk_fconv_plan_n(int cin, int cout, int K, int dil, int n, int N, int bc, kk_
  * through memory cost 0.19 (N 32), 0.17 (64), 0.73 (128) or 0.9 (256) taps per output step
  * of a whole block; the per-bin weights K/2 multiply-adds per bin, channel pair and chunk
  * (bins f and N/2 − f are made together). `kokoro-bench --conv --fft` prints those timings
- * with the choice marked: the choice is the fastest on every shape but two, within 5 % and
- * 7 % of it (256 channels K 7 dilation 3: N 64 for N 128; 128 channels K 3 dilation 5:
- * direct for N 64). The choice must not depend on the thread count (the bytes would). */
+ * with the choice marked (those timings read padded rows on both paths): the choice was the
+ * fastest on every shape in the last run but near ties (within 5 %). The direct kernel also
+ * needs its input rows made in a pass of their own (AdaIN+Snake out to memory and back),
+ * which the resblocks' FFT convolutions make as they read them: 0.5 taps added to its cost
+ * (128 channels K 3 dilation 5 then through N 64: that stage 2.5 % faster in paired runs).
+ * The choice must not depend on the thread count (the bytes would). */
 static double plan_cost(const kk_fconv_plan *p)
 {
     double cols = 0, chunks = 0;
@@ -70,7 +73,7 @@ int kk_fconv_choose(kk_isa isa, int cin, int cout, int K, int dil, int n, kk_fco
     if (isa != KK_ISA_AVX512 || !kk_fconv_compiled() || !kk_isa_supported(KK_ISA_AVX512)) return 0;
     const char *e = getenv("KOKORO_FFTCONV");
     if (e && strcmp(e, "0") == 0) return 0;
-    double best = 0.97 * K; /* the direct kernel's cost; a near tie keeps it */
+    double best = 0.97 * K + 0.5; /* the direct kernel's cost and its input pass; a near tie keeps it */
     int found = 0;
     for (int N = 32; N <= KK_FCONV_NMAX; N *= 2) {
         kk_fconv_plan q;
