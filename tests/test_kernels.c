@@ -258,6 +258,50 @@ static void test_fconv_matches_reference(void **state)
     assert_false(kk_fconv_plan_n(16, 16, 33, 1, 1000, 256, 192, &p)); /* more taps than the bins' tables hold */
 }
 
+/* The float32 convolutions with many input channels (the decoder's): a GEMM per tap over the
+ * shifted padded rows (blocks.c). Against the double reference on shapes of that path (dilations
+ * 1 and 3, output rows not a multiple of 16, short and long rows, with and without bias), and the
+ * same bytes on 1, 2 and 3 threads (the output rows split across them). */
+static void test_tap_gemm_conv(void **state)
+{
+    (void)state;
+    static const int cases[][5] = {/* cin, cout, K, dil, n */
+                                   {512, 40, 3, 1, 333},  {600, 100, 3, 3, 64}, {514, 1024, 3, 1, 97},
+                                   {1090, 24, 5, 1, 200}, {512, 64, 7, 2, 1500}};
+    const int saved = kk_threads();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int cin = cases[i][0], cout = cases[i][1], K = cases[i][2], dil = cases[i][3], n = cases[i][4];
+        const int pad = dil * (K - 1) / 2, with_bias = i % 2 == 0;
+        unsigned s = (unsigned)(cin * 31 + cout * 7 + n);
+        float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
+        float *b = malloc((size_t)cout * sizeof *b), *y1 = malloc((size_t)cout * n * sizeof *y1);
+        float *y = malloc((size_t)cout * n * sizeof *y);
+        double *ref = malloc((size_t)cout * n * sizeof *ref);
+        assert_true(x && W && b && y1 && y && ref);
+        for (size_t k = 0; k < (size_t)cin * n; k++) x[k] = frand(&s);
+        for (size_t k = 0; k < (size_t)cout * cin * K; k++) W[k] = frand(&s) / sqrtf((float)(cin * K));
+        for (int k = 0; k < cout; k++) b[k] = frand(&s);
+        const kk_conv c = {.w = W, .b = with_bias ? b : NULL, .cout = cout, .cin = cin, .k = K};
+        for (int nt = 1; nt <= 3; nt++) {
+            kokoro_set_num_threads(nt);
+            for (size_t k = 0; k < (size_t)cout * n; k++) y[k] = NAN;
+            assert_int_equal(kk_conv_apply(&c, x, n, 1, pad, dil, nt == 1 ? y1 : y), n);
+            if (nt > 1) assert_memory_equal(y1, y, (size_t)cout * n * sizeof *y);
+        }
+        ref_conv(x, cin, n, W, with_bias ? b : NULL, cout, K, dil, NULL, ref);
+        double worst = 0, ss = 0;
+        for (size_t k = 0; k < (size_t)cout * n; k++) {
+            const double e = fabs(y1[k] - ref[k]);
+            worst = e > worst ? e : worst, ss += ref[k] * ref[k];
+        }
+        worst /= sqrt(ss / ((double)cout * n));
+        printf("  tap GEMM conv cin %4d cout %4d K %d dil %d n %4d: max |err| / rms %.2e\n", cin, cout, K, dil, n, worst);
+        assert_true(worst <= 1e-5);
+        free(x), free(W), free(b), free(y1), free(y), free(ref);
+    }
+    kokoro_set_num_threads(saved);
+}
+
 #ifdef KK_ASAN
 /* One convolution in a child process whose input (short_x) or output
  * (short_y) buffer ends exactly where the kernel's reach ends, or one float
@@ -1330,6 +1374,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dconv_matches_reference),
         cmocka_unit_test(test_fconv_matches_reference),
+        cmocka_unit_test(test_tap_gemm_conv),
         cmocka_unit_test(test_asan_sees_dconv_overflow),
         cmocka_unit_test(test_snake_matches_libm),
         cmocka_unit_test(test_isa_override),

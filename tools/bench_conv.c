@@ -14,6 +14,8 @@
 #include "core/bf16.h"
 #include "nn/dconv.h"
 #include "nn/fconv.h"
+#include "core/parallel.h"
+#include "model/blocks.h"
 
 int kk_bench_conv_wanted(int argc, char **argv)
 {
@@ -217,12 +219,75 @@ static int fft_table(double seconds, int nt, int reps)
     return 0;
 }
 
+/* --decoder: the decoder's float32 K 3 convolutions (its AdainResBlk1d convs at 40 and 80
+ * frames a second of audio) through kk_conv_apply as the model calls it, per-call buffers and
+ * preparation included: the direct kernel (KOKORO_TAPGEMM=0) against a GEMM per tap on OpenBLAS
+ * (the library's choice for ≥ 512 input channels); fastest of reps, 1 and nt threads. */
+static int decoder_table(double seconds, int nt, int reps)
+{
+    static const int shapes[][3] = {{514, 1024, 40}, {1024, 1024, 40}, {1090, 1024, 40}, {1090, 512, 80}, {512, 512, 80}};
+    const kk_isa isa = kk_isa_active();
+    char *env = getenv("KOKORO_TAPGEMM") ? strdup(getenv("KOKORO_TAPGEMM")) : NULL;
+    printf("kokoro-bench --conv --decoder: the decoder's K 3 convolutions, %.2f s of audio, ms per call (1 thread / %d),\n"
+           "fastest of %d; direct kernel (path %s) against the library's choice (a GEMM per tap, OpenBLAS)\n",
+           seconds, nt, reps, kk_isa_name(isa));
+    printf("  %-30s %17s %17s %10s\n", "shape", "direct", "library", "speed-up");
+    const int saved = kk_threads();
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int cin = shapes[i][0], cout = shapes[i][1], K = 3;
+        const int n = (int)(seconds * shapes[i][2] + 0.5) > 64 ? (int)(seconds * shapes[i][2] + 0.5) : 64;
+        float *x = floats((size_t)cin * n), *y = floats((size_t)cout * n);
+        float *W = floats((size_t)cout * cin * K), *b = floats((size_t)cout);
+        if (!x || !y || !W || !b) {
+            fprintf(stderr, "kokoro-bench: out of memory for %d channels × %d steps\n", cin, n);
+            free(x), free(y), free(W), free(b);
+            return 1;
+        }
+        unsigned s = 1;
+        for (size_t q = 0; q < (size_t)cout * cin * K; q++) W[q] = (float)((s = s * 1664525u + 1013904223u) >> 9) * 0x1p-23f - 1.0f;
+        for (int o = 0; o < cout; o++) b[o] = 0.01f * o;
+        for (size_t q = 0; q < (size_t)cin * n; q++) x[q] = (float)(q % 17) - 8.0f;
+        const kk_conv c = {.w = W, .b = b, .cout = cout, .cin = cin, .k = K};
+        double best[2][2];
+        for (int th = 0; th < 2; th++) {
+            const int threads = th ? nt : 1;
+            kokoro_set_num_threads(threads);
+            best[0][th] = best[1][th] = 1e30;
+            for (int r = 0; r <= reps; r++) /* interleaved; the first run warms pages and caches */
+                for (int m = 0; m < 2; m++) {
+                    setenv("KOKORO_TAPGEMM", m ? "1" : "0", 1);
+                    double w = wall();
+                    const int got = kk_conv_apply(&c, x, n, 1, 1, 1, y);
+                    if (got != n) {
+                        fprintf(stderr, "kokoro-bench: out of memory for the convolution\n");
+                        kokoro_set_num_threads(saved);
+                        free(x), free(y), free(W), free(b);
+                        return 1;
+                    }
+                    w = wall() - w;
+                    if (r > 0 && w < best[m][th]) best[m][th] = w;
+                }
+        }
+        char name[64], cell[2][32];
+        snprintf(name, sizeof name, "%4d -> %4d ch, %5d steps", cin, cout, n);
+        for (int m = 0; m < 2; m++) snprintf(cell[m], sizeof cell[m], "%.1f / %.1f", best[m][0] * 1e3, best[m][1] * 1e3);
+        printf("  %-30s %17s %17s %4.2f / %4.2f\n", name, cell[0], cell[1], best[0][0] / best[1][0], best[0][1] / best[1][1]);
+        free(x), free(y), free(W), free(b);
+    }
+    kokoro_set_num_threads(saved);
+    if (env) setenv("KOKORO_TAPGEMM", env, 1);
+    else unsetenv("KOKORO_TAPGEMM");
+    free(env);
+    return 0;
+}
+
 int kk_bench_conv_main(int argc, char **argv)
 {
     double seconds = 16, threads = kokoro_cpu_count(), repeat = 3;
-    int bf16 = 0, fft = 0;
+    int bf16 = 0, fft = 0, decoder = 0;
     static const struct option opts[] = {
         {"conv", no_argument, 0, 'c'},           {"fft", no_argument, 0, 'f'}, {"seconds", required_argument, 0, 's'},
+        {"decoder", no_argument, 0, 'D'},
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"dtype", required_argument, 0, 'd'},   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -233,6 +298,7 @@ int kk_bench_conv_main(int argc, char **argv)
         switch (ch) {
         case 'c': break;
         case 'f': fft = 1; break;
+        case 'D': decoder = 1; break;
         case 's':
             if (parse_num("--seconds", optarg, 0.01, 600, &seconds)) return 2;
             break;
@@ -251,13 +317,14 @@ int kk_bench_conv_main(int argc, char **argv)
             }
             break;
         case 'h':
-            printf("usage: kokoro-bench --conv [--fft] [--seconds S] [--threads N] [--repeat R] [--dtype f32|bf16]\n"
+            printf("usage: kokoro-bench --conv [--fft | --decoder] [--seconds S] [--threads N] [--repeat R] [--dtype f32|bf16]\n"
                    "  times the direct convolution alone on the generator's resblock shapes for S\n"
                    "  seconds of audio (default 16), at 1 thread and at N (default: all cores),\n"
                    "  fastest of R runs each (default 3), interleaved; --dtype bf16: the bfloat16\n"
                    "  kernel (AMX tiles where the CPU has them, else vdpbf16ps); --fft: float32,\n"
                    "  each of the 18 shapes (every dilation) direct and through the FFT at each size,\n"
-                   "  marking the library's choice\n");
+                   "  marking the library's choice; --decoder: float32, the decoder's K 3 convolutions,\n"
+                   "  the direct kernel against the library's per-tap GEMMs\n");
             return 0;
         default: return 2;
         }
@@ -267,6 +334,12 @@ int kk_bench_conv_main(int argc, char **argv)
         return 2;
     }
     const int nt = (int)threads, reps = (int)repeat;
+    if (fft && decoder) {
+        fprintf(stderr, "kokoro-bench: --fft and --decoder are separate tables (one at a time)\n");
+        return 2;
+    }
+    if (decoder) return bf16 ? (fprintf(stderr, "kokoro-bench: --decoder times float32 (no --dtype bf16)\n"), 2)
+                             : decoder_table(seconds, nt, reps);
     if (fft) return bf16 ? (fprintf(stderr, "kokoro-bench: --fft times float32 (no --dtype bf16)\n"), 2)
                          : fft_table(seconds, nt, reps);
     kernel k = {.isa = kk_isa_active(), .bf16 = bf16};
