@@ -302,6 +302,71 @@ static void test_tap_gemm_conv(void **state)
     kokoro_set_num_threads(saved);
 }
 
+/* kk_conv1d and kk_conv1d_d at stride 1: a GEMM per tap over x shifted by the tap, each on the
+ * output steps whose input lies inside x. Against a double reference: padding as the model's
+ * ("same"), none (shorter output), more than the span (longer output, taps wholly outside x for
+ * some steps), a row shorter than the span, dilations 1–3, with and without bias; the same
+ * bytes on 1–3 threads; stride 2 (im2col) beside them. */
+static void test_conv1d_taps(void **state)
+{
+    (void)state;
+    static const int cases[][7] = {/* cin, cout, k, pad, dil, n, stride */
+                                   {512, 64, 3, 1, 1, 700, 1}, {40, 24, 5, 0, 1, 300, 1},  {16, 8, 3, 6, 3, 50, 1},
+                                   {8, 16, 7, 3, 1, 4, 1},      {300, 256, 3, 2, 2, 900, 1}, {24, 40, 12, 3, 1, 400, 2}};
+    const int saved = kk_threads();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int cin = cases[i][0], cout = cases[i][1], K = cases[i][2], pad = cases[i][3], dil = cases[i][4];
+        const int n = cases[i][5], stride = cases[i][6], nout = kk_conv1d_len(n, K, stride, pad, dil);
+        const int with_bias = i % 2 == 0;
+        assert_true(nout > 0);
+        unsigned s = (unsigned)(cin * 13 + cout * 5 + K + n);
+        float *x = malloc((size_t)cin * n * sizeof *x), *W = malloc((size_t)cout * cin * K * sizeof *W);
+        float *b = malloc((size_t)cout * sizeof *b), *y1 = malloc((size_t)cout * nout * sizeof *y1);
+        float *y = malloc((size_t)cout * nout * sizeof *y);
+        double *xd = malloc((size_t)cin * n * sizeof *xd), *Wd = malloc((size_t)cout * cin * K * sizeof *Wd);
+        double *bd = malloc((size_t)cout * sizeof *bd), *yd1 = malloc((size_t)cout * nout * sizeof *yd1);
+        double *yd = malloc((size_t)cout * nout * sizeof *yd), *ref = malloc((size_t)cout * nout * sizeof *ref);
+        assert_true(x && W && b && y1 && y && xd && Wd && bd && yd1 && yd && ref);
+        for (size_t q = 0; q < (size_t)cin * n; q++) xd[q] = x[q] = frand(&s);
+        for (size_t q = 0; q < (size_t)cout * cin * K; q++) Wd[q] = W[q] = frand(&s) / sqrtf((float)(cin * K));
+        for (int q = 0; q < cout; q++) bd[q] = b[q] = frand(&s);
+        for (int o = 0; o < cout; o++)
+            for (int t = 0; t < nout; t++) {
+                double acc = with_bias ? b[o] : 0;
+                for (int c = 0; c < cin; c++)
+                    for (int j = 0; j < K; j++) {
+                        const int p = t * stride + j * dil - pad;
+                        if (p >= 0 && p < n) acc += (double)W[((size_t)o * cin + c) * K + j] * x[(size_t)c * n + p];
+                    }
+                ref[(size_t)o * nout + t] = acc;
+            }
+        for (int nt = 1; nt <= 3; nt++) {
+            kokoro_set_num_threads(nt);
+            for (size_t q = 0; q < (size_t)cout * nout; q++) y[q] = NAN, yd[q] = NAN;
+            assert_int_equal(kk_conv1d(x, cin, n, W, with_bias ? b : NULL, cout, K, stride, pad, dil, nt == 1 ? y1 : y),
+                             nout);
+            assert_int_equal(kk_conv1d_d(xd, cin, n, Wd, with_bias ? bd : NULL, cout, K, stride, pad, dil,
+                                         nt == 1 ? yd1 : yd),
+                             nout);
+            if (nt > 1) {
+                assert_memory_equal(y1, y, (size_t)cout * nout * sizeof *y);
+                assert_memory_equal(yd1, yd, (size_t)cout * nout * sizeof *yd);
+            }
+        }
+        double ef = 0, ed = 0, ss = 0;
+        for (size_t q = 0; q < (size_t)cout * nout; q++) {
+            ef = fmax(ef, fabs(y1[q] - ref[q])), ed = fmax(ed, fabs(yd1[q] - ref[q]));
+            ss += ref[q] * ref[q];
+        }
+        const double rms = sqrt(ss / ((double)cout * nout));
+        printf("  conv1d cin %3d cout %3d K %2d pad %d dil %d n %3d stride %d: max |err| / rms float %.2e, double %.2e\n",
+               cin, cout, K, pad, dil, n, stride, ef / rms, ed / rms);
+        assert_true(ef / rms <= 1e-5 && ed / rms <= 1e-12);
+        free(x), free(W), free(b), free(y1), free(y), free(xd), free(Wd), free(bd), free(yd1), free(yd), free(ref);
+    }
+    kokoro_set_num_threads(saved);
+}
+
 #ifdef KK_ASAN
 /* One convolution in a child process whose input (short_x) or output
  * (short_y) buffer ends exactly where the kernel's reach ends, or one float
@@ -1375,6 +1440,7 @@ int main(void)
         cmocka_unit_test(test_dconv_matches_reference),
         cmocka_unit_test(test_fconv_matches_reference),
         cmocka_unit_test(test_tap_gemm_conv),
+        cmocka_unit_test(test_conv1d_taps),
         cmocka_unit_test(test_asan_sees_dconv_overflow),
         cmocka_unit_test(test_snake_matches_libm),
         cmocka_unit_test(test_isa_override),

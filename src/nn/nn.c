@@ -19,24 +19,28 @@ static void lstm_step_d(const kk_lstm_dir_d *d, const double *g, int H, double *
 #define GEMM cblas_sgemm
 #define EXP expf
 #define TANH tanhf
+#define ROW_SPLITS 1
 #include "nn/nn_real.inc"
 #undef R
 #undef S
 #undef GEMM
 #undef EXP
 #undef TANH
+#undef ROW_SPLITS
 
 #define R double
 #define S(name) name##_d
 #define GEMM cblas_dgemm
 #define EXP exp
 #define TANH tanh
+#define ROW_SPLITS 0
 #include "nn/nn_real.inc"
 #undef R
 #undef S
 #undef GEMM
 #undef EXP
 #undef TANH
+#undef ROW_SPLITS
 
 static void lstm_step(const kk_lstm_dir *d, const float *g, int H, float *h, float *c, float *z, int vec)
 {
