@@ -57,8 +57,9 @@ static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int
 
 /* float32 with many input channels (the decoder's 514–1090): a GEMM per tap over the padded rows
  * shifted by the tap, on OpenBLAS, whose blocking of the input channels keeps its panels in cache
- * where the direct kernel streams all of them per tile (kokoro-bench --conv --decoder; on the
- * AVX-512 Xeon here 10–35 % faster on the decoder's shapes, ~50 % against the AVX2 kernel) */
+ * where the direct kernel streams all of them per tile. On the AVX-512 Xeon here the products
+ * alone ran 11–38 % faster on the decoder's shapes (~1.5× against the AVX2 kernel), a whole call
+ * with its preparation 1.00–1.13× (kokoro-bench --conv --decoder). */
 static int gemm_conv(int cin)
 {
     const char *e = getenv("KOKORO_TAPGEMM"); /* 0: the direct kernel (kokoro-bench --conv --decoder compares) */
@@ -73,8 +74,9 @@ typedef struct tapgemm_job {
     int n, dil, step;
 } tapgemm_job;
 
-/* output rows [i·step, …): their weights per tap, the bias, then one GEMM per tap (each row's
- * sums in the same order on any split: parts of ≥ 2^21 multiply-adds, kk_gemm_step) */
+/* output rows [i·step, …): their weights per tap, the bias, then one GEMM per tap (OpenBLAS's
+ * sgemm gives a row the same bits wherever the rows are split, measured; parts of ≥ 2^21
+ * multiply-adds keep it off its small-matrix kernels, kk_gemm_step) */
 static void tapgemm_part(void *arg, int i)
 {
     const tapgemm_job *j = arg;
