@@ -176,7 +176,7 @@ static void expect_case_refused(const char *file, const char *needle)
 }
 
 /* --conv: the direct convolution alone on the resblock shapes, 1 thread
- * against N; bad values refused with the option named */
+ * against N; --fft and --decoder tables; bad values refused with the option named */
 static void test_conv(void **state)
 {
     (void)state;
@@ -208,6 +208,15 @@ static void test_conv(void **state)
     }
     assert_int_equal(run("--conv --fft --dtype bf16", "conv-fft-bad.log"), 2);
     assert_true(log_contains("conv-fft-bad.log", "float32"));
+    /* --decoder: the decoder's shapes through kk_conv_apply, direct against a GEMM per tap (any CPU) */
+    assert_int_equal(run("--conv --decoder --seconds 2 --repeat 1 --threads 2", "conv-dec.log"), 0);
+    assert_true(log_contains("conv-dec.log", "1090 -> 1024 ch,    80 steps"));
+    assert_true(log_contains("conv-dec.log", " 512 ->  512 ch,   160 steps"));
+    assert_true(log_contains("conv-dec.log", "speed-up"));
+    assert_int_equal(run("--conv --decoder --fft", "conv-dec-bad.log"), 2);
+    assert_true(log_contains("conv-dec-bad.log", "one at a time"));
+    assert_int_equal(run("--conv --decoder --dtype bf16", "conv-dec-bad2.log"), 2);
+    assert_true(log_contains("conv-dec-bad2.log", "float32"));
 }
 
 static void test_bad_invocations(void **state)

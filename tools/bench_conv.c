@@ -221,15 +221,16 @@ static int fft_table(double seconds, int nt, int reps)
 
 /* --decoder: the decoder's float32 K 3 convolutions (its AdainResBlk1d convs at 40 and 80
  * frames a second of audio) through kk_conv_apply as the model calls it, per-call buffers and
- * preparation included: the direct kernel (KOKORO_TAPGEMM=0) against a GEMM per tap on OpenBLAS
- * (the library's choice for ≥ 512 input channels); fastest of reps, 1 and nt threads. */
+ * preparation included: the direct kernel (KOKORO_TAPGEMM=0) against the library's choice (a GEMM
+ * per tap on OpenBLAS for ≥ 512 input channels and ≥ 512 steps); fastest of reps, 1 and nt threads. */
 static int decoder_table(double seconds, int nt, int reps)
 {
     static const int shapes[][3] = {{514, 1024, 40}, {1024, 1024, 40}, {1090, 1024, 40}, {1090, 512, 80}, {512, 512, 80}};
     const kk_isa isa = kk_isa_active();
     char *env = getenv("KOKORO_TAPGEMM") ? strdup(getenv("KOKORO_TAPGEMM")) : NULL;
     printf("kokoro-bench --conv --decoder: the decoder's K 3 convolutions, %.2f s of audio, ms per call (1 thread / %d),\n"
-           "fastest of %d; direct kernel (path %s) against the library's choice (a GEMM per tap, OpenBLAS)\n",
+           "fastest of %d; direct kernel (path %s) against the library's choice (a GEMM per tap on OpenBLAS\n"
+           "from 512 steps, else the direct kernel too)\n",
            seconds, nt, reps, kk_isa_name(isa));
     printf("  %-30s %17s %17s %10s\n", "shape", "direct", "library", "speed-up");
     const int saved = kk_threads();

@@ -65,8 +65,10 @@ static void usage(FILE *f)
             "                    in float32; default f32)\n"
             "  The environment variable KOKORO_ISA=generic|avx2|avx512 forces a kernel path.\n"
             "\n"
-            "       kokoro-bench --conv [--seconds S] [--threads N] [--repeat R]\n"
-            "  the direct convolution alone on the generator's resblock shapes, 1 thread against N\n");
+            "       kokoro-bench --conv [--fft | --decoder] [--seconds S] [--threads N] [--repeat R]\n"
+            "  the direct convolution alone on the generator's resblock shapes, 1 thread against N;\n"
+            "  --fft: each shape through the FFT too; --decoder: the decoder's convolutions, direct\n"
+            "  against a GEMM per tap (kokoro-bench --conv --help)\n");
 }
 
 static double now(void)

@@ -55,15 +55,16 @@ static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int
     return n;
 }
 
-/* float32 with many input channels (the decoder's 514–1090): a GEMM per tap over the padded rows
- * shifted by the tap, on OpenBLAS, whose blocking of the input channels keeps its panels in cache
- * where the direct kernel streams all of them per tile. On the AVX-512 Xeon here the products
- * alone ran 11–38 % faster on the decoder's shapes (~1.5× against the AVX2 kernel), a whole call
- * with its preparation 1.00–1.13× (kokoro-bench --conv --decoder). */
-static int gemm_conv(int cin)
+/* float32 with many input channels (the decoder's 514–1090) over long rows: a GEMM per tap over
+ * the padded rows shifted by the tap, on OpenBLAS, whose blocking of the input channels keeps its
+ * panels in cache where the direct kernel streams all of them per tile. On the AVX-512 Xeon here
+ * the products alone ran 11–38 % faster on the decoder's 16 s shapes (~1.5× against the AVX2
+ * kernel); a whole call with its preparation 1.00–1.13× at 640 and 1280 steps, but 0.85–0.99× at
+ * 80–320 (kokoro-bench --conv --decoder --seconds 2, 4, 8, 16): from 512 steps. */
+static int gemm_conv(int cin, int n)
 {
     const char *e = getenv("KOKORO_TAPGEMM"); /* 0: the direct kernel (kokoro-bench --conv --decoder compares) */
-    return cin >= 512 && !(e && strcmp(e, "0") == 0);
+    return cin >= 512 && n >= 512 && !(e && strcmp(e, "0") == 0);
 }
 
 typedef struct tapgemm_job {
@@ -106,7 +107,7 @@ static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int 
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, c->k, dil);
     if (bf16 && kk_amx_fits(c->cout)) return conv_direct_amx(c, x, n, pad, dil, y, ldx, memo);
-    if (!bf16 && gemm_conv(c->cin)) {
+    if (!bf16 && gemm_conv(c->cin, n)) {
         float *xp = malloc((size_t)c->cin * ldx * sizeof *xp), *wt = malloc((size_t)c->cout * c->cin * c->k * sizeof *wt);
         if (!xp || !wt) {
             free(xp), free(wt);
