@@ -306,10 +306,11 @@ static void test_tap_gemm_conv(void **state)
 }
 
 /* kk_conv1d and kk_conv1d_d at stride 1: a GEMM per tap over x shifted by the tap, each on the
- * output steps whose input lies inside x. Against a double reference: padding as the model's
- * ("same"), none (shorter output), more than the span (longer output, taps wholly outside x for
- * some steps), a row shorter than the span, dilations 1–3, with and without bias; the same
- * bytes on 1–3 threads; stride 2 (im2col) beside them. */
+ * output steps whose input lies inside x (outputs at least as many as the output channels).
+ * Against a double reference: padding as the model's ("same"), none (shorter output), more than
+ * the span (longer output, taps wholly outside x for some steps), dilations 1–3, with and
+ * without bias; the same bytes on 1–3 threads; im2col beside them (a row shorter than the span
+ * and the output channels, stride 2). */
 static void test_conv1d_taps(void **state)
 {
     (void)state;
