@@ -60,6 +60,13 @@ static int log_contains(const char *log, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
+/* A usage error: exit status 2 and a message naming `needle` (the option or what was wrong). */
+static void usage_error(const char *args, const char *log, const char *needle)
+{
+    assert_int_equal(run(args, log), 2);
+    assert_true(log_contains(log, needle));
+}
+
 static void test_golden_cases(void **state)
 {
     (void)state;
@@ -186,10 +193,8 @@ static void test_conv(void **state)
     assert_true(log_contains("conv.log", "all shapes: 2 threads"));
     assert_true(log_contains("conv.log", "in cache (%peak)"));
     assert_true(log_contains("conv.log", "multiply-add peak measured now"));
-    assert_int_equal(run("--conv --seconds 0", "conv-bad.log"), 2);
-    assert_true(log_contains("conv-bad.log", "--seconds"));
-    assert_int_equal(run("--conv --threads many", "conv-bad2.log"), 2);
-    assert_true(log_contains("conv-bad2.log", "--threads"));
+    usage_error("--conv --seconds 0", "conv-bad.log", "--seconds");
+    usage_error("--conv --threads many", "conv-bad2.log", "--threads");
     /* --fft: every shape direct and through the FFT at each size, the library's choice marked */
     const int rc = run("--conv --fft --seconds 1 --repeat 1 --threads 2", "conv-fft.log");
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -206,17 +211,14 @@ static void test_conv(void **state)
         assert_int_equal(rc, 1);
         assert_true(log_contains("conv-fft.log", "AVX-512"));
     }
-    assert_int_equal(run("--conv --fft --dtype bf16", "conv-fft-bad.log"), 2);
-    assert_true(log_contains("conv-fft-bad.log", "float32"));
+    usage_error("--conv --fft --dtype bf16", "conv-fft-bad.log", "float32");
     /* --decoder: the decoder's shapes through kk_conv_apply, direct against a GEMM per tap (any CPU) */
     assert_int_equal(run("--conv --decoder --seconds 2 --repeat 1 --threads 2", "conv-dec.log"), 0);
     assert_true(log_contains("conv-dec.log", "1090 -> 1024 ch,    80 steps"));
     assert_true(log_contains("conv-dec.log", " 512 ->  512 ch,   160 steps"));
     assert_true(log_contains("conv-dec.log", "speed-up"));
-    assert_int_equal(run("--conv --decoder --fft", "conv-dec-bad.log"), 2);
-    assert_true(log_contains("conv-dec-bad.log", "one at a time"));
-    assert_int_equal(run("--conv --decoder --dtype bf16", "conv-dec-bad2.log"), 2);
-    assert_true(log_contains("conv-dec-bad2.log", "float32"));
+    usage_error("--conv --decoder --fft", "conv-dec-bad.log", "one at a time");
+    usage_error("--conv --decoder --dtype bf16", "conv-dec-bad2.log", "float32");
 }
 
 static void test_bad_invocations(void **state)
@@ -276,12 +278,10 @@ static void test_bad_invocations(void **state)
     expect_case_refused("speed64.npz", "'short.speed' is float64 1; expected float32 of shape (1,)");
 
     /* usage errors */
-    assert_int_equal(run("--cases a.npz", "bad4.log"), 2);
-    assert_true(log_contains("bad4.log", "--out"));
+    usage_error("--cases a.npz", "bad4.log", "--out");
     snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s/x.npz' --test-weights --threads 0",
              KOKORO_TEST_DATA, dir);
-    assert_int_equal(run(args, "bad5.log"), 2);
-    assert_true(log_contains("bad5.log", "--threads"));
+    usage_error(args, "bad5.log", "--threads");
     snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s/x.npz'", KOKORO_TEST_DATA, dir);
     assert_int_equal(run(args, "bad6.log"), 2);
     snprintf(args, sizeof args, "--cases '%s/kokoro-golden.npz' --out '%s/x.npz' --model '%s/garbage.npz'",
@@ -317,13 +317,11 @@ static void test_profile_long(void **state)
     kk_table_free(&t);
 
     snprintf(args, sizeof args, "--tokens 0 --out '%s/x.npz' --test-weights", dir);
-    assert_int_equal(run(args, "badtok.log"), 2);
-    assert_true(log_contains("badtok.log", "--tokens"));
+    usage_error(args, "badtok.log", "--tokens");
     snprintf(args, sizeof args, "--tokens 511 --out '%s/x.npz' --test-weights", dir);
     assert_int_equal(run(args, "badtok2.log"), 2);
     snprintf(args, sizeof args, "--tokens 5 --dtype bf17 --out '%s/x.npz' --test-weights", dir);
-    assert_int_equal(run(args, "baddt.log"), 2);
-    assert_true(log_contains("baddt.log", "--dtype"));
+    usage_error(args, "baddt.log", "--dtype");
     snprintf(args, sizeof args, "--tokens 5 --dtype bf16 --out '%s/bf.npz' --test-weights", dir);
     if (kokoro_dtype_supported(KOKORO_DTYPE_BF16)) {
         assert_int_equal(run(args, "bf16.log"), 0);

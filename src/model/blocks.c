@@ -1,6 +1,5 @@
 #include "model/blocks.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +54,8 @@ static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int
     return n;
 }
 
-/* float32 with many input channels (the decoder's 514–1090) over long rows: a GEMM per tap over
- * the padded rows shifted by the tap, on OpenBLAS, whose blocking of the input channels keeps its
+/* float32 with many input channels (the decoder's 514–1090) over long rows: a GEMM per tap
+ * (kk_conv1d_taps), on OpenBLAS, whose blocking of the input channels keeps its
  * panels in cache where the direct kernel streams all of them per tile. On the AVX-512 Xeon here
  * the products alone ran 11–38 % faster on the decoder's 16 s shapes (~1.5× against the AVX2
  * kernel); a whole call with its preparation 1.00–1.13× at 640 and 1280 steps, but 0.85–0.99× at
@@ -65,36 +64,6 @@ static int gemm_conv(int cin, int n)
 {
     const char *e = getenv("KOKORO_TAPGEMM"); /* 0: the direct kernel (kokoro-bench --conv --decoder compares) */
     return cin >= 512 && n >= 512 && !(e && strcmp(e, "0") == 0);
-}
-
-typedef struct tapgemm_job {
-    const kk_conv *c;
-    const float *xp;
-    size_t ldx;
-    float *wt, *y; /* wt: per tap, W[o][c][j] as a cout × cin matrix */
-    int n, dil, step;
-} tapgemm_job;
-
-/* output rows [i·step, …): their weights per tap, the bias, then one GEMM per tap (OpenBLAS's
- * sgemm gives a row the same bits wherever the rows are split, measured; parts of ≥ 2^21
- * multiply-adds keep it off its small-matrix kernels, kk_gemm_step) */
-static void tapgemm_part(void *arg, int i)
-{
-    const tapgemm_job *j = arg;
-    const kk_conv *c = j->c;
-    const int o0 = i * j->step, o1 = o0 + j->step < c->cout ? o0 + j->step : c->cout, K = c->k, cin = c->cin;
-    const size_t mat = (size_t)c->cout * cin;
-    for (int o = o0; o < o1; o++) {
-        const float *w = c->w + (size_t)o * cin * K;
-        for (int ci = 0; ci < cin; ci++)
-            for (int q = 0; q < K; q++) j->wt[q * mat + (size_t)o * cin + ci] = w[(size_t)ci * K + q];
-        float *yo = j->y + (size_t)o * j->n;
-        const float b = c->b ? c->b[o] : 0.0f;
-        for (int t = 0; t < j->n; t++) yo[t] = b;
-    }
-    for (int q = 0; q < K; q++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, o1 - o0, j->n, cin, 1.0f, j->wt + q * mat + (size_t)o0 * cin,
-                    cin, j->xp + (size_t)q * j->dil, (int)j->ldx, 1.0f, j->y + (size_t)o0 * j->n, j->n);
 }
 
 /* Conv1d (stride 1, output as long as the input) by the direct kernel:
@@ -107,20 +76,7 @@ static int kk_conv_direct(const kk_conv *c, const float *x, int n, int pad, int 
     const kk_isa isa = kk_isa_active();
     const size_t ldx = kk_dconv_ldx(n, c->k, dil);
     if (bf16 && kk_amx_fits(c->cout)) return conv_direct_amx(c, x, n, pad, dil, y, ldx, memo);
-    if (!bf16 && gemm_conv(c->cin, n)) {
-        float *xp = malloc((size_t)c->cin * ldx * sizeof *xp), *wt = malloc((size_t)c->cout * c->cin * c->k * sizeof *wt);
-        if (!xp || !wt) {
-            free(xp), free(wt);
-            return -1;
-        }
-        const int nth = kk_threads();
-        kk_dconv_rows(x, c->cin, n, pad, 1.0f, xp, ldx, nth);
-        tapgemm_job j = {.c = c, .xp = xp, .ldx = ldx, .wt = wt, .y = y, .n = n, .dil = dil,
-                         .step = kk_gemm_step(c->cout, 16, (double)n * c->cin, nth)};
-        kk_parallel_for(nth, (c->cout + j.step - 1) / j.step, tapgemm_part, &j);
-        free(xp), free(wt);
-        return n;
-    }
+    if (!bf16 && gemm_conv(c->cin, n)) return kk_conv1d_taps(x, c->cin, n, c->w, c->b, c->cout, c->k, pad, dil, y);
     float *xp = malloc((size_t)c->cin * ldx * sizeof *xp);
     float *wp = malloc(kk_dconv_pack_floats(isa, c->cout, c->cin, c->k) * sizeof *wp);
     if (!xp || !wp) {

@@ -15,6 +15,11 @@ void kk_linear(const float *x, int T, int in, const float *W, const float *b, in
 int kk_conv1d_len(int n, int k, int stride, int pad, int dil);
 int kk_conv1d(const float *x, int cin, int n, const float *W, const float *b, int cout, int k,
               int stride, int pad, int dil, float *y);
+/* The same at stride 1 as a GEMM per tap on x shifted by the tap, each on the output steps whose
+ * input lies inside x (no im2col; the weights regrouped per tap on each call). kk_conv1d takes it
+ * where the output is at least as long as cout; callers may choose it for their own shapes. */
+int kk_conv1d_taps(const float *x, int cin, int n, const float *W, const float *b, int cout, int k, int pad, int dil,
+                   float *y);
 
 /* PyTorch ConvTranspose1d (groups 1) on x[cin, n]: W[cin, cout, k]. z: scratch of
  * cout·k·n floats (NULL: allocated here). */
@@ -67,6 +72,8 @@ void kk_transpose(const float *x, int rows, int cols, float *y);
 void kk_linear_d(const double *x, int T, int in, const double *W, const double *b, int out, double *y);
 int kk_conv1d_d(const double *x, int cin, int n, const double *W, const double *b, int cout, int k, int stride,
                 int pad, int dil, double *y);
+int kk_conv1d_taps_d(const double *x, int cin, int n, const double *W, const double *b, int cout, int k, int pad,
+                     int dil, double *y);
 void kk_upsample_dw3_d(const double *x, int c, int n, const double *W, const double *b, double *y);
 int kk_lstm_bi_d(const double *x, int T, int in, const kk_lstm_dir_d *fwd, const kk_lstm_dir_d *rev, int H,
                  double *y);
