@@ -57,9 +57,9 @@ static int conv_direct_amx(const kk_conv *c, const float *x, int n, int pad, int
 /* float32 with many input channels (the decoder's 514–1090) over long rows: a GEMM per tap
  * (kk_conv1d_taps), on OpenBLAS, whose blocking of the input channels keeps its
  * panels in cache where the direct kernel streams all of them per tile. On the AVX-512 Xeon here
- * the products alone ran 11–38 % faster on the decoder's 16 s shapes (~1.5× against the AVX2
- * kernel); a whole call with its preparation 1.00–1.13× at 640 and 1280 steps, but 0.85–0.99× at
- * 80–320 (kokoro-bench --conv --decoder --seconds 2, 4, 8, 16): from 512 steps. */
+ * a whole call with its preparation ran 1.00–1.13× the direct kernel's speed at 640 and 1280
+ * steps, but 0.85–0.99× at 80–320 (kokoro-bench --conv --decoder --seconds 2, 4, 8, 16): from
+ * 512 steps. */
 static int gemm_conv(int cin, int n)
 {
     const char *e = getenv("KOKORO_TAPGEMM"); /* 0: the direct kernel (kokoro-bench --conv --decoder compares) */
